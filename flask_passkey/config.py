@@ -1,0 +1,132 @@
+"""Every ``PASSKEY_*`` configuration key, its default, and the frozen :class:`Settings` built from them.
+
+The key of a setting is ``PASSKEY_`` + its field name in upper case. ``init_app`` fills every key
+missing from ``app.config`` with its default (so the effective configuration is visible there),
+checks types, and refuses any ``PASSKEY_`` key that neither this module nor a plugin declares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ConfigurationError
+
+PREFIX = "PASSKEY_"
+
+
+def _setting(default: Any, types: tuple[type, ...], doc: str) -> Any:
+    return field(default=default, metadata={"types": types, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The extension's configuration for one app, checked once at ``init_app``."""
+
+    tenant: Mapping[str, Any] | None = _setting(
+        None,
+        (dict,),
+        "Tenant data (domains, clients, connections, organizations) as a mapping.",
+    )
+    tenant_file: str | None = _setting(
+        None,
+        (str,),
+        "Path of a TOML or JSON file with the tenant data; used when TENANT is unset.",
+    )
+    url_prefix: str = _setting(
+        "", (str,), "Prefix for every endpoint of the blueprint."
+    )
+    challenge_timeout: int = _setting(
+        60_000, (int,), "Lifetime of a challenge (auth_session) in milliseconds."
+    )
+    rate_limit: str = _setting(
+        "60 per minute",
+        (str,),
+        "Per-IP limit on each passkey endpoint (flask-limiter syntax).",
+    )
+    rate_limit_enabled: bool = _setting(
+        True, (bool,), "Turn the per-IP rate limit on or off."
+    )
+    rate_limit_storage_uri: str = _setting(
+        "memory://",
+        (str,),
+        "flask-limiter storage URI (redis://... to share across processes).",
+    )
+    trusted_proxies: int = _setting(
+        0,
+        (int,),
+        "Number of reverse proxies in front of the app whose X-Forwarded-* are trusted.",
+    )
+    max_body_size: int = _setting(
+        64 * 1024, (int,), "Largest request body accepted, in bytes; larger gets 413."
+    )
+    plugins: tuple[Any, ...] = _setting(
+        (),
+        (list, tuple),
+        "Extra plugins: objects or dotted import paths of modules/objects.",
+    )
+    disabled_plugins: tuple[str, ...] = _setting(
+        (), (list, tuple), "Names of plugins (built-in or third-party) not to register."
+    )
+    load_entry_points: bool = _setting(
+        True, (bool,), "Load plugins from the 'flask_passkey' entry-point group."
+    )
+
+    @classmethod
+    def from_config(cls, config: MutableMapping[str, Any]) -> Settings:
+        """Fill defaults into ``config``, check the type of each key and build Settings."""
+        known = {PREFIX + f.name.upper(): f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, spec in known.items():
+            value = config.setdefault(key, spec.default)
+            types = spec.metadata["types"]
+            if value is not None and not (
+                isinstance(value, types)
+                and not (bool not in types and isinstance(value, bool))
+            ):
+                expected = " or ".join(t.__name__ for t in types)
+                raise ConfigurationError(f"{key} must be {expected}, not {value!r}.")
+            if isinstance(value, list):
+                value = tuple(value)
+            values[spec.name] = value
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        if self.challenge_timeout < 1000:
+            raise ConfigurationError(
+                "PASSKEY_CHALLENGE_TIMEOUT is in milliseconds: use >= 1000."
+            )
+        if self.trusted_proxies < 0:
+            raise ConfigurationError("PASSKEY_TRUSTED_PROXIES must be 0 or more.")
+        if self.max_body_size < 1024:
+            raise ConfigurationError(
+                "PASSKEY_MAX_BODY_SIZE must be at least 1024 bytes."
+            )
+        if self.url_prefix and not self.url_prefix.startswith("/"):
+            raise ConfigurationError("PASSKEY_URL_PREFIX must start with '/'.")
+
+
+def check_unknown_keys(
+    config: Mapping[str, Any], *, plugin_keys: Iterable[str]
+) -> None:
+    """Refuse ``PASSKEY_*`` keys that neither Settings nor a plugin declares (likely typos)."""
+    allowed = {PREFIX + f.name.upper() for f in fields(Settings)} | set(plugin_keys)
+    unknown = sorted(
+        key for key in config if key.startswith(PREFIX) and key not in allowed
+    )
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown configuration key(s): {', '.join(unknown)}. "
+            f"Known keys: {', '.join(sorted(allowed))}."
+        )
+
+
+def documented_settings() -> dict[str, tuple[Any, str]]:
+    """Each configuration key with its default and one-line description (for docs and tests)."""
+    return {
+        PREFIX + f.name.upper(): (f.default, f.metadata["doc"])
+        for f in fields(Settings)
+    }

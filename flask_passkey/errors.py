@@ -1,0 +1,103 @@
+"""The error family: every wire error code and its HTTP status live here and nowhere else.
+
+A :class:`PasskeyError` renders itself as the body ``{"error", "error_description"}``; the
+blueprint turns any of them into a JSON response with :attr:`PasskeyError.status`. Plugins
+reject a request by raising one of these (or a subclass of their own).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ConfigurationError(Exception):
+    """A deployment mistake found at ``init_app`` (never at the first request)."""
+
+
+class PasskeyError(Exception):
+    """A request the API refuses, with its OAuth-style wire code and HTTP status."""
+
+    error: ClassVar[str] = "invalid_request"
+    status: ClassVar[int] = 400
+    default_description: ClassVar[str] = "The request is invalid."
+
+    def __init__(self, description: str | None = None) -> None:
+        self.description = description or self.default_description
+        super().__init__(self.description)
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON body sent to the client."""
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequest(PasskeyError):
+    error = "invalid_request"
+    status = 400
+
+
+class PayloadTooLarge(PasskeyError):
+    error = "invalid_request"
+    status = 413
+    default_description = "The request body is too large."
+
+
+class UnauthorizedClient(PasskeyError):
+    error = "unauthorized_client"
+    status = 400
+    default_description = "The client is not allowed to use passkeys."
+
+
+class InvalidGrant(PasskeyError):
+    error = "invalid_grant"
+    status = 400
+    default_description = "The grant is invalid, expired or already used."
+
+
+class UnsupportedGrantType(PasskeyError):
+    error = "unsupported_grant_type"
+    status = 400
+    default_description = "The grant type is not supported."
+
+
+class InvalidClient(PasskeyError):
+    error = "invalid_client"
+    status = 401
+    default_description = "Client authentication failed."
+
+
+class AccessDenied(PasskeyError):
+    error = "access_denied"
+    status = 403
+    default_description = "Access denied."
+
+
+class NotFound(PasskeyError):
+    error = "not_found"
+    status = 404
+    default_description = "Passkeys are not enabled for this tenant."
+
+
+class MethodNotAllowed(PasskeyError):
+    error = "invalid_request"
+    status = 405
+    default_description = "The HTTP method is not allowed on this endpoint."
+
+
+class TooManyRequests(PasskeyError):
+    error = "too_many_requests"
+    status = 429
+    default_description = "Too many requests. Try again later."
+
+
+class TemporarilyUnavailable(PasskeyError):
+    error = "temporarily_unavailable"
+    status = 503
+    default_description = "The service is temporarily unavailable. Try again later."
+
+
+class BackendUnavailable(Exception):
+    """Raised by a store whose backend cannot be reached; rendered as 503.
+
+    Stores wrap their driver's connection errors in this so the Flask layer needs to know no
+    driver.
+    """

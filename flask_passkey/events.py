@@ -1,0 +1,31 @@
+"""Events sent to the ``passkey_event`` hook for audit logs and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+EventName = Literal[
+    "challenge_issued",
+    "request_rejected",
+    "rate_limited",
+    "login_succeeded",
+    "signup_succeeded",
+    "refresh_succeeded",
+]
+
+
+@dataclass(frozen=True)
+class PasskeyEvent:
+    """Something that happened. Never carries secrets, challenges, tokens or key material."""
+
+    name: EventName
+    endpoint: str
+    client_ip: str
+    client_id: str | None = None
+    #: For rejections: the wire error code (``invalid_grant``...) and its description.
+    error: str | None = None
+    description: str | None = None
+    user_id: str | None = None
+    connection: str | None = None
+    organization_id: str | None = None

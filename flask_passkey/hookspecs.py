@@ -1,0 +1,141 @@
+"""Every hook of flask-passkey. Each docstring is the contract an implementation must keep.
+
+Hooks are called with keyword arguments. An implementation may accept fewer arguments than the
+specification names (pluggy passes only those it asks for), so specifications only ever grow
+by new arguments. Built-in behaviour is registered as ordinary plugins marked ``trylast``, so an
+operator's implementation of a first-result hook wins over the default.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .context import PasskeyRequest, ValidationContext
+    from .events import PasskeyEvent
+    from .models import Client, Connection, Organization, Tenant
+    from .sessions import SessionStore
+
+PROJECT = "flask_passkey"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+@hookspec
+def passkey_config_defaults() -> dict[str, Any]:  # type: ignore[empty-body]
+    """Declare the ``PASSKEY_*`` configuration keys a plugin reads, with their defaults.
+
+    Called once at ``init_app``; all results are merged. Declared keys are set with
+    ``app.config.setdefault`` and are not reported as unknown keys.
+    """
+
+
+# -- tenant data (first result wins) ---------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def passkey_get_tenant() -> Tenant | None:
+    """Return the tenant: its domains, RP ID and the passkeys switch.
+
+    Called at ``init_app`` (to check the deployment) and once per request; keep it cheap.
+    The first non-None result is used; returning None defers to the next implementation.
+    """
+
+
+@hookspec(firstresult=True)
+def passkey_get_client(client_id: str) -> Client | None:
+    """Return the client (application) with ``client_id``, or None if this plugin has none."""
+
+
+@hookspec(firstresult=True)
+def passkey_get_connection(name: str) -> Connection | None:
+    """Return the connection (realm) called ``name``, or None if this plugin has none."""
+
+
+@hookspec(firstresult=True)
+def passkey_get_organization(organization_id: str) -> Organization | None:
+    """Return the organization with ``organization_id``, or None if this plugin has none."""
+
+
+# -- validation steps ------------------------------------------------------------------------
+# The core calls the steps in this order, each with all of its implementations. An
+# implementation accepts by returning None and rejects by raising a PasskeyError, whose code
+# and status reach the client unchanged. Steps 1 and 2 run before the body is read.
+
+
+@hookspec
+def passkey_check_passkeys_enabled(request: PasskeyRequest) -> None:
+    """Step 1. Reject (built-in: 404 ``not_found``) when the tenant has passkeys turned off."""
+
+
+@hookspec
+def passkey_check_custom_domain(request: PasskeyRequest) -> None:
+    """Step 2. Reject (built-in: 400 ``invalid_request``) a request not made on a custom domain."""
+
+
+@hookspec
+def passkey_authenticate_client(context: ValidationContext) -> None:
+    """Step 4. Reject (built-in: 401 ``invalid_client``) an unknown client or a wrong secret.
+
+    The built-in step compares secrets in constant time and enforces the client's
+    ``token_endpoint_auth_method``.
+    """
+
+
+@hookspec
+def passkey_check_first_party(context: ValidationContext) -> None:
+    """Step 5a. Reject (built-in: 400 ``unauthorized_client``) a third-party client."""
+
+
+@hookspec
+def passkey_check_grant_type(context: ValidationContext) -> None:
+    """Step 5b. Reject (built-in: 400 ``unauthorized_client``) a client without the webauthn grant."""
+
+
+@hookspec
+def passkey_check_oidc_conformance(context: ValidationContext) -> None:
+    """Step 5c. Reject (built-in: 400 ``unauthorized_client``) a client that is not OIDC conformant."""
+
+
+@hookspec
+def passkey_check_realm(context: ValidationContext) -> None:
+    """Step 6. Reject (built-in: 400 ``invalid_request``) a realm that is unknown, not enabled
+    for the client, or without passkeys."""
+
+
+@hookspec
+def passkey_check_organization(context: ValidationContext) -> None:
+    """Step 7. Reject (built-in: 400 ``invalid_request``) an organization that is missing while
+    the client requires one, present while it denies them, or unknown."""
+
+
+# -- storage (first result wins) -------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def passkey_session_store(app: Flask) -> SessionStore | None:
+    """Return the store for pending ceremonies (see :class:`flask_passkey.sessions.SessionStore`).
+
+    Called once at ``init_app``; the store is kept for the life of the app. The built-in
+    in-memory store is the last resort.
+    """
+
+
+# -- events ----------------------------------------------------------------------------------
+
+
+@hookspec
+def passkey_event(event: PasskeyEvent) -> None:
+    """Observe something that happened (challenge issued, login succeeded or failed, ...).
+
+    Every implementation is called, synchronously, on the request's thread; keep it fast and
+    never raise. Events carry no secrets, challenges, tokens or key material.
+    """

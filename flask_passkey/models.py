@@ -1,0 +1,134 @@
+"""Frozen value objects shared by every layer: tenant configuration, users and credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+WEBAUTHN_GRANT = "urn:okta:params:oauth:grant-type:webauthn"
+REFRESH_TOKEN_GRANT = "refresh_token"
+
+AppType = Literal["native", "spa", "regular_web", "non_interactive"]
+AuthMethod = Literal["none", "client_secret_post", "client_secret_basic"]
+OrganizationUsage = Literal["deny", "allow", "require"]
+Identifier = Literal["email", "phone_number", "username"]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """Tenant-wide settings: where passkeys are served and under which RP ID."""
+
+    default_domain: str
+    custom_domains: tuple[str, ...]
+    passkeys_enabled: bool = True
+    #: A custom relying-party ID replacing the custom domain everywhere; None = the domain.
+    rp_id: str | None = None
+    rp_name: str = "flask-passkey"
+    default_connection: str | None = None
+
+    def rp_id_for(self, domain: str) -> str:
+        """The RP ID for a request that came on ``domain`` (a custom domain)."""
+        return self.rp_id or domain
+
+
+@dataclass(frozen=True)
+class AndroidApp:
+    package_name: str
+    #: SHA-256 signing-certificate fingerprints as colon-separated upper-case hex.
+    sha256_cert_fingerprints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IosApp:
+    team_id: str
+    bundle_id: str
+
+    @property
+    def app_id(self) -> str:
+        return f"{self.team_id}.{self.bundle_id}"
+
+
+@dataclass(frozen=True)
+class Client:
+    """An application registered with the tenant."""
+
+    client_id: str
+    name: str = ""
+    #: Plain secret (compared in constant time) ...
+    client_secret: str | None = None
+    #: ... or its hash as produced by :func:`flask_passkey.secrets.hash_secret`.
+    client_secret_hash: str | None = None
+    app_type: AppType = "spa"
+    is_first_party: bool = True
+    oidc_conformant: bool = True
+    grant_types: tuple[str, ...] = (WEBAUTHN_GRANT,)
+    token_endpoint_auth_method: AuthMethod = "none"
+    organization_usage: OrganizationUsage = "deny"
+    connections: tuple[str, ...] = ()
+    default_connection: str | None = None
+    web_origins: tuple[str, ...] = ()
+    android_apps: tuple[AndroidApp, ...] = ()
+    ios_apps: tuple[IosApp, ...] = ()
+
+    @property
+    def is_confidential(self) -> bool:
+        return self.token_endpoint_auth_method != "none"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A user database (``realm``)."""
+
+    name: str
+    passkeys_enabled: bool = True
+    required_identifiers: frozenset[Identifier] = field(
+        default_factory=lambda: frozenset({"email"})
+    )
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class User:
+    """A user of one connection; ``user_handle`` is the WebAuthn ``user.id`` we generated."""
+
+    id: str
+    connection: str
+    user_handle: bytes
+    created_at: float
+    email: str | None = None
+    phone_number: str | None = None
+    username: str | None = None
+    #: Profile attributes other than identifiers: name, given_name, family_name, nickname, picture.
+    profile: dict[str, str] = field(default_factory=dict)
+    user_metadata: dict[str, str] = field(default_factory=dict)
+
+    def identifier(self, kind: Identifier) -> str | None:
+        value: str | None = getattr(self, kind)
+        return value
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A registered passkey (public key credential source) of a user."""
+
+    id: bytes
+    user_id: str
+    public_key: bytes
+    sign_count: int
+    rp_id: str
+    created_at: float
+    backup_eligible: bool = False
+    backed_up: bool = False
+    transports: tuple[str, ...] = ()
+    aaguid: str = "00000000-0000-0000-0000-000000000000"
+    last_used_at: float | None = None
+    name: str = ""
+
+    @property
+    def device_type(self) -> Literal["single_device", "multi_device"]:
+        return "multi_device" if self.backup_eligible else "single_device"

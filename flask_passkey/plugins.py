@@ -1,0 +1,81 @@
+"""One pluggy PluginManager per app: built-in plugins, entry points, PASSKEY_PLUGINS, blocked names."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .config import Settings
+from .default_plugins.memory_store import MemoryStorePlugin
+from .default_plugins.validation_steps import STEPS
+from .errors import ConfigurationError
+
+
+def default_plugins() -> dict[str, object]:
+    """Built-in plugins by the name under which they are registered (and can be blocked)."""
+    return {**STEPS, "memory_session_store": MemoryStorePlugin()}
+
+
+def build_plugin_manager(
+    settings: Settings, *, extra: Mapping[str, object]
+) -> pluggy.PluginManager:
+    """A new manager with the built-in plugins, ``extra`` (per-app built-ins such as the tenant
+    plugin), entry-point plugins and ``PASSKEY_PLUGINS``, minus ``PASSKEY_DISABLED_PLUGINS``.
+
+    Raises ConfigurationError for a plugin that cannot be imported or a disabled name that
+    matches no plugin (most likely a typo that would silently keep a step on).
+    """
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    for name in settings.disabled_plugins:
+        manager.set_blocked(name)
+
+    candidates = {**default_plugins(), **extra}
+    for name, plugin in candidates.items():
+        manager.register(plugin, name=name)
+    if settings.load_entry_points:
+        candidates.update((ep.name, ep) for ep in entry_points(group=hookspecs.PROJECT))
+        try:
+            manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+        except Exception as error:  # an installed plugin that fails to import
+            raise ConfigurationError(
+                f"Cannot load a flask_passkey plugin: {error}"
+            ) from error
+    for spec in settings.plugins:
+        name, plugin = _resolve(spec)
+        candidates[name] = plugin
+        if not manager.is_blocked(name):
+            manager.register(plugin, name=name)
+
+    unknown = sorted(set(settings.disabled_plugins) - set(candidates))
+    if unknown:
+        raise ConfigurationError(
+            f"PASSKEY_DISABLED_PLUGINS names unknown plugin(s): {', '.join(unknown)}. "
+            f"Plugins: {', '.join(sorted(candidates))}."
+        )
+    return manager
+
+
+def _resolve(spec: Any) -> tuple[str, object]:
+    if not isinstance(spec, str):
+        return getattr(spec, "__name__", None) or type(spec).__qualname__, spec
+    module_name, _, attribute = spec.partition(":")
+    try:
+        plugin: object = importlib.import_module(module_name)
+        for part in filter(None, attribute.split(".")):
+            plugin = getattr(plugin, part)
+    except (ImportError, AttributeError) as error:
+        raise ConfigurationError(
+            f"Cannot import plugin {spec!r} from PASSKEY_PLUGINS: {error}"
+        ) from error
+    return spec, plugin
+
+
+def registered_names(manager: pluggy.PluginManager) -> Iterable[str]:
+    """Names of the plugins registered, for diagnostics."""
+    return [name for name, _ in manager.list_name_plugin()]

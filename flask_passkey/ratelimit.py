@@ -1,0 +1,76 @@
+"""Per-IP rate limiting with flask-limiter, and the proxy-aware client address and host."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from limits import parse_many
+
+from .config import Settings
+from .errors import ConfigurationError
+
+BLUEPRINT_NAME = "passkey"
+
+
+def forwarded_value(header: str | None, trusted_hops: int) -> str | None:
+    """The value the outermost trusted proxy saw in an ``X-Forwarded-*`` header.
+
+    Each proxy appends what it received, so with ``trusted_hops`` proxies the trustworthy
+    entry is the ``trusted_hops``-th from the right; anything left of it is client-supplied.
+    """
+    if not header or trusted_hops <= 0:
+        return None
+    values = [value.strip() for value in header.split(",")]
+    if len(values) < trusted_hops:
+        return None
+    return values[-trusted_hops] or None
+
+
+def client_address_func(trusted_proxies: int) -> Callable[[], str]:
+    """A flask-limiter key function: the client IP, from X-Forwarded-For only behind proxies."""
+
+    def client_address() -> str:
+        forwarded = forwarded_value(
+            request.headers.get("X-Forwarded-For"), trusted_proxies
+        )
+        return forwarded or request.remote_addr or "unknown"
+
+    return client_address
+
+
+def check_limit(limit: str) -> None:
+    """Refuse an unparsable limit string at startup: flask-limiter would silently fail open."""
+    try:
+        if not parse_many(limit):
+            raise ValueError("no limit given")
+    except ValueError as error:
+        raise ConfigurationError(
+            f"Invalid PASSKEY_RATE_LIMIT {limit!r}: {error}"
+        ) from error
+
+
+def _always() -> bool:
+    return True
+
+
+def create_limiter(app: Flask, settings: Settings) -> Limiter:
+    """A limiter that only ever looks at the passkey blueprint, whatever the host app does.
+
+    The host app's own ``RATELIMIT_*`` default and application limits are exempted here, so
+    they neither apply twice to the host's routes nor leak onto ours.
+    """
+    check_limit(settings.rate_limit)
+    limiter = Limiter(
+        client_address_func(settings.trusted_proxies),
+        storage_uri=settings.rate_limit_storage_uri,
+        headers_enabled=True,
+        strategy="fixed-window",
+        key_prefix="passkey",
+        default_limits_exempt_when=_always,
+        application_limits_exempt_when=_always,
+    )
+    limiter.request_filter(lambda: request.blueprint != BLUEPRINT_NAME)
+    limiter.init_app(app)
+    return limiter

@@ -1,0 +1,433 @@
+"""A software WebAuthn authenticator ("virtual passkey") for tests.
+
+:class:`SoftAuthenticator` answers ``navigator.credentials.create()`` and
+``navigator.credentials.get()`` option dicts with real, correctly signed
+responses in the shape of the browser's ``PublicKeyCredential.toJSON()``
+(binary values are base64url without padding), so a relying party's
+verification code can be exercised end to end without a browser.
+
+Every call also accepts keyword overrides (``user_present``, ``rp_id``,
+``challenge``, ...) that make the authenticator lie in one specific way, so
+tests can check that a server rejects such responses.
+
+Example::
+
+    passkey = SoftAuthenticator()
+    credential = passkey.create(creation_options, origin="https://example.com")
+    assertion = passkey.get(request_options, origin="https://example.com")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Literal, TypeAlias
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor
+
+__all__ = [
+    "Algorithm",
+    "PrivateKey",
+    "SoftAuthenticator",
+    "StoredCredential",
+    "android_origin",
+    "b64url",
+]
+
+Algorithm = Literal["ES256", "EdDSA", "RS256"]
+"""Signature algorithms the authenticator can use (COSE -7, -8 and -257)."""
+
+PrivateKey: TypeAlias = (
+    ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+)
+
+COSE_ALGORITHMS: dict[Algorithm, int] = {"ES256": -7, "EdDSA": -8, "RS256": -257}
+_DEFAULT_PUB_KEY_ALGS = (-7, -257)  # what clients assume when pubKeyCredParams is empty
+
+_FLAG_UP = 0x01
+_FLAG_UV = 0x04
+_FLAG_BE = 0x08
+_FLAG_BS = 0x10
+_FLAG_AT = 0x40
+
+
+class _Unset(Enum):
+    TOKEN = 0
+
+
+_UNSET = _Unset.TOKEN
+
+
+def b64url(data: bytes) -> str:
+    """Return ``data`` base64url-encoded without padding (WebAuthn JSON style)."""
+    return bytes_to_base64url(data)
+
+
+def android_origin(sha256_fingerprint: str) -> str:
+    """Return the WebAuthn origin of an Android app signed with the given certificate.
+
+    ``sha256_fingerprint`` is the signing certificate's SHA-256 fingerprint as
+    colon-separated hex (``"AB:CD:..."``, 32 bytes, case-insensitive), as printed
+    by ``keytool`` or listed in ``assetlinks.json``. The result is
+    ``"android:apk-key-hash:<base64url of the 32 bytes, no padding>"``.
+
+    Raises ValueError if the fingerprint is not 32 colon-separated hex bytes.
+    """
+    parts = sha256_fingerprint.strip().split(":")
+    if len(parts) != 32 or any(len(part) != 2 for part in parts):
+        raise ValueError(
+            "expected a SHA-256 fingerprint as 32 colon-separated hex bytes"
+        )
+    return "android:apk-key-hash:" + b64url(bytes.fromhex("".join(parts)))
+
+
+@dataclass(frozen=True)
+class StoredCredential:
+    """A discoverable credential held by a :class:`SoftAuthenticator`.
+
+    Instances are immutable; the authenticator replaces them in its
+    ``credentials`` list when the signature counter advances.
+    """
+
+    credential_id: bytes
+    rp_id: str
+    user_handle: bytes
+    private_key: PrivateKey = dataclasses.field(repr=False)
+    algorithm: Algorithm
+    sign_count: int = 0
+
+    @property
+    def cose_public_key(self) -> bytes:
+        """The credential public key as a CBOR-encoded COSE_Key (what a server stores)."""
+        return encode_cbor(_cose_key(self.private_key, self.algorithm))
+
+
+class SoftAuthenticator:
+    """A platform authenticator holding discoverable passkeys in memory.
+
+    Constructor settings describe the honest authenticator; every response it
+    produces verifies with a conforming relying party (py_webauthn) when the
+    given ``origin`` and the RP ID are the expected ones.
+
+    - ``algorithm``: key type for new credentials (ES256 = P-256, EdDSA =
+      Ed25519, RS256 = RSA-2048 PKCS#1 v1.5).
+    - ``attestation``: ``"none"`` or ``"packed"`` self attestation (signed with
+      the credential key itself, no certificate chain).
+    - ``user_verified``: whether the UV flag is set.
+    - ``backup_eligible`` / ``backed_up``: the BE / BS flags (multi-device,
+      synced passkey); ``backed_up`` defaults to ``backup_eligible``.
+    - ``counter``: ``"zero"`` always reports sign count 0 (like synced
+      passkeys); ``"increment"`` reports 1, 2, 3... per credential on ``get``.
+    - ``aaguid``: the 16-byte AAGUID put in attested credential data.
+    """
+
+    def __init__(
+        self,
+        *,
+        algorithm: Algorithm = "ES256",
+        attestation: Literal["none", "packed"] = "none",
+        user_verified: bool = True,
+        backup_eligible: bool = True,
+        backed_up: bool | None = None,
+        counter: Literal["zero", "increment"] = "zero",
+        aaguid: bytes = bytes(16),
+    ) -> None:
+        if algorithm not in COSE_ALGORITHMS:
+            raise ValueError(f"unsupported algorithm {algorithm!r}")
+        if attestation not in ("none", "packed"):
+            raise ValueError(f"unsupported attestation format {attestation!r}")
+        if counter not in ("zero", "increment"):
+            raise ValueError(f"unsupported counter mode {counter!r}")
+        if len(aaguid) != 16:
+            raise ValueError("aaguid must be 16 bytes")
+        self.algorithm: Algorithm = algorithm
+        self.attestation = attestation
+        self.user_verified = user_verified
+        self.backup_eligible = backup_eligible
+        self.backed_up = backup_eligible if backed_up is None else backed_up
+        self.counter = counter
+        self.aaguid = aaguid
+        self.credentials: list[StoredCredential] = []
+
+    def create(
+        self,
+        options: Mapping[str, Any],
+        *,
+        origin: str,
+        user_present: bool = True,
+        user_verified: bool | None = None,
+        rp_id: str | None = None,
+        challenge: str | None = None,
+        client_data_type: str = "webauthn.create",
+        sign_count: int | None = None,
+    ) -> dict[str, Any]:
+        """Answer ``navigator.credentials.create()`` and store the new credential.
+
+        ``options`` is PublicKeyCredentialCreationOptions JSON (camelCase, binary
+        values base64url) as a server returns it; ``origin`` is the caller's
+        origin (e.g. ``"https://example.com"`` or an :func:`android_origin`).
+        The RP ID is ``options["rp"]["id"]``, or the origin's host if absent.
+
+        Returns RegistrationResponseJSON. Raises ValueError, like a real
+        authenticator refusing, if this authenticator's algorithm is not in
+        ``pubKeyCredParams`` or it already holds a credential listed in
+        ``excludeCredentials``.
+
+        Overrides (default: honest behaviour): ``user_present`` /
+        ``user_verified`` set the UP / UV flags; ``rp_id`` is hashed into
+        authenticatorData instead of the real RP ID; ``challenge`` (base64url)
+        and ``client_data_type`` replace those clientData members;
+        ``sign_count`` is reported instead of the credential's counter (the
+        stored counter is left unchanged).
+        """
+        real_rp_id = options["rp"].get("id") or _host(origin)
+        alg = COSE_ALGORITHMS[self.algorithm]
+        offered = [
+            p["alg"]
+            for p in options.get("pubKeyCredParams") or ()
+            if p.get("type") == "public-key"
+        ]
+        if alg not in (offered or _DEFAULT_PUB_KEY_ALGS):
+            raise ValueError(
+                f"{self.algorithm} (COSE {alg}) is not in pubKeyCredParams {offered}"
+            )
+        excluded = {
+            base64url_to_bytes(c["id"]) for c in options.get("excludeCredentials") or ()
+        }
+        if any(
+            c.rp_id == real_rp_id and c.credential_id in excluded
+            for c in self.credentials
+        ):
+            raise ValueError(
+                "authenticator already holds a credential in excludeCredentials"
+            )
+
+        credential = StoredCredential(
+            credential_id=os.urandom(32),
+            rp_id=real_rp_id,
+            user_handle=base64url_to_bytes(options["user"]["id"]),
+            private_key=_generate_key(self.algorithm),
+            algorithm=self.algorithm,
+        )
+        self.credentials.append(credential)
+
+        client_data = _client_data(
+            client_data_type,
+            options["challenge"] if challenge is None else challenge,
+            origin,
+        )
+        cose_key = credential.cose_public_key
+        attested = (
+            self.aaguid
+            + len(credential.credential_id).to_bytes(2, "big")
+            + credential.credential_id
+            + cose_key
+        )
+        auth_data = self._authenticator_data(
+            rp_id or real_rp_id,
+            user_present=user_present,
+            user_verified=user_verified,
+            sign_count=credential.sign_count if sign_count is None else sign_count,
+            attested_credential_data=attested,
+        )
+        att_stmt: dict[str, Any] = {}
+        if self.attestation == "packed":
+            signed = auth_data + hashlib.sha256(client_data).digest()
+            att_stmt = {"alg": alg, "sig": _sign(credential.private_key, signed)}
+        attestation_object = encode_cbor(
+            {"fmt": self.attestation, "attStmt": att_stmt, "authData": auth_data}
+        )
+        public_key_der = credential.private_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return {
+            **_credential_json(credential.credential_id),
+            "response": {
+                "clientDataJSON": b64url(client_data),
+                "attestationObject": b64url(attestation_object),
+                "authenticatorData": b64url(auth_data),
+                "publicKey": b64url(public_key_der),
+                "publicKeyAlgorithm": alg,
+                "transports": ["internal", "hybrid"],
+            },
+        }
+
+    def get(
+        self,
+        options: Mapping[str, Any],
+        *,
+        origin: str,
+        credential_id: bytes | None = None,
+        user_present: bool = True,
+        user_verified: bool | None = None,
+        rp_id: str | None = None,
+        challenge: str | None = None,
+        client_data_type: str = "webauthn.get",
+        sign_count: int | None = None,
+        user_handle: bytes | None | _Unset = _UNSET,
+    ) -> dict[str, Any]:
+        """Answer ``navigator.credentials.get()`` with a signed assertion.
+
+        ``options`` is PublicKeyCredentialRequestOptions JSON as a server
+        returns it. The RP ID is ``options["rpId"]``, or the origin's host if
+        absent. Among the credentials stored for that RP it signs with
+        ``credential_id`` if given (even if not in ``allowCredentials``), else
+        the first entry of ``allowCredentials`` it holds, else the most recently
+        created one. Raises ValueError if there is no such credential.
+
+        In ``"increment"`` counter mode the credential's stored counter
+        advances by one per call (before any ``sign_count`` override).
+
+        Returns AuthenticationResponseJSON. Overrides are those of
+        :meth:`create`, plus ``user_handle`` to send instead of the
+        credential's user handle (``None`` sends ``null``).
+        """
+        real_rp_id = options.get("rpId") or _host(origin)
+        credential = self._pick(
+            real_rp_id, credential_id, options.get("allowCredentials") or ()
+        )
+        if self.counter == "increment":
+            index = self.credentials.index(credential)
+            credential = dataclasses.replace(
+                credential, sign_count=credential.sign_count + 1
+            )
+            self.credentials[index] = credential
+
+        client_data = _client_data(
+            client_data_type,
+            options["challenge"] if challenge is None else challenge,
+            origin,
+        )
+        auth_data = self._authenticator_data(
+            rp_id or real_rp_id,
+            user_present=user_present,
+            user_verified=user_verified,
+            sign_count=credential.sign_count if sign_count is None else sign_count,
+        )
+        signature = _sign(
+            credential.private_key, auth_data + hashlib.sha256(client_data).digest()
+        )
+        handle = (
+            credential.user_handle if isinstance(user_handle, _Unset) else user_handle
+        )
+        return {
+            **_credential_json(credential.credential_id),
+            "response": {
+                "clientDataJSON": b64url(client_data),
+                "authenticatorData": b64url(auth_data),
+                "signature": b64url(signature),
+                "userHandle": None if handle is None else b64url(handle),
+            },
+        }
+
+    def _pick(
+        self, rp_id: str, credential_id: bytes | None, allowed: Any
+    ) -> StoredCredential:
+        held = {c.credential_id: c for c in self.credentials if c.rp_id == rp_id}
+        if credential_id is not None:
+            wanted = [credential_id]
+        elif allowed:
+            wanted = [base64url_to_bytes(c["id"]) for c in allowed]
+        else:
+            wanted = list(held)[::-1]
+        for cred_id in wanted:
+            if cred_id in held:
+                return held[cred_id]
+        raise ValueError(f"no suitable credential for RP ID {rp_id!r}")
+
+    def _authenticator_data(
+        self,
+        rp_id: str,
+        *,
+        user_present: bool,
+        user_verified: bool | None,
+        sign_count: int,
+        attested_credential_data: bytes = b"",
+    ) -> bytes:
+        uv = self.user_verified if user_verified is None else user_verified
+        flags = (
+            (_FLAG_UP if user_present else 0)
+            | (_FLAG_UV if uv else 0)
+            | (_FLAG_BE if self.backup_eligible else 0)
+            | (_FLAG_BS if self.backed_up else 0)
+            | (_FLAG_AT if attested_credential_data else 0)
+        )
+        return (
+            hashlib.sha256(rp_id.encode()).digest()
+            + bytes([flags])
+            + sign_count.to_bytes(4, "big")
+            + attested_credential_data
+        )
+
+
+def _host(origin: str) -> str:
+    host = urlsplit(origin).hostname
+    if not host:
+        raise ValueError(f"options carry no RP ID and origin {origin!r} has no host")
+    return host
+
+
+def _credential_json(credential_id: bytes) -> dict[str, Any]:
+    return {
+        "id": b64url(credential_id),
+        "rawId": b64url(credential_id),
+        "type": "public-key",
+        "authenticatorAttachment": "platform",
+        "clientExtensionResults": {},
+    }
+
+
+def _client_data(type_: str, challenge: str, origin: str) -> bytes:
+    data = {
+        "type": type_,
+        "challenge": challenge,
+        "origin": origin,
+        "crossOrigin": False,
+    }
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _generate_key(algorithm: Algorithm) -> PrivateKey:
+    if algorithm == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _cose_key(key: PrivateKey, algorithm: Algorithm) -> dict[int, Any]:
+    alg = COSE_ALGORITHMS[algorithm]
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        numbers = key.public_key().public_numbers()
+        return {
+            1: 2,
+            3: alg,
+            -1: 1,
+            -2: numbers.x.to_bytes(32, "big"),
+            -3: numbers.y.to_bytes(32, "big"),
+        }
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return {1: 1, 3: alg, -1: 6, -2: raw}
+    rsa_numbers = key.public_key().public_numbers()
+    n = rsa_numbers.n.to_bytes((rsa_numbers.n.bit_length() + 7) // 8, "big")
+    e = rsa_numbers.e.to_bytes((rsa_numbers.e.bit_length() + 7) // 8, "big")
+    return {1: 3, 3: alg, -1: n, -2: e}
+
+
+def _sign(key: PrivateKey, data: bytes) -> bytes:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(data)
+    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
