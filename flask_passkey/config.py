@@ -61,6 +61,12 @@ class Settings:
     max_body_size: int = _setting(
         64 * 1024, (int,), "Largest request body accepted, in bytes; larger gets 413."
     )
+    database_url: str | None = _setting(
+        None,
+        (str,),
+        "SQLAlchemy URL of the user and session database; unset = SQLite file in the instance "
+        "folder; 'memory://' = in-process stores that forget everything on restart.",
+    )
     plugins: tuple[Any, ...] = _setting(
         (),
         (list, tuple),

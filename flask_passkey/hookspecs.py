@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .events import PasskeyEvent
     from .models import Client, Connection, Organization, Tenant
     from .sessions import SessionStore
+    from .users import UserStore
 
 PROJECT = "flask_passkey"
 
@@ -126,6 +127,15 @@ def passkey_session_store(app: Flask) -> SessionStore | None:
 
     Called once at ``init_app``; the store is kept for the life of the app. The built-in
     in-memory store is the last resort.
+    """
+
+
+@hookspec(firstresult=True)
+def passkey_user_store(app: Flask) -> UserStore | None:
+    """Return the durable store of users, credentials, memberships, refresh tokens and signing
+    keys (see :class:`flask_passkey.users.UserStore`).
+
+    Called once at ``init_app``; the store is kept for the life of the app.
     """
 
 

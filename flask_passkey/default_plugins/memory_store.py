@@ -1,13 +1,18 @@
-"""In-memory session store: the fallback for one process (tests, the demo, a single worker)."""
+"""In-memory stores: the fallback for one process (tests, a single worker); nothing survives a restart."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, get_args
 
 from ..hookspecs import hookimpl
+from ..models import Credential, Identifier, User
 from ..sessions import AuthSession
+from ..users import CredentialTaken, IdentifierTaken, RefreshGrant, SigningKey
+
+IDENTIFIERS: tuple[Identifier, ...] = get_args(Identifier)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -46,7 +51,129 @@ class MemorySessionStore:
             self._sessions.popitem(last=False)
 
 
+
+
+class MemoryUserStore:
+    """Users in dicts guarded by one lock: for tests and single-process demos only."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[str, User] = {}
+        self._identifiers: dict[tuple[str, Identifier, str], str] = {}
+        self._credentials: dict[bytes, Credential] = {}
+        self._members: set[tuple[str, str]] = set()
+        self._refresh: dict[str, RefreshGrant] = {}
+        self._keys: list[SigningKey] = []
+
+    def create_user(
+        self, user: User, credential: Credential, *, organization_id: str | None
+    ) -> None:
+        keys = [
+            (user.connection, kind, value)
+            for kind in IDENTIFIERS
+            if (value := user.identifier(kind)) is not None
+        ]
+        with self._lock:
+            for key in keys:
+                if key in self._identifiers:
+                    raise IdentifierTaken(key[1])
+            if credential.id in self._credentials:
+                raise CredentialTaken()
+            self._users[user.id] = user
+            self._identifiers.update((key, user.id) for key in keys)
+            self._credentials[credential.id] = credential
+            if organization_id is not None:
+                self._members.add((organization_id, user.id))
+
+    def find_user(self, *, connection: str, kind: Identifier, value: str) -> User | None:
+        user_id = self._identifiers.get((connection, kind, value))
+        return self._users.get(user_id) if user_id is not None else None
+
+    def get_user(self, user_id: str) -> User | None:
+        return self._users.get(user_id)
+
+    def get_credential(self, credential_id: bytes) -> Credential | None:
+        return self._credentials.get(credential_id)
+
+    def record_login(
+        self,
+        credential_id: bytes,
+        *,
+        expected_sign_count: int,
+        sign_count: int,
+        backed_up: bool,
+        used_at: float,
+    ) -> bool:
+        with self._lock:
+            current = self._credentials.get(credential_id)
+            if current is None or current.sign_count != expected_sign_count:
+                return False
+            self._credentials[credential_id] = replace(
+                current, sign_count=sign_count, backed_up=backed_up, last_used_at=used_at
+            )
+            return True
+
+    def list_credentials(self, user_id: str) -> list[Credential]:
+        found = [c for c in self._credentials.values() if c.user_id == user_id]
+        return sorted(found, key=lambda c: c.created_at)
+
+    def add_credential(self, credential: Credential) -> None:
+        with self._lock:
+            if credential.id in self._credentials:
+                raise CredentialTaken()
+            self._credentials[credential.id] = credential
+
+    def rename_credential(self, *, user_id: str, credential_id: bytes, name: str) -> bool:
+        with self._lock:
+            current = self._credentials.get(credential_id)
+            if current is None or current.user_id != user_id:
+                return False
+            self._credentials[credential_id] = replace(current, name=name)
+            return True
+
+    def delete_credential(self, *, user_id: str, credential_id: bytes) -> bool:
+        with self._lock:
+            current = self._credentials.get(credential_id)
+            if current is None or current.user_id != user_id:
+                return False
+            del self._credentials[credential_id]
+            return True
+
+    def list_users(self, *, limit: int = 100, offset: int = 0) -> list[User]:
+        users = sorted(self._users.values(), key=lambda u: u.created_at)
+        return users[offset : offset + limit]
+
+    def add_member(self, *, organization_id: str, user_id: str) -> None:
+        with self._lock:
+            self._members.add((organization_id, user_id))
+
+    def is_member(self, *, organization_id: str, user_id: str) -> bool:
+        return (organization_id, user_id) in self._members
+
+    def put_refresh_token(self, token_hash: str, grant: RefreshGrant) -> None:
+        with self._lock:
+            self._refresh[token_hash] = grant
+
+    def take_refresh_token(self, token_hash: str, *, now: float) -> RefreshGrant | None:
+        with self._lock:
+            grant = self._refresh.pop(token_hash, None)
+        if grant is None or now >= grant.expires_at:
+            return None
+        return grant
+
+    def signing_keys(self) -> list[SigningKey]:
+        return list(self._keys)
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        with self._lock:
+            self._keys.append(key)
+
+
 class MemoryStorePlugin:
     @hookimpl(trylast=True)
     def passkey_session_store(self, app: Flask) -> MemorySessionStore:
         return MemorySessionStore()
+
+    @hookimpl(trylast=True)
+    def passkey_user_store(self, app: Flask) -> MemoryUserStore:
+        return MemoryUserStore()

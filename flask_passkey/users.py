@@ -1,0 +1,117 @@
+"""The contract of the durable store: users, their passkeys, organization membership, refresh
+tokens and signing keys.
+
+Implementations raise :class:`flask_passkey.errors.BackendUnavailable` when their backend
+cannot be reached, and leave no partial write behind when any method fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .models import Credential, Identifier, User
+
+
+class IdentifierTaken(Exception):
+    """``create_user`` found the user's email, phone number or username already in use."""
+
+    def __init__(self, kind: Identifier) -> None:
+        self.kind = kind
+        super().__init__(kind)
+
+
+class CredentialTaken(Exception):
+    """``create_user`` or ``add_credential`` found the credential id already registered."""
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    """What a refresh token stands for; the token itself is stored only as a hash."""
+
+    user_id: str
+    client_id: str
+    scope: tuple[str, ...]
+    audience: str | None
+    organization_id: str | None
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A private JWK (JSON text) and when it was created; the newest is the active one."""
+
+    kid: str
+    private_jwk: str
+    created_at: float = field(compare=False)
+
+
+class UserStore(Protocol):
+    """Users and everything durable that hangs off them."""
+
+    def create_user(
+        self, user: User, credential: Credential, *, organization_id: str | None
+    ) -> None:
+        """Create ``user`` with its first ``credential`` (and membership of ``organization_id``),
+        all in one transaction.
+
+        Identifiers are unique per connection (emails compared lower-case, as given by the
+        caller). Raises IdentifierTaken or CredentialTaken, writing nothing, on a conflict.
+        """
+
+    def find_user(self, *, connection: str, kind: Identifier, value: str) -> User | None:
+        """The user of ``connection`` whose identifier ``kind`` equals ``value``, if any."""
+
+    def get_user(self, user_id: str) -> User | None:
+        """The user with ``user_id``, if any."""
+
+    def get_credential(self, credential_id: bytes) -> Credential | None:
+        """The credential with ``credential_id`` (the WebAuthn ``rawId``), if any."""
+
+    def record_login(
+        self,
+        credential_id: bytes,
+        *,
+        expected_sign_count: int,
+        sign_count: int,
+        backed_up: bool,
+        used_at: float,
+    ) -> bool:
+        """Store a verified login's counter, backup state and time, as a compare-and-set.
+
+        Updates only if the stored sign count still equals ``expected_sign_count``, so two
+        logins racing with the same counter cannot both succeed. Returns whether it updated.
+        """
+
+    def list_credentials(self, user_id: str) -> list[Credential]:
+        """The user's credentials, oldest first."""
+
+    def add_credential(self, credential: Credential) -> None:
+        """Register another credential of an existing user. Raises CredentialTaken."""
+
+    def rename_credential(self, *, user_id: str, credential_id: bytes, name: str) -> bool:
+        """Rename the user's credential; False when the user has no such credential."""
+
+    def delete_credential(self, *, user_id: str, credential_id: bytes) -> bool:
+        """Delete the user's credential; False when the user has no such credential."""
+
+    def list_users(self, *, limit: int = 100, offset: int = 0) -> list[User]:
+        """Users ordered by creation time, for operators."""
+
+    def add_member(self, *, organization_id: str, user_id: str) -> None:
+        """Make the user a member of the organization (idempotent)."""
+
+    def is_member(self, *, organization_id: str, user_id: str) -> bool:
+        """Whether the user belongs to the organization."""
+
+    def put_refresh_token(self, token_hash: str, grant: RefreshGrant) -> None:
+        """Keep ``grant`` under the hash of its refresh token."""
+
+    def take_refresh_token(self, token_hash: str, *, now: float) -> RefreshGrant | None:
+        """Remove and return the grant, atomically (one winner); None if unknown or expired."""
+
+    def signing_keys(self) -> list[SigningKey]:
+        """Persisted signing keys, oldest first."""
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        """Persist a new signing key."""
