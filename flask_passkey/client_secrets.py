@@ -23,14 +23,10 @@ def hash_secret(secret: str) -> str:
     return HASH_PREFIX + hashlib.sha256(secret.encode()).hexdigest()
 
 
-def secret_matches(
-    presented: str, *, secret: str | None, secret_hash: str | None
-) -> bool:
+def secret_matches(presented: str, *, secret: str | None, secret_hash: str | None) -> bool:
     """Whether ``presented`` equals the stored secret or matches its hash, in constant time."""
     if secret_hash is not None:
-        return hmac.compare_digest(
-            hash_secret(presented).encode(), secret_hash.encode()
-        )
+        return hmac.compare_digest(hash_secret(presented).encode(), secret_hash.encode())
     if secret is not None:
         return hmac.compare_digest(presented.encode(), secret.encode())
     return False

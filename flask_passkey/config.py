@@ -1,4 +1,4 @@
-"""Every ``PASSKEY_*`` configuration key, its default, and the frozen :class:`Settings` built from them.
+"""Every ``PASSKEY_*`` configuration key, its default, and the :class:`Settings` built from them.
 
 The key of a setting is ``PASSKEY_`` + its field name in upper case. ``init_app`` fills every key
 missing from ``app.config`` with its default (so the effective configuration is visible there),
@@ -34,9 +34,7 @@ class Settings:
         (str,),
         "Path of a TOML or JSON file with the tenant data; used when TENANT is unset.",
     )
-    url_prefix: str = _setting(
-        "", (str,), "Prefix for every endpoint of the blueprint."
-    )
+    url_prefix: str = _setting("", (str,), "Prefix for every endpoint of the blueprint.")
     challenge_timeout: int = _setting(
         60_000, (int,), "Lifetime of a challenge (auth_session) in milliseconds."
     )
@@ -45,9 +43,7 @@ class Settings:
         (str,),
         "Per-IP limit on each passkey endpoint (flask-limiter syntax).",
     )
-    rate_limit_enabled: bool = _setting(
-        True, (bool,), "Turn the per-IP rate limit on or off."
-    )
+    rate_limit_enabled: bool = _setting(True, (bool,), "Turn the per-IP rate limit on or off.")
     rate_limit_storage_uri: str = _setting(
         "memory://",
         (str,),
@@ -66,6 +62,20 @@ class Settings:
         (str,),
         "SQLAlchemy URL of the user and session database; unset = SQLite file in the instance "
         "folder; 'memory://' = in-process stores that forget everything on restart.",
+    )
+    signing_keys: tuple[Any, ...] = _setting(
+        (),
+        (list, tuple),
+        "RSA private keys (PEM text or JWK) that sign tokens, the last one active; empty = "
+        "generate one and persist it in the user store.",
+    )
+    access_token_lifetime: int = _setting(86_400, (int,), "Access token lifetime in seconds.")
+    id_token_lifetime: int = _setting(36_000, (int,), "ID token lifetime in seconds.")
+    refresh_token_lifetime: int = _setting(
+        2_592_000, (int,), "Refresh token lifetime in seconds (rotation keeps the first expiry)."
+    )
+    audiences: tuple[str, ...] = _setting(
+        (), (list, tuple), "API identifiers accepted as `audience` besides the userinfo one."
     )
     plugins: tuple[Any, ...] = _setting(
         (),
@@ -88,8 +98,7 @@ class Settings:
             value = config.setdefault(key, spec.default)
             types = spec.metadata["types"]
             if value is not None and not (
-                isinstance(value, types)
-                and not (bool not in types and isinstance(value, bool))
+                isinstance(value, types) and not (bool not in types and isinstance(value, bool))
             ):
                 expected = " or ".join(t.__name__ for t in types)
                 raise ConfigurationError(f"{key} must be {expected}, not {value!r}.")
@@ -102,27 +111,22 @@ class Settings:
 
     def _check(self) -> None:
         if self.challenge_timeout < 1000:
-            raise ConfigurationError(
-                "PASSKEY_CHALLENGE_TIMEOUT is in milliseconds: use >= 1000."
-            )
+            raise ConfigurationError("PASSKEY_CHALLENGE_TIMEOUT is in milliseconds: use >= 1000.")
         if self.trusted_proxies < 0:
             raise ConfigurationError("PASSKEY_TRUSTED_PROXIES must be 0 or more.")
         if self.max_body_size < 1024:
-            raise ConfigurationError(
-                "PASSKEY_MAX_BODY_SIZE must be at least 1024 bytes."
-            )
+            raise ConfigurationError("PASSKEY_MAX_BODY_SIZE must be at least 1024 bytes.")
+        for name in ("access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"PASSKEY_{name.upper()} must be at least 1 second.")
         if self.url_prefix and not self.url_prefix.startswith("/"):
             raise ConfigurationError("PASSKEY_URL_PREFIX must start with '/'.")
 
 
-def check_unknown_keys(
-    config: Mapping[str, Any], *, plugin_keys: Iterable[str]
-) -> None:
+def check_unknown_keys(config: Mapping[str, Any], *, plugin_keys: Iterable[str]) -> None:
     """Refuse ``PASSKEY_*`` keys that neither Settings nor a plugin declares (likely typos)."""
     allowed = {PREFIX + f.name.upper() for f in fields(Settings)} | set(plugin_keys)
-    unknown = sorted(
-        key for key in config if key.startswith(PREFIX) and key not in allowed
-    )
+    unknown = sorted(key for key in config if key.startswith(PREFIX) and key not in allowed)
     if unknown:
         raise ConfigurationError(
             f"Unknown configuration key(s): {', '.join(unknown)}. "
@@ -132,7 +136,4 @@ def check_unknown_keys(
 
 def documented_settings() -> dict[str, tuple[Any, str]]:
     """Each configuration key with its default and one-line description (for docs and tests)."""
-    return {
-        PREFIX + f.name.upper(): (f.default, f.metadata["doc"])
-        for f in fields(Settings)
-    }
+    return {PREFIX + f.name.upper(): (f.default, f.metadata["doc"]) for f in fields(Settings)}

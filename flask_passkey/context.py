@@ -7,7 +7,7 @@ from typing import Literal
 
 from .models import Client, Connection, Organization, Tenant
 
-Endpoint = Literal["challenge", "register", "token"]
+Endpoint = Literal["challenge", "register", "token", "discovery"]
 SecretSource = Literal["none", "post", "basic"]
 
 

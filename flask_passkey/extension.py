@@ -16,11 +16,15 @@ from .config import Settings, check_unknown_keys
 from .default_plugins.tenant_config import ConfigTenant, load_tenant_data
 from .errors import ConfigurationError
 from .events import PasskeyEvent
+from .grants import Grants
+from .models import Client
 from .plugins import build_plugin_manager
 from .ratelimit import client_address_func, create_limiter
 from .sessions import SessionStore
+from .tokens import KeyRing, TokenIssuer, configured_signing_keys
+from .users import UserStore
 from .validation import Validator
-from .views import create_blueprint
+from .views import create_blueprints
 
 EXTENSION_KEY = "passkey"
 
@@ -33,12 +37,25 @@ class PasskeyState:
     plugin_manager: pluggy.PluginManager
     validator: Validator
     sessions: SessionStore
+    users: UserStore
     ceremonies: Ceremonies
+    grants: Grants
     client_address: Callable[[], str]
     limiter: Limiter | None = None
 
     def emit(self, event: PasskeyEvent) -> None:
         self.plugin_manager.hook.passkey_event(event=event)
+
+    def clients(self) -> list[Client]:
+        """Every client the tenant plugins know (for the well-known files)."""
+        return self.plugin_manager.hook.passkey_get_clients() or []
+
+    def extra_claims(self, **arguments: Any) -> dict[str, Any]:
+        """The merged results of ``passkey_token_claims`` (first registered wins on conflicts)."""
+        merged: dict[str, Any] = {}
+        for claims in reversed(self.plugin_manager.hook.passkey_token_claims(**arguments)):
+            merged.update(claims)
+        return merged
 
 
 class Passkey:
@@ -48,9 +65,7 @@ class Passkey:
     instance can serve several apps (the app-factory pattern).
     """
 
-    def __init__(
-        self, app: Flask | None = None, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, app: Flask | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         if app is not None:
             self.init_app(app)
@@ -65,14 +80,8 @@ class Passkey:
                 "flask-passkey is already registered on this app; call init_app once per app."
             )
         settings = Settings.from_config(app.config)
-        tenant_data = load_tenant_data(
-            tenant=settings.tenant, tenant_file=settings.tenant_file
-        )
-        extra = (
-            {"tenant_config": ConfigTenant(tenant_data)}
-            if tenant_data is not None
-            else {}
-        )
+        tenant_data = load_tenant_data(tenant=settings.tenant, tenant_file=settings.tenant_file)
+        extra = {"tenant_config": ConfigTenant(tenant_data)} if tenant_data is not None else {}
         manager = build_plugin_manager(settings, extra=extra)
         plugin_defaults = _merged_config_defaults(manager)
         for key, value in plugin_defaults.items():
@@ -81,32 +90,49 @@ class Passkey:
 
         validator = Validator(manager.hook)
         if not validator.tenant().custom_domains:
-            raise ConfigurationError(
-                "The tenant has no custom domain: passkeys need one."
-            )
+            raise ConfigurationError("The tenant has no custom domain: passkeys need one.")
         sessions: SessionStore | None = manager.hook.passkey_session_store(app=app)
-        if sessions is None:
+        users: UserStore | None = manager.hook.passkey_user_store(app=app)
+        if sessions is None or users is None:
             raise ConfigurationError(
-                "No session store: the memory_session_store plugin is blocked."
+                "No session or user store: the built-in store plugins are blocked."
             )
-
+        clock = self._clock
+        ceremonies = Ceremonies(
+            sessions=sessions, users=users, timeout_ms=settings.challenge_timeout, clock=clock
+        )
+        if settings.signing_keys:
+            configured = configured_signing_keys(settings.signing_keys)
+            keys = KeyRing(load=lambda: configured, clock=clock, refresh_seconds=float("inf"))
+        else:
+            keys = KeyRing.from_store(users, clock=clock)
         state = PasskeyState(
             settings=settings,
             plugin_manager=manager,
             validator=validator,
             sessions=sessions,
-            ceremonies=Ceremonies(
-                sessions=sessions,
-                timeout_ms=settings.challenge_timeout,
-                clock=self._clock,
+            users=users,
+            ceremonies=ceremonies,
+            grants=Grants(
+                ceremonies=ceremonies,
+                users=users,
+                issuer=TokenIssuer(
+                    keys=keys,
+                    clock=clock,
+                    access_token_lifetime=settings.access_token_lifetime,
+                    id_token_lifetime=settings.id_token_lifetime,
+                ),
+                clock=clock,
+                refresh_token_lifetime=settings.refresh_token_lifetime,
+                audiences=settings.audiences,
+                extra_claims=lambda **arguments: state.extra_claims(**arguments),
             ),
             client_address=client_address_func(settings.trusted_proxies),
-            limiter=create_limiter(app, settings)
-            if settings.rate_limit_enabled
-            else None,
+            limiter=create_limiter(app, settings) if settings.rate_limit_enabled else None,
         )
         app.extensions[EXTENSION_KEY] = state
-        app.register_blueprint(create_blueprint(state))
+        for blueprint in create_blueprints(state):
+            app.register_blueprint(blueprint)
 
 
 def _merged_config_defaults(manager: pluggy.PluginManager) -> dict[str, Any]:

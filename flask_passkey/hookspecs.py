@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from .context import PasskeyRequest, ValidationContext
     from .events import PasskeyEvent
-    from .models import Client, Connection, Organization, Tenant
+    from .models import Client, Connection, Organization, Tenant, User
     from .sessions import SessionStore
     from .users import UserStore
 
@@ -54,6 +54,11 @@ def passkey_get_tenant() -> Tenant | None:
 @hookspec(firstresult=True)
 def passkey_get_client(client_id: str) -> Client | None:
     """Return the client (application) with ``client_id``, or None if this plugin has none."""
+
+
+@hookspec(firstresult=True)
+def passkey_get_clients() -> list[Client] | None:
+    """Return every client, for the well-known files that list apps (assetlinks, AASA)."""
 
 
 @hookspec(firstresult=True)
@@ -98,12 +103,14 @@ def passkey_check_first_party(context: ValidationContext) -> None:
 
 @hookspec
 def passkey_check_grant_type(context: ValidationContext) -> None:
-    """Step 5b. Reject (built-in: 400 ``unauthorized_client``) a client without the webauthn grant."""
+    """Step 5b. Reject (built-in: 400 ``unauthorized_client``) a client lacking the webauthn
+    grant."""
 
 
 @hookspec
 def passkey_check_oidc_conformance(context: ValidationContext) -> None:
-    """Step 5c. Reject (built-in: 400 ``unauthorized_client``) a client that is not OIDC conformant."""
+    """Step 5c. Reject (built-in: 400 ``unauthorized_client``) a client that is not OIDC
+    conformant."""
 
 
 @hookspec
@@ -136,6 +143,25 @@ def passkey_user_store(app: Flask) -> UserStore | None:
     keys (see :class:`flask_passkey.users.UserStore`).
 
     Called once at ``init_app``; the store is kept for the life of the app.
+    """
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+@hookspec
+def passkey_token_claims(  # type: ignore[empty-body]
+    user: User,
+    client: Client,
+    scope: tuple[str, ...],
+    audience: str,
+    organization_id: str | None,
+) -> dict[str, Any]:
+    """Return extra claims for the ID and access tokens about to be issued to ``user``.
+
+    Every implementation is called; results are merged in call order. Registered claims
+    (``iss``, ``sub``, ``aud``, ``exp``, ``iat``, ``scope``, ``amr``, ``org_id``...) cannot be
+    replaced and are dropped. Namespace custom claims (``https://example.com/roles``).
     """
 
 

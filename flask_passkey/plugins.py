@@ -1,4 +1,4 @@
-"""One pluggy PluginManager per app: built-in plugins, entry points, PASSKEY_PLUGINS, blocked names."""
+"""One pluggy PluginManager per app: built-ins, entry points, PASSKEY_PLUGINS, blocked names."""
 
 from __future__ import annotations
 
@@ -43,9 +43,7 @@ def build_plugin_manager(
         try:
             manager.load_setuptools_entrypoints(hookspecs.PROJECT)
         except Exception as error:  # an installed plugin that fails to import
-            raise ConfigurationError(
-                f"Cannot load a flask_passkey plugin: {error}"
-            ) from error
+            raise ConfigurationError(f"Cannot load a flask_passkey plugin: {error}") from error
     for spec in settings.plugins:
         name, plugin = _resolve(spec)
         candidates[name] = plugin

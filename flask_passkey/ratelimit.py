@@ -32,9 +32,7 @@ def client_address_func(trusted_proxies: int) -> Callable[[], str]:
     """A flask-limiter key function: the client IP, from X-Forwarded-For only behind proxies."""
 
     def client_address() -> str:
-        forwarded = forwarded_value(
-            request.headers.get("X-Forwarded-For"), trusted_proxies
-        )
+        forwarded = forwarded_value(request.headers.get("X-Forwarded-For"), trusted_proxies)
         return forwarded or request.remote_addr or "unknown"
 
     return client_address
@@ -46,9 +44,7 @@ def check_limit(limit: str) -> None:
         if not parse_many(limit):
             raise ValueError("no limit given")
     except ValueError as error:
-        raise ConfigurationError(
-            f"Invalid PASSKEY_RATE_LIMIT {limit!r}: {error}"
-        ) from error
+        raise ConfigurationError(f"Invalid PASSKEY_RATE_LIMIT {limit!r}: {error}") from error
 
 
 def _always() -> bool:

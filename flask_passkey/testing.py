@@ -45,9 +45,7 @@ __all__ = [
 Algorithm = Literal["ES256", "EdDSA", "RS256"]
 """Signature algorithms the authenticator can use (COSE -7, -8 and -257)."""
 
-PrivateKey: TypeAlias = (
-    ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
-)
+PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
 
 COSE_ALGORITHMS: dict[Algorithm, int] = {"ES256": -7, "EdDSA": -8, "RS256": -257}
 _DEFAULT_PUB_KEY_ALGS = (-7, -257)  # what clients assume when pubKeyCredParams is empty
@@ -83,9 +81,7 @@ def android_origin(sha256_fingerprint: str) -> str:
     """
     parts = sha256_fingerprint.strip().split(":")
     if len(parts) != 32 or any(len(part) != 2 for part in parts):
-        raise ValueError(
-            "expected a SHA-256 fingerprint as 32 colon-separated hex bytes"
-        )
+        raise ValueError("expected a SHA-256 fingerprint as 32 colon-separated hex bytes")
     return "android:apk-key-hash:" + b64url(bytes.fromhex("".join(parts)))
 
 
@@ -191,24 +187,13 @@ class SoftAuthenticator:
         real_rp_id = options["rp"].get("id") or _host(origin)
         alg = COSE_ALGORITHMS[self.algorithm]
         offered = [
-            p["alg"]
-            for p in options.get("pubKeyCredParams") or ()
-            if p.get("type") == "public-key"
+            p["alg"] for p in options.get("pubKeyCredParams") or () if p.get("type") == "public-key"
         ]
         if alg not in (offered or _DEFAULT_PUB_KEY_ALGS):
-            raise ValueError(
-                f"{self.algorithm} (COSE {alg}) is not in pubKeyCredParams {offered}"
-            )
-        excluded = {
-            base64url_to_bytes(c["id"]) for c in options.get("excludeCredentials") or ()
-        }
-        if any(
-            c.rp_id == real_rp_id and c.credential_id in excluded
-            for c in self.credentials
-        ):
-            raise ValueError(
-                "authenticator already holds a credential in excludeCredentials"
-            )
+            raise ValueError(f"{self.algorithm} (COSE {alg}) is not in pubKeyCredParams {offered}")
+        excluded = {base64url_to_bytes(c["id"]) for c in options.get("excludeCredentials") or ()}
+        if any(c.rp_id == real_rp_id and c.credential_id in excluded for c in self.credentials):
+            raise ValueError("authenticator already holds a credential in excludeCredentials")
 
         credential = StoredCredential(
             credential_id=os.urandom(32),
@@ -272,7 +257,7 @@ class SoftAuthenticator:
         challenge: str | None = None,
         client_data_type: str = "webauthn.get",
         sign_count: int | None = None,
-        user_handle: bytes | None | _Unset = _UNSET,
+        user_handle: bytes | _Unset | None = _UNSET,
     ) -> dict[str, Any]:
         """Answer ``navigator.credentials.get()`` with a signed assertion.
 
@@ -291,14 +276,10 @@ class SoftAuthenticator:
         credential's user handle (``None`` sends ``null``).
         """
         real_rp_id = options.get("rpId") or _host(origin)
-        credential = self._pick(
-            real_rp_id, credential_id, options.get("allowCredentials") or ()
-        )
+        credential = self._pick(real_rp_id, credential_id, options.get("allowCredentials") or ())
         if self.counter == "increment":
             index = self.credentials.index(credential)
-            credential = dataclasses.replace(
-                credential, sign_count=credential.sign_count + 1
-            )
+            credential = dataclasses.replace(credential, sign_count=credential.sign_count + 1)
             self.credentials[index] = credential
 
         client_data = _client_data(
@@ -312,12 +293,8 @@ class SoftAuthenticator:
             user_verified=user_verified,
             sign_count=credential.sign_count if sign_count is None else sign_count,
         )
-        signature = _sign(
-            credential.private_key, auth_data + hashlib.sha256(client_data).digest()
-        )
-        handle = (
-            credential.user_handle if isinstance(user_handle, _Unset) else user_handle
-        )
+        signature = _sign(credential.private_key, auth_data + hashlib.sha256(client_data).digest())
+        handle = credential.user_handle if isinstance(user_handle, _Unset) else user_handle
         return {
             **_credential_json(credential.credential_id),
             "response": {
@@ -328,9 +305,7 @@ class SoftAuthenticator:
             },
         }
 
-    def _pick(
-        self, rp_id: str, credential_id: bytes | None, allowed: Any
-    ) -> StoredCredential:
+    def _pick(self, rp_id: str, credential_id: bytes | None, allowed: Any) -> StoredCredential:
         held = {c.credential_id: c for c in self.credentials if c.rp_id == rp_id}
         if credential_id is not None:
             wanted = [credential_id]

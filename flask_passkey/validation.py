@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .context import Endpoint, PasskeyRequest, SecretSource, ValidationContext
 from .errors import ConfigurationError, InvalidClient, InvalidRequest
 from .models import Tenant
+
+#: The hooks that check a client-facing request once its body is read, in spec order.
+ALL_CLIENT_STEPS = (
+    "passkey_authenticate_client",
+    "passkey_check_first_party",
+    "passkey_check_grant_type",
+    "passkey_check_oidc_conformance",
+    "passkey_check_realm",
+    "passkey_check_organization",
+)
+#: What the passkey grant of the token endpoint checks (its session fixed realm and org).
+TOKEN_STEPS = ALL_CLIENT_STEPS[:4]
+#: What the refresh_token grant checks.
+REFRESH_STEPS = ALL_CLIENT_STEPS[:1]
 
 
 class Validator:
@@ -42,14 +57,17 @@ class Validator:
         secret_source: SecretSource,
         realm: str | None,
         organization: str | None,
+        steps: Sequence[str] = ALL_CLIENT_STEPS,
     ) -> ValidationContext:
-        """Steps 4 to 7: client authentication, client settings, realm, organization."""
+        """Steps 4 to 7 (or the given subset, in their fixed order) for a known client.
+
+        The token endpoint runs only the client steps: the realm and organization were checked
+        when its ``auth_session`` was issued.
+        """
         client = self._hook.passkey_get_client(client_id=client_id)
         if client is None:
             raise InvalidClient("Unknown client.")
-        connection_name = (
-            realm or client.default_connection or request.tenant.default_connection
-        )
+        connection_name = realm or client.default_connection or request.tenant.default_connection
         context = ValidationContext(
             request=request,
             client_id=client_id,
@@ -61,23 +79,19 @@ class Validator:
             client=client,
             connection=(
                 self._hook.passkey_get_connection(name=connection_name)
-                if connection_name is not None
+                if connection_name is not None and "passkey_check_realm" in steps
                 else None
             ),
             organization=(
                 self._hook.passkey_get_organization(organization_id=organization)
-                if organization is not None
+                if organization is not None and "passkey_check_organization" in steps
                 else None
             ),
         )
-        hook = self._hook
-        hook.passkey_authenticate_client(context=context)
-        hook.passkey_check_first_party(context=context)
-        hook.passkey_check_grant_type(context=context)
-        hook.passkey_check_oidc_conformance(context=context)
-        hook.passkey_check_realm(context=context)
-        hook.passkey_check_organization(context=context)
-        if context.connection is None:
+        for step in ALL_CLIENT_STEPS:
+            if step in steps:
+                getattr(self._hook, step)(context=context)
+        if "passkey_check_realm" in steps and context.connection is None:
             # The realm step was removed and nothing replaced it: we still cannot go on.
             raise InvalidRequest(f"Unknown realm {connection_name!r}.")
         return context

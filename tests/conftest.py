@@ -83,3 +83,46 @@ def client(app: Flask) -> Iterator[FlaskClient]:
 
 
 __all__ = ["WEBAUTHN_GRANT"]
+
+
+# -- helpers added for the API test modules -------------------------------------------------------
+
+SPA_BODY: dict[str, Any] = {"client_id": "spa"}
+
+
+class FakeClock:
+    """A clock for ``Passkey(app, clock=...)`` that only moves when told to."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def post_challenge(
+    client: FlaskClient,
+    body: Any = SPA_BODY,
+    *,
+    host: str = CUSTOM_DOMAIN,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """POST /passkey/challenge with ``body`` as JSON (or ``data=`` as raw bytes) on ``host``.
+
+    The Host goes in as a header: werkzeug's EnvironBuilder overwrites an ``HTTP_HOST`` put in
+    ``environ_base`` with its own ``localhost``.
+    """
+    if "data" not in kwargs:
+        kwargs["json"] = body
+    return client.post(
+        "/passkey/challenge", headers={"Host": host, **(headers or {})}, **kwargs
+    )

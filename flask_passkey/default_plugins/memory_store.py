@@ -1,4 +1,4 @@
-"""In-memory stores: the fallback for one process (tests, a single worker); nothing survives a restart."""
+"""In-memory stores for one process (tests, a single worker); nothing survives a restart."""
 
 from __future__ import annotations
 
@@ -49,8 +49,6 @@ class MemorySessionStore:
             if not oldest.is_expired(now):
                 break
             self._sessions.popitem(last=False)
-
-
 
 
 class MemoryUserStore:

@@ -118,8 +118,7 @@ class _ClientSchema(Schema):
                 "token_endpoint_auth_method",
             )
         values: dict[str, Any] = {
-            key: tuple(value) if isinstance(value, list) else value
-            for key, value in data.items()
+            key: tuple(value) if isinstance(value, list) else value for key, value in data.items()
         }
         return Client(**values)
 
@@ -184,9 +183,7 @@ class ConfigTenant:
         try:
             loaded = TenantSchema().load(data)
         except ValidationError as error:
-            raise ConfigurationError(
-                f"Invalid tenant configuration: {error.messages}"
-            ) from error
+            raise ConfigurationError(f"Invalid tenant configuration: {error.messages}") from error
         self.tenant = Tenant(
             default_domain=loaded["default_domain"],
             custom_domains=tuple(loaded["custom_domains"]),
@@ -195,13 +192,9 @@ class ConfigTenant:
             rp_name=loaded["rp_name"],
             default_connection=loaded["default_connection"],
         )
-        self.connections: dict[str, Connection] = {
-            c.name: c for c in loaded["connections"]
-        }
+        self.connections: dict[str, Connection] = {c.name: c for c in loaded["connections"]}
         self.clients: dict[str, Client] = {c.client_id: c for c in loaded["clients"]}
-        self.organizations: dict[str, Organization] = {
-            o.id: o for o in loaded["organizations"]
-        }
+        self.organizations: dict[str, Organization] = {o.id: o for o in loaded["organizations"]}
         self._check_references(loaded)
 
     def _check_references(self, loaded: dict[str, Any]) -> None:
@@ -217,18 +210,14 @@ class ConfigTenant:
             )
         for domain in (tenant.rp_id, *tenant.custom_domains):
             if domain is not None and _is_ip_address(domain):
-                problems.append(
-                    f"{domain!r} is an IP address, which can never be an RP ID"
-                )
+                problems.append(f"{domain!r} is an IP address, which can never be an RP ID")
         if len(self.clients) != len(loaded["clients"]):
             problems.append("client_id values must be unique")
         if (
             tenant.default_connection is not None
             and tenant.default_connection not in self.connections
         ):
-            problems.append(
-                f"default_connection {tenant.default_connection!r} is not a connection"
-            )
+            problems.append(f"default_connection {tenant.default_connection!r} is not a connection")
         for client in self.clients.values():
             for name in (*client.connections, client.default_connection):
                 if name is not None and name not in self.connections:
@@ -236,9 +225,7 @@ class ConfigTenant:
                         f"client {client.client_id!r} names unknown connection {name!r}"
                     )
         if problems:
-            raise ConfigurationError(
-                "Invalid tenant configuration: " + "; ".join(problems) + "."
-            )
+            raise ConfigurationError("Invalid tenant configuration: " + "; ".join(problems) + ".")
 
     @hookimpl(trylast=True)
     def passkey_get_tenant(self) -> Tenant:
@@ -247,6 +234,10 @@ class ConfigTenant:
     @hookimpl(trylast=True)
     def passkey_get_client(self, client_id: str) -> Client | None:
         return self.clients.get(client_id)
+
+    @hookimpl(trylast=True)
+    def passkey_get_clients(self) -> list[Client]:
+        return list(self.clients.values())
 
     @hookimpl(trylast=True)
     def passkey_get_connection(self, name: str) -> Connection | None:

@@ -23,9 +23,7 @@ class CustomDomain:
     @hookimpl(trylast=True)
     def passkey_check_custom_domain(self, request: PasskeyRequest) -> None:
         if not request.is_custom_domain:
-            raise InvalidRequest(
-                "Passkey requests must be made against a custom domain."
-            )
+            raise InvalidRequest("Passkey requests must be made against a custom domain.")
 
 
 class ClientAuthentication:
@@ -48,9 +46,7 @@ class FirstParty:
     @hookimpl(trylast=True)
     def passkey_check_first_party(self, context: ValidationContext) -> None:
         if not context.client.is_first_party:
-            raise UnauthorizedClient(
-                "Third-party applications cannot use the passkey APIs."
-            )
+            raise UnauthorizedClient("Third-party applications cannot use the passkey APIs.")
 
 
 class GrantType:
@@ -66,18 +62,14 @@ class OidcConformance:
     @hookimpl(trylast=True)
     def passkey_check_oidc_conformance(self, context: ValidationContext) -> None:
         if not context.client.oidc_conformant:
-            raise UnauthorizedClient(
-                "The client must be OIDC conformant to use passkeys."
-            )
+            raise UnauthorizedClient("The client must be OIDC conformant to use passkeys.")
 
 
 class Realm:
     @hookimpl(trylast=True)
     def passkey_check_realm(self, context: ValidationContext) -> None:
         if context.connection_name is None:
-            raise InvalidRequest(
-                "realm is required: the client has no default connection."
-            )
+            raise InvalidRequest("realm is required: the client has no default connection.")
         if context.connection is None:
             raise InvalidRequest(f"Unknown realm {context.connection_name!r}.")
         if context.connection.name not in context.client.connections:

@@ -1,0 +1,248 @@
+"""The OAuth token endpoint's grants: passkey (webauthn) and refresh_token. Framework-free."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .ceremony import Ceremonies, SignIn
+from .errors import AccessDenied, InvalidGrant, UnauthorizedClient
+from .models import REFRESH_TOKEN_GRANT, Client, User
+from .tokens import IssuedTokens, TokenIssuer
+from .users import RefreshGrant, UserStore
+
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+DEFAULT_SCOPE = ("openid", "profile", "email")
+#: Claims a ``passkey_token_claims`` plugin may not replace.
+RESERVED_CLAIMS = frozenset(
+    {
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "auth_time",
+        "azp",
+        "client_id",
+        "scope",
+        "amr",
+        "org_id",
+        "nonce",
+    }
+)
+
+ClaimsProvider = Callable[..., Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """The parts of a token request every grant shares, after client authentication."""
+
+    client: Client
+    #: ``https://<custom domain>/``: the ``iss`` of every token.
+    issuer: str
+    scope: str | None
+    audience: str | None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authentication_methods(sign_in: SignIn) -> list[str]:
+    """RFC 8176 ``amr`` values: a synced passkey is a software key, a device-bound one a
+    hardware key; user verification makes it multi-factor."""
+    methods = ["swk" if sign_in.credential.backup_eligible else "hwk"]
+    if sign_in.user_verified:
+        methods.append("mfa")
+    return methods
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    """The token response body, and what the audit event needs to know about it."""
+
+    body: dict[str, Any]
+    event: Literal["login_succeeded", "signup_succeeded", "refresh_succeeded"]
+    user_id: str
+    connection: str
+    organization_id: str | None
+
+
+class Grants:
+    """Turns a verified passkey ceremony or a refresh token into tokens."""
+
+    def __init__(
+        self,
+        *,
+        ceremonies: Ceremonies,
+        users: UserStore,
+        issuer: TokenIssuer,
+        clock: Callable[[], float],
+        refresh_token_lifetime: int,
+        audiences: Sequence[str],
+        extra_claims: ClaimsProvider,
+    ) -> None:
+        self.ceremonies = ceremonies
+        self.users = users
+        self.issuer = issuer
+        self.clock = clock
+        self.refresh_token_lifetime = refresh_token_lifetime
+        self.audiences = tuple(audiences)
+        self.extra_claims = extra_claims
+
+    def webauthn(
+        self,
+        request: TokenRequest,
+        *,
+        auth_session: str,
+        authn_response: Mapping[str, Any],
+        realm: str | None,
+        organization: str | None,
+    ) -> TokenResult:
+        """Redeem ``auth_session`` with the browser's credential: sign-up or login by session."""
+        audience = self._audience(request)
+        scope = self._scope(request.scope, request.client)
+        session = self.ceremonies.take_session(
+            auth_session, client=request.client, realm=realm, organization=organization
+        )
+        finish = (
+            self.ceremonies.finish_signup
+            if session.operation == "signup"
+            else self.ceremonies.finish_login
+        )
+        sign_in = finish(session=session, client=request.client, response=authn_response)
+        body = self._respond(
+            request,
+            user=sign_in.user,
+            scope=scope,
+            audience=audience,
+            organization_id=session.organization_id,
+            amr=authentication_methods(sign_in),
+            refresh_expires_at=None,
+        )
+        event: Literal["login_succeeded", "signup_succeeded"] = (
+            "signup_succeeded" if session.operation == "signup" else "login_succeeded"
+        )
+        return TokenResult(
+            body, event, sign_in.user.id, session.connection, session.organization_id
+        )
+
+    def refresh(self, request: TokenRequest, *, refresh_token: str) -> TokenResult:
+        """Redeem a refresh token once; the answer carries its replacement (rotation)."""
+        if REFRESH_TOKEN_GRANT not in request.client.grant_types:
+            raise UnauthorizedClient("The client is not allowed the refresh_token grant.")
+        grant = self.users.take_refresh_token(hash_token(refresh_token), now=self.clock())
+        if grant is None or grant.client_id != request.client.client_id:
+            raise InvalidGrant("The refresh token is invalid, expired or already used.")
+        user = self.users.get_user(grant.user_id)
+        if user is None:
+            raise InvalidGrant("The refresh token's user no longer exists.")
+        scope = grant.scope
+        if request.scope is not None:
+            asked = set(request.scope.split())
+            if not asked <= set(grant.scope):
+                raise InvalidGrant("A refreshed token cannot have a wider scope.")
+            scope = tuple(s for s in grant.scope if s in asked or s == "offline_access")
+        body = self._respond(
+            request,
+            user=user,
+            scope=scope,
+            audience=grant.audience or self._audience(request),
+            organization_id=grant.organization_id,
+            amr=(),
+            refresh_expires_at=grant.expires_at,
+        )
+        return TokenResult(
+            body, "refresh_succeeded", user.id, user.connection, grant.organization_id
+        )
+
+    def _respond(
+        self,
+        request: TokenRequest,
+        *,
+        user: User,
+        scope: tuple[str, ...],
+        audience: str,
+        organization_id: str | None,
+        amr: Sequence[str],
+        refresh_expires_at: float | None,
+    ) -> dict[str, Any]:
+        extra = {
+            key: value
+            for key, value in self.extra_claims(
+                user=user,
+                client=request.client,
+                scope=scope,
+                audience=audience,
+                organization_id=organization_id,
+            ).items()
+            if key not in RESERVED_CLAIMS
+        }
+        tokens: IssuedTokens = self.issuer.issue(
+            issuer=request.issuer,
+            user=user,
+            client_id=request.client.client_id,
+            scope=scope,
+            audience=audience,
+            organization_id=organization_id,
+            amr=amr,
+            extra_claims=extra,
+        )
+        body: dict[str, Any] = {
+            "access_token": tokens.access_token,
+            "token_type": "Bearer",
+            "expires_in": tokens.expires_in,
+            "scope": " ".join(scope),
+        }
+        if tokens.id_token is not None:
+            body["id_token"] = tokens.id_token
+        if "offline_access" in scope:
+            body["refresh_token"] = self._new_refresh_token(
+                request, user, scope, audience, organization_id, refresh_expires_at
+            )
+        return body
+
+    def _new_refresh_token(
+        self,
+        request: TokenRequest,
+        user: User,
+        scope: tuple[str, ...],
+        audience: str,
+        organization_id: str | None,
+        expires_at: float | None,
+    ) -> str:
+        token = secrets.token_urlsafe(32)
+        self.users.put_refresh_token(
+            hash_token(token),
+            RefreshGrant(
+                user_id=user.id,
+                client_id=request.client.client_id,
+                scope=scope,
+                audience=audience,
+                organization_id=organization_id,
+                expires_at=expires_at or self.clock() + self.refresh_token_lifetime,
+            ),
+        )
+        return token
+
+    def _scope(self, requested: str | None, client: Client) -> tuple[str, ...]:
+        asked = requested.split() if requested else list(DEFAULT_SCOPE)
+        allowed = set(SUPPORTED_SCOPES)
+        if REFRESH_TOKEN_GRANT not in client.grant_types:
+            allowed.discard("offline_access")
+        granted = ["openid", *(s for s in dict.fromkeys(asked) if s in allowed and s != "openid")]
+        return tuple(granted)
+
+    def _audience(self, request: TokenRequest) -> str:
+        userinfo = f"{request.issuer}userinfo"
+        if request.audience is None or request.audience == userinfo:
+            return userinfo
+        if request.audience not in self.audiences:
+            raise AccessDenied(f"Service not found: {request.audience}")
+        return request.audience

@@ -1,0 +1,199 @@
+"""Signed tokens: the key ring (newest key signs, all are published) and the token issuer.
+
+ID and access tokens are RS256 JWTs, the algorithm Auth0's SDKs verify. Keys come from
+``PASSKEY_SIGNING_KEYS`` (PEM or JWK) or, when none is configured, from the user store, which
+gets a generated key on first start. Workers re-read stored keys every ``refresh_seconds`` so a
+rotation (or two workers racing to create the first key) reaches every worker's JWKS.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey, import_key
+
+from .errors import ConfigurationError
+from .models import User
+from .users import SigningKey, UserStore
+
+ALGORITHM = "RS256"
+
+#: Claims released for each OIDC scope, from the user's identifiers and profile.
+SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
+    "profile": ("name", "given_name", "family_name", "nickname", "picture", "preferred_username"),
+    "email": ("email", "email_verified"),
+    "phone": ("phone_number", "phone_number_verified"),
+}
+
+
+def generate_signing_key(*, now: float) -> SigningKey:
+    """A new 2048-bit RSA key as a private JWK, with a random ``kid``."""
+    kid = secrets.token_urlsafe(16)
+    key = RSAKey.generate_key(2048, parameters={"kid": kid, "alg": ALGORITHM, "use": "sig"})
+    return SigningKey(kid=kid, private_jwk=json.dumps(key.as_dict(private=True)), created_at=now)
+
+
+def configured_signing_keys(values: Sequence[Any]) -> list[SigningKey]:
+    """Keys from config: PEM text or JWK (dict or JSON text); the last one signs."""
+    keys: list[SigningKey] = []
+    for index, value in enumerate(values):
+        try:
+            data = (
+                json.loads(value)
+                if isinstance(value, str) and value.lstrip().startswith("{")
+                else value
+            )
+            key = import_key(data, "RSA")
+        except Exception as error:  # joserfc raises a variety of errors for bad key text
+            raise ConfigurationError(
+                f"PASSKEY_SIGNING_KEYS[{index}] is not an RSA key: {error}"
+            ) from error
+        if not key.is_private:
+            raise ConfigurationError(
+                f"PASSKEY_SIGNING_KEYS[{index}] is a public key; a private key is needed."
+            )
+        kid = key.kid or key.thumbprint()
+        jwk = key.as_dict(private=True) | {"kid": kid, "alg": ALGORITHM, "use": "sig"}
+        keys.append(SigningKey(kid=kid, private_jwk=json.dumps(jwk), created_at=float(index)))
+    return keys
+
+
+class KeyRing:
+    """The signing keys in use, refreshed from their source at most every ``refresh_seconds``."""
+
+    def __init__(
+        self,
+        *,
+        load: Callable[[], list[SigningKey]],
+        clock: Callable[[], float],
+        refresh_seconds: float = 60.0,
+    ) -> None:
+        self._load = load
+        self._clock = clock
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._loaded_at = float("-inf")
+        self._keys: list[RSAKey] = []
+        self._jwks: dict[str, Any] = {"keys": []}
+
+    @classmethod
+    def from_store(cls, store: UserStore, *, clock: Callable[[], float]) -> KeyRing:
+        """Keys persisted in ``store``, generating and persisting the first one if there is none."""
+        if not store.signing_keys():
+            store.add_signing_key(generate_signing_key(now=clock()))
+        return cls(load=store.signing_keys, clock=clock)
+
+    def _current(self) -> list[RSAKey]:
+        now = self._clock()
+        if now - self._loaded_at >= self._refresh_seconds:
+            with self._lock:
+                if now - self._loaded_at >= self._refresh_seconds:
+                    stored = sorted(self._load(), key=lambda k: k.created_at)
+                    self._keys = [import_key(json.loads(k.private_jwk), "RSA") for k in stored]
+                    self._jwks = {"keys": [k.as_dict(private=False) for k in self._keys]}
+                    self._loaded_at = now
+        return self._keys
+
+    def signing_key(self) -> RSAKey:
+        """The key that signs new tokens: the newest."""
+        keys = self._current()
+        if not keys:
+            raise ConfigurationError("No signing key is available.")
+        return keys[-1]
+
+    def jwks(self) -> dict[str, Any]:
+        """The JSON Web Key Set of every key, public parts only."""
+        self._current()
+        return self._jwks
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    id_token: str | None
+    expires_in: int
+
+
+class TokenIssuer:
+    """Signs ID tokens and JWT access tokens (RFC 9068 shape)."""
+
+    def __init__(
+        self,
+        *,
+        keys: KeyRing,
+        clock: Callable[[], float],
+        access_token_lifetime: int,
+        id_token_lifetime: int,
+    ) -> None:
+        self.keys = keys
+        self._clock = clock
+        self._access_token_lifetime = access_token_lifetime
+        self._id_token_lifetime = id_token_lifetime
+
+    def issue(
+        self,
+        *,
+        issuer: str,
+        user: User,
+        client_id: str,
+        scope: Sequence[str],
+        audience: str,
+        organization_id: str | None,
+        amr: Sequence[str],
+        extra_claims: Mapping[str, Any],
+    ) -> IssuedTokens:
+        """Sign an access token for ``audience`` and, when ``openid`` is in scope, an ID token."""
+        now = int(self._clock())
+        key = self.keys.signing_key()
+        header = {"alg": ALGORITHM, "kid": key.kid}
+        common: dict[str, Any] = {"iss": issuer, "sub": user.id, "iat": now}
+        if organization_id is not None:
+            common["org_id"] = organization_id
+        access_claims = {
+            **common,
+            "aud": audience,
+            "exp": now + self._access_token_lifetime,
+            "client_id": client_id,
+            "azp": client_id,
+            "scope": " ".join(scope),
+            "jti": secrets.token_urlsafe(16),
+            **extra_claims,
+        }
+        access_token = jwt.encode(header | {"typ": "at+jwt"}, access_claims, key, [ALGORITHM])
+        id_token = None
+        if "openid" in scope:
+            id_claims = {
+                **common,
+                "aud": client_id,
+                "exp": now + self._id_token_lifetime,
+                "auth_time": now,
+                **({"amr": list(amr)} if amr else {}),
+                **profile_claims(user, scope),
+                **extra_claims,
+            }
+            id_token = jwt.encode(header | {"typ": "JWT"}, id_claims, key, [ALGORITHM])
+        return IssuedTokens(access_token, id_token, self._access_token_lifetime)
+
+
+def profile_claims(user: User, scope: Sequence[str]) -> dict[str, Any]:
+    """The standard OIDC claims the granted ``scope`` releases for ``user``."""
+    available: dict[str, Any] = {
+        **user.profile,
+        "preferred_username": user.username,
+        "email": user.email,
+        "email_verified": False if user.email else None,
+        "phone_number": user.phone_number,
+        "phone_number_verified": False if user.phone_number else None,
+    }
+    claims: dict[str, Any] = {}
+    for name in scope:
+        for claim in SCOPE_CLAIMS.get(name, ()):
+            if available.get(claim) is not None:
+                claims[claim] = available[claim]
+    return claims
