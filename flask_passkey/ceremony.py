@@ -6,7 +6,6 @@ py_webauthn's; this module decides what to expect, and what to store once it has
 
 from __future__ import annotations
 
-import base64
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -74,22 +73,12 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-def android_origin(sha256_fingerprint: str) -> str:
-    """The WebAuthn origin of an Android app signed with the certificate of this fingerprint."""
-    digest = bytes.fromhex(sha256_fingerprint.replace(":", ""))
-    return "android:apk-key-hash:" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
 def allowed_origins(session: AuthSession, client: Client) -> list[str]:
     """Origins accepted for a session: its custom domain, the client's web and Android origins."""
     return [
         session.origin,
         *client.web_origins,
-        *(
-            android_origin(fingerprint)
-            for app in client.android_apps
-            for fingerprint in app.sha256_cert_fingerprints
-        ),
+        *(origin for app in client.android_apps for origin in app.origins),
     ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from webauthn.helpers import bytes_to_base64url
+
 WEBAUTHN_GRANT = "urn:okta:params:oauth:grant-type:webauthn"
 REFRESH_TOKEN_GRANT = "refresh_token"
 
@@ -36,6 +38,27 @@ class AndroidApp:
     package_name: str
     #: SHA-256 signing-certificate fingerprints as colon-separated upper-case hex.
     sha256_cert_fingerprints: tuple[str, ...]
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """The WebAuthn origins this app's passkey requests carry, one per signing certificate."""
+        return tuple(android_origin(fp) for fp in self.sha256_cert_fingerprints)
+
+
+def android_origin(sha256_fingerprint: str) -> str:
+    """Return the WebAuthn origin of an Android app signed with the given certificate.
+
+    ``sha256_fingerprint`` is the signing certificate's SHA-256 fingerprint as
+    colon-separated hex (``"AB:CD:..."``, 32 bytes, case-insensitive), as printed
+    by ``keytool`` or listed in ``assetlinks.json``. The result is
+    ``"android:apk-key-hash:<base64url of the 32 bytes, no padding>"``.
+
+    Raises ValueError if the fingerprint is not 32 colon-separated hex bytes.
+    """
+    parts = sha256_fingerprint.strip().split(":")
+    if len(parts) != 32 or any(len(part) != 2 for part in parts):
+        raise ValueError("expected a SHA-256 fingerprint as 32 colon-separated hex bytes")
+    return "android:apk-key-hash:" + bytes_to_base64url(bytes.fromhex("".join(parts)))
 
 
 @dataclass(frozen=True)

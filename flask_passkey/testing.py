@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor
 
+from .models import android_origin
+
 __all__ = [
     "Algorithm",
     "PrivateKey",
@@ -67,22 +69,6 @@ _UNSET = _Unset.TOKEN
 def b64url(data: bytes) -> str:
     """Return ``data`` base64url-encoded without padding (WebAuthn JSON style)."""
     return bytes_to_base64url(data)
-
-
-def android_origin(sha256_fingerprint: str) -> str:
-    """Return the WebAuthn origin of an Android app signed with the given certificate.
-
-    ``sha256_fingerprint`` is the signing certificate's SHA-256 fingerprint as
-    colon-separated hex (``"AB:CD:..."``, 32 bytes, case-insensitive), as printed
-    by ``keytool`` or listed in ``assetlinks.json``. The result is
-    ``"android:apk-key-hash:<base64url of the 32 bytes, no padding>"``.
-
-    Raises ValueError if the fingerprint is not 32 colon-separated hex bytes.
-    """
-    parts = sha256_fingerprint.strip().split(":")
-    if len(parts) != 32 or any(len(part) != 2 for part in parts):
-        raise ValueError("expected a SHA-256 fingerprint as 32 colon-separated hex bytes")
-    return "android:apk-key-hash:" + b64url(bytes.fromhex("".join(parts)))
 
 
 @dataclass(frozen=True)
@@ -406,3 +392,92 @@ def _sign(key: PrivateKey, data: bytes) -> bytes:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
     return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+WEBAUTHN_GRANT_TYPE = "urn:okta:params:oauth:grant-type:webauthn"
+
+
+class PasskeyFlow:
+    """Drives a flask-passkey API through a Flask test client, the way an Auth0 SDK does.
+
+    Example (in an operator's test)::
+
+        flow = PasskeyFlow(app.test_client(), client_id="my-spa", host="login.example.com")
+        tokens = flow.sign_up({"email": "ann@example.com"})
+        again = flow.sign_in()
+        assert again["id_token"]
+
+    ``sign_up`` and ``sign_in`` assert every step answered 200 and return the token response;
+    ``register``, ``challenge`` and ``token`` return the raw test response for failure tests.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        client_id: str,
+        host: str,
+        origin: str | None = None,
+        client_secret: str | None = None,
+        authenticator: SoftAuthenticator | None = None,
+        path_prefix: str = "",
+    ) -> None:
+        self.client = client
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.host = host
+        self.origin = origin or f"https://{host}"
+        self.authenticator = authenticator or SoftAuthenticator()
+        self.path_prefix = path_prefix
+
+    def _post(self, path: str, body: Mapping[str, Any]) -> Any:
+        credentials = {"client_id": self.client_id}
+        if self.client_secret is not None:
+            credentials["client_secret"] = self.client_secret
+        return self.client.post(
+            self.path_prefix + path, json={**credentials, **body}, headers={"Host": self.host}
+        )
+
+    def register(self, user_profile: Mapping[str, Any], **body: Any) -> Any:
+        """``POST /passkey/register``."""
+        return self._post("/passkey/register", {"user_profile": dict(user_profile), **body})
+
+    def challenge(self, **body: Any) -> Any:
+        """``POST /passkey/challenge``."""
+        return self._post("/passkey/challenge", body)
+
+    def token(self, auth_session: str, authn_response: Mapping[str, Any], **body: Any) -> Any:
+        """``POST /oauth/token`` with the passkey grant."""
+        return self._post(
+            "/oauth/token",
+            {
+                "grant_type": WEBAUTHN_GRANT_TYPE,
+                "auth_session": auth_session,
+                "authn_response": dict(authn_response),
+                **body,
+            },
+        )
+
+    def sign_up(self, user_profile: Mapping[str, Any], **body: Any) -> dict[str, Any]:
+        """Register a new passkey for a new user; return the token response."""
+        token_fields = {k: body.pop(k) for k in ("scope", "audience") if k in body}
+        started = _ok(self.register(user_profile, **body))
+        credential = self.authenticator.create(
+            started["authn_params_public_key"], origin=self.origin
+        )
+        return _ok(self.token(started["auth_session"], credential, **token_fields))
+
+    def sign_in(self, *, credential_id: bytes | None = None, **body: Any) -> dict[str, Any]:
+        """Sign in with the authenticator's passkey; return the token response."""
+        token_fields = {k: body.pop(k) for k in ("scope", "audience") if k in body}
+        started = _ok(self.challenge(**body))
+        assertion = self.authenticator.get(
+            started["authn_params_public_key"], origin=self.origin, credential_id=credential_id
+        )
+        return _ok(self.token(started["auth_session"], assertion, **token_fields))
+
+
+def _ok(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = response.get_json()
+    assert response.status_code == 200, f"{response.status_code}: {body}"
+    return body
