@@ -44,10 +44,11 @@ class Settings:
         "Per-IP limit on each passkey endpoint (flask-limiter syntax).",
     )
     rate_limit_enabled: bool = _setting(True, (bool,), "Turn the per-IP rate limit on or off.")
-    rate_limit_storage_uri: str = _setting(
-        "memory://",
+    rate_limit_storage_uri: str | None = _setting(
+        None,
         (str,),
-        "flask-limiter storage URI (redis://... to share across processes).",
+        "flask-limiter storage URI (redis://... to share across processes); unset = what a "
+        "plugin provides (passkey_rate_limit_storage), else memory://.",
     )
     trusted_proxies: int = _setting(
         0,

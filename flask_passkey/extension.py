@@ -128,11 +128,22 @@ class Passkey:
                 extra_claims=lambda **arguments: state.extra_claims(**arguments),
             ),
             client_address=client_address_func(settings.trusted_proxies),
-            limiter=create_limiter(app, settings) if settings.rate_limit_enabled else None,
+            limiter=(
+                create_limiter(app, settings, storage_uri=_limiter_storage(app, settings, manager))
+                if settings.rate_limit_enabled
+                else None
+            ),
         )
         app.extensions[EXTENSION_KEY] = state
         for blueprint in create_blueprints(state):
             app.register_blueprint(blueprint)
+
+
+def _limiter_storage(app: Flask, settings: Settings, manager: pluggy.PluginManager) -> str:
+    if settings.rate_limit_storage_uri is not None:
+        return settings.rate_limit_storage_uri
+    provided: str | None = manager.hook.passkey_rate_limit_storage(app=app)
+    return provided or "memory://"
 
 
 def _merged_config_defaults(manager: pluggy.PluginManager) -> dict[str, Any]:

@@ -146,6 +146,15 @@ def passkey_user_store(app: Flask) -> UserStore | None:
     """
 
 
+@hookspec(firstresult=True)
+def passkey_rate_limit_storage(app: Flask) -> str | None:
+    """Return the flask-limiter storage URI for the per-IP limits (e.g. a shared Redis).
+
+    Consulted once at ``init_app`` only when ``PASSKEY_RATE_LIMIT_STORAGE_URI`` is not set;
+    None from every implementation means in-process memory.
+    """
+
+
 # -- tokens ----------------------------------------------------------------------------------
 
 

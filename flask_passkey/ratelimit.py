@@ -51,7 +51,7 @@ def _always() -> bool:
     return True
 
 
-def create_limiter(app: Flask, settings: Settings) -> Limiter:
+def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limiter:
     """A limiter that only ever looks at the passkey blueprint, whatever the host app does.
 
     The host app's own ``RATELIMIT_*`` default and application limits are exempted here, so
@@ -60,7 +60,7 @@ def create_limiter(app: Flask, settings: Settings) -> Limiter:
     check_limit(settings.rate_limit)
     limiter = Limiter(
         client_address_func(settings.trusted_proxies),
-        storage_uri=settings.rate_limit_storage_uri,
+        storage_uri=storage_uri,
         headers_enabled=True,
         strategy="fixed-window",
         key_prefix="passkey",
