@@ -61,6 +61,8 @@ def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limit
     limiter = Limiter(
         client_address_func(settings.trusted_proxies),
         storage_uri=storage_uri,
+        # Storage failures arrive as limits.errors.StorageError, which the blueprint answers 503.
+        storage_options={"wrap_exceptions": True},
         headers_enabled=True,
         strategy="fixed-window",
         key_prefix="passkey",

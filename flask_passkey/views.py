@@ -8,6 +8,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 from flask_limiter import RateLimitExceeded
+from limits.errors import StorageError
 from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
 
 from .context import Endpoint, PasskeyRequest, SecretSource
@@ -313,7 +314,8 @@ def _register_error_handlers(bp: Blueprint, state: PasskeyState) -> None:
         return passkey_error(PayloadTooLarge(f"The request body exceeds {max_body_size} bytes."))
 
     @bp.errorhandler(BackendUnavailable)
-    def backend_down(error: BackendUnavailable) -> tuple[Response, int, dict[str, str]]:
+    @bp.errorhandler(StorageError)
+    def backend_down(error: Exception) -> tuple[Response, int, dict[str, str]]:
         return passkey_error(TemporarilyUnavailable())
 
     @bp.errorhandler(InternalServerError)
