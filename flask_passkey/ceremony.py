@@ -14,15 +14,19 @@ from typing import Any
 from webauthn import verify_authentication_response, verify_registration_response
 from webauthn.helpers import (
     bytes_to_base64url,
+    decode_credential_public_key,
+    decoded_public_key_to_cryptography,
     generate_challenge,
     generate_user_handle,
     options_to_json_dict,
     parse_authentication_credential_json,
+    parse_authenticator_data,
     parse_registration_credential_json,
 )
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
+    AuthenticationCredential,
     AuthenticatorSelectionCriteria,
     CredentialDeviceType,
     ResidentKeyRequirement,
@@ -230,7 +234,7 @@ class Ceremonies:
                 expected_rp_id=session.rp_id,
                 expected_origin=allowed_origins(session, client),
                 credential_public_key=credential.public_key,
-                credential_current_sign_count=credential.sign_count,
+                credential_current_sign_count=_comparable_sign_count(parsed, credential),
             )
         except _BAD_RESPONSE as error:
             raise InvalidGrant(f"The passkey assertion could not be verified: {error}") from None
@@ -260,6 +264,11 @@ class Ceremonies:
                 expected_rp_id=session.rp_id,
                 expected_origin=allowed_origins(session, client),
                 supported_pub_key_algs=ALGORITHMS,
+            )
+            # With "none" attestation nothing has used the key yet: make sure it is one, or the
+            # user would be created with a passkey that can never sign in.
+            decoded_public_key_to_cryptography(
+                decode_credential_public_key(verified.credential_public_key)
             )
         except _BAD_RESPONSE as error:
             raise InvalidGrant(f"The passkey attestation could not be verified: {error}") from None
@@ -301,6 +310,17 @@ class Ceremonies:
         org = session.organization_id
         if org is not None and not self.users.is_member(organization_id=org, user_id=user.id):
             raise AccessDenied("The user is not a member of the organization.")
+
+
+def _comparable_sign_count(parsed: AuthenticationCredential, credential: Credential) -> int:
+    """The stored count py_webauthn should compare against.
+
+    A counter only proves cloning when it goes backwards while both counts are non-zero; an
+    authenticator that starts reporting 0 (it stopped counting, e.g. once synced) is not
+    refused, and its 0 is stored.
+    """
+    reported = parse_authenticator_data(parsed.response.authenticator_data).sign_count
+    return 0 if reported == 0 else credential.sign_count
 
 
 def _connection_name(context: ValidationContext) -> str:

@@ -19,12 +19,12 @@ from .events import PasskeyEvent
 from .grants import Grants
 from .models import Client
 from .plugins import build_plugin_manager
-from .ratelimit import client_address_func, create_limiter
+from .ratelimit import BLUEPRINT_NAME, client_address_func, create_limiter
 from .sessions import SessionStore
 from .tokens import KeyRing, TokenIssuer, configured_signing_keys
 from .users import UserStore
 from .validation import Validator
-from .views import create_blueprints
+from .views import DISCOVERY_BLUEPRINT_NAME, create_blueprints
 
 EXTENSION_KEY = "passkey"
 
@@ -78,6 +78,12 @@ class Passkey:
         if EXTENSION_KEY in app.extensions:
             raise ConfigurationError(
                 "flask-passkey is already registered on this app; call init_app once per app."
+            )
+        taken = {BLUEPRINT_NAME, DISCOVERY_BLUEPRINT_NAME} & set(app.blueprints)
+        if taken:
+            raise ConfigurationError(
+                f"The app already has a blueprint named {', '.join(sorted(taken))}; "
+                "flask-passkey registers blueprints under these names."
             )
         settings = Settings.from_config(app.config)
         tenant_data = load_tenant_data(tenant=settings.tenant, tenant_file=settings.tenant_file)

@@ -91,8 +91,9 @@ def passkey_check_custom_domain(request: PasskeyRequest) -> None:
 def passkey_authenticate_client(context: ValidationContext) -> None:
     """Step 4. Reject (built-in: 401 ``invalid_client``) an unknown client or a wrong secret.
 
-    The built-in step compares secrets in constant time and enforces the client's
-    ``token_endpoint_auth_method``.
+    The built-in step compares secrets in constant time; at the token endpoint it also requires
+    the client's ``token_endpoint_auth_method`` (body for ``client_secret_post``, HTTP Basic for
+    ``client_secret_basic``), while the passkey endpoints accept the secret either way.
     """
 
 

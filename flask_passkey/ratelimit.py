@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from flask import Flask, request
+from flask import Config, Flask, request
 from flask_limiter import Limiter
 from limits import parse_many
 
@@ -12,6 +13,7 @@ from .config import Settings
 from .errors import ConfigurationError
 
 BLUEPRINT_NAME = "passkey"
+_HOST_PREFIX = "RATELIMIT_"
 
 
 def forwarded_value(header: str | None, trusted_hops: int) -> str | None:
@@ -70,5 +72,19 @@ def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limit
         application_limits_exempt_when=_always,
     )
     limiter.request_filter(lambda: request.blueprint != BLUEPRINT_NAME)
-    limiter.init_app(app)
+    with _host_limiter_config_hidden(app.config):
+        limiter.init_app(app)
     return limiter
+
+
+@contextmanager
+def _host_limiter_config_hidden(config: Config) -> Iterator[None]:
+    """Keep the host's ``RATELIMIT_*`` settings (meant for its own limiter) away from ours, and
+    ours away from the host's config: flask-limiter's init_app reads and writes them."""
+    hidden = {key: config.pop(key) for key in list(config) if key.startswith(_HOST_PREFIX)}
+    try:
+        yield
+    finally:
+        for key in [key for key in config if key.startswith(_HOST_PREFIX)]:
+            del config[key]
+        config.update(hidden)

@@ -292,7 +292,7 @@ def _register_error_handlers(bp: Blueprint, state: PasskeyState) -> None:
         state.emit(
             PasskeyEvent(
                 name="rate_limited" if isinstance(error, TooManyRequests) else "request_rejected",
-                endpoint=request.endpoint or "",
+                endpoint=_event_endpoint(),
                 client_ip=state.client_address(),
                 error=error.error,
                 description=error.description,
@@ -323,6 +323,13 @@ def _register_error_handlers(bp: Blueprint, state: PasskeyState) -> None:
         # Flask has already logged the original exception; the client gets JSON, not HTML.
         body = {"error": "server_error", "error_description": "Internal server error."}
         return jsonify(body), 500
+
+
+def _event_endpoint() -> str:
+    """The endpoint name events use (``challenge``, ``register``, ``token``...), whatever the
+    outcome: the view's name without blueprint or method-fallback suffix."""
+    name = (request.endpoint or "").rpartition(".")[2]
+    return name.removesuffix("_other_methods")
 
 
 def _method_not_allowed() -> NoReturn:

@@ -208,9 +208,14 @@ class ConfigTenant:
                 for domain in tenant.custom_domains
                 if domain != tenant.rp_id and not domain.endswith("." + tenant.rp_id)
             )
-        for domain in (tenant.rp_id, *tenant.custom_domains):
-            if domain is not None and _is_ip_address(domain):
-                problems.append(f"{domain!r} is an IP address, which can never be an RP ID")
+        named = [("custom domain", d) for d in tenant.custom_domains]
+        if tenant.rp_id is not None:
+            named.append(("rp_id", tenant.rp_id))
+        for what, domain in named:
+            if _is_ip_address(domain):
+                problems.append(f"{what} {domain!r} is an IP address: never a valid RP ID")
+            elif "." not in domain and domain != "localhost":
+                problems.append(f"{what} {domain!r} is a top-level domain: never a valid RP ID")
         if len(self.clients) != len(loaded["clients"]):
             problems.append("client_id values must be unique")
         if (

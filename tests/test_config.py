@@ -1,0 +1,334 @@
+"""Deployment mistakes are refused at init_app with ConfigurationError; defaults land in config."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CUSTOM_DOMAIN, build_app, post_challenge, tenant_data
+from flask import Flask
+
+import flask_passkey
+from flask_passkey import ConfigurationError, Passkey
+from flask_passkey.config import documented_settings
+from flask_passkey.models import Tenant
+
+
+def tenant_with(**changes: Any) -> dict[str, Any]:
+    tenant = tenant_data()
+    tenant.update(changes)
+    return tenant
+
+
+def with_spa(**changes: Any) -> dict[str, Any]:
+    tenant = tenant_data()
+    tenant["clients"][0].update(changes)
+    return tenant
+
+
+# -- PASSKEY_* keys ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["PASSKEY_CHALENGE_TIMEOUT", "PASSKEY_RATELIMIT", "PASSKEY_DISABLED_PLUGIN", "PASSKEY_TENANTS"],
+)
+def test_misspelled_key_is_refused_by_name(key: str) -> None:
+    with pytest.raises(ConfigurationError, match=key):
+        build_app(host_config={key: "anything"})
+
+
+def test_non_passkey_keys_of_the_host_are_not_checked() -> None:
+    app = build_app(host_config={"SECRET_KEY": "x", "MY_PASSKEYS_SETTING": 1})
+
+    assert post_challenge(app.test_client()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("challenge_timeout", "60"),
+        ("challenge_timeout", 60.5),
+        ("rate_limit_enabled", 1),
+        ("rate_limit_enabled", "yes"),
+        ("trusted_proxies", True),
+        ("trusted_proxies", "1"),
+        ("max_body_size", "64k"),
+        ("rate_limit", 60),
+        ("plugins", "some.module:plugin"),
+        ("disabled_plugins", "realm"),
+        ("load_entry_points", "false"),
+    ],
+)
+def test_key_of_the_wrong_type_is_refused_by_name(key: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=f"PASSKEY_{key.upper()}"):
+        build_app(**{key: value})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("challenge_timeout", 60),  # seconds by mistake: the key is in milliseconds
+        ("trusted_proxies", -1),
+        ("max_body_size", 100),
+        ("url_prefix", "auth"),
+    ],
+)
+def test_out_of_range_value_is_refused_by_name(key: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=f"PASSKEY_{key.upper()}"):
+        build_app(**{key: value})
+
+
+@pytest.mark.parametrize(
+    "limit", ["lots", "", "5 per fortnight", "per minute", "5/minute; nonsense"]
+)
+def test_invalid_rate_limit_is_refused(limit: str) -> None:
+    with pytest.raises(ConfigurationError, match="PASSKEY_RATE_LIMIT"):
+        build_app(rate_limit=limit)
+
+
+@pytest.mark.parametrize("limit", ["5/minute", "10 per hour; 100 per day", "2 per 30 seconds"])
+def test_valid_rate_limit_strings_are_accepted(limit: str) -> None:
+    assert post_challenge(build_app(rate_limit=limit).test_client()).status_code == 200
+
+
+def test_defaults_are_set_in_app_config_and_explicit_values_kept() -> None:
+    app = build_app(challenge_timeout=90_000)
+
+    assert app.config["PASSKEY_CHALLENGE_TIMEOUT"] == 90_000
+    for key, (default, _doc) in documented_settings().items():
+        assert key in app.config, key
+        if key not in {
+            "PASSKEY_CHALLENGE_TIMEOUT",
+            "PASSKEY_TENANT",
+            "PASSKEY_DATABASE_URL",
+            "PASSKEY_SIGNING_KEYS",
+        }:
+            assert app.config[key] == default, key
+    assert app.config["PASSKEY_RATE_LIMIT"] == "60 per minute"
+    assert app.config["PASSKEY_TRUSTED_PROXIES"] == 0
+
+
+def test_every_setting_is_documented() -> None:
+    for key, (_default, doc) in documented_settings().items():
+        assert key.startswith("PASSKEY_")
+        assert doc.strip(), key
+
+
+# -- the tenant --------------------------------------------------------------------------------
+
+
+def test_app_without_any_tenant_is_refused() -> None:
+    app = Flask(__name__)
+    app.config["PASSKEY_DATABASE_URL"] = "memory://"
+
+    with pytest.raises(ConfigurationError, match="tenant"):
+        Passkey(app)
+
+
+def test_tenant_without_custom_domain_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="custom domain"):
+        build_app(tenant=tenant_with(custom_domains=[]))
+
+
+def test_tenant_plugin_without_custom_domain_is_refused() -> None:
+    class BareTenant:
+        @flask_passkey.hookimpl
+        def passkey_get_tenant(self) -> Tenant:
+            return Tenant(default_domain="acme.auth0.com", custom_domains=())
+
+    app = Flask(__name__)
+    app.config.update(PASSKEY_PLUGINS=[BareTenant()], PASSKEY_DATABASE_URL="memory://")
+
+    with pytest.raises(ConfigurationError, match="custom domain"):
+        Passkey(app)
+
+
+TOML_TENANT = f"""
+default_domain = "acme.auth0.com"
+custom_domains = ["{CUSTOM_DOMAIN}"]
+default_connection = "db"
+
+[[connections]]
+name = "db"
+
+[[clients]]
+client_id = "from-file"
+connections = ["db"]
+"""
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_tenant_file_is_loaded(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"tenant{suffix}"
+    if suffix == ".toml":
+        path.write_text(TOML_TENANT)
+    else:
+        path.write_text(json.dumps(tomllib.loads(TOML_TENANT)))
+    app = build_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
+
+    response = post_challenge(app.test_client(), {"client_id": "from-file"})
+
+    assert response.status_code == 200
+    assert post_challenge(app.test_client()).status_code == 401  # "spa" is not in the file
+
+
+def test_tenant_mapping_wins_over_tenant_file(tmp_path: Path) -> None:
+    path = tmp_path / "tenant.toml"
+    path.write_text(TOML_TENANT)
+
+    app = build_app(tenant_file=str(path))
+
+    assert post_challenge(app.test_client()).status_code == 200
+    assert post_challenge(app.test_client(), {"client_id": "from-file"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        pytest.param("missing.toml", None, id="missing"),
+        pytest.param("directory.toml", "<dir>", id="directory"),
+        pytest.param("broken.toml", 'default_domain = "acme', id="bad-toml"),
+        pytest.param("broken.json", '{"default_domain": ', id="bad-json"),
+        pytest.param("latin1.toml", b'default_domain = "\xe9"\n', id="not-utf8"),
+    ],
+)
+def test_unreadable_tenant_file_is_refused(
+    tmp_path: Path, name: str, content: str | bytes | None
+) -> None:
+    path = tmp_path / name
+    if content == "<dir>":
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+
+    with pytest.raises(ConfigurationError, match="PASSKEY_TENANT_FILE"):
+        build_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
+
+
+def test_tenant_file_with_a_list_at_top_level_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "tenant.json"
+    path.write_text(json.dumps([tenant_data()]))
+
+    with pytest.raises(ConfigurationError):
+        build_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
+
+
+BAD_TENANTS = [
+    pytest.param(tenant_with(colour="blue"), "colour", id="unknown-tenant-field"),
+    pytest.param(with_spa(secret_color="x"), "secret_color", id="unknown-client-field"),
+    pytest.param(
+        with_spa(
+            app_type="native",
+            android_apps=[{"package_name": "com.acme", "sha256_cert_fingerprints": ["AB:CD"]}],
+        ),
+        "sha256_cert_fingerprints",
+        id="short-android-fingerprint",
+    ),
+    pytest.param(
+        with_spa(
+            android_apps=[
+                {
+                    "package_name": "com.acme",
+                    "sha256_cert_fingerprints": [":".join(["ab"] * 32)],
+                }
+            ]
+        ),
+        "sha256_cert_fingerprints",
+        id="lower-case-android-fingerprint",
+    ),
+    pytest.param(with_spa(connections=["nope"]), "nope", id="client-names-unknown-connection"),
+    pytest.param(
+        with_spa(default_connection="nope"), "nope", id="client-default-connection-unknown"
+    ),
+    pytest.param(tenant_with(default_connection="nope"), "nope", id="tenant-default-unknown"),
+    pytest.param(tenant_with(custom_domains=["10.0.0.1"]), "10.0.0.1", id="ipv4-custom-domain"),
+    pytest.param(tenant_with(custom_domains=["::1"]), "custom_domains", id="ipv6-custom-domain"),
+    pytest.param(
+        tenant_with(custom_domains=["https://login.acme.test"]),
+        "custom_domains",
+        id="custom-domain-with-scheme",
+    ),
+    pytest.param(
+        tenant_with(custom_domains=["login.acme.test:443"]),
+        "custom_domains",
+        id="custom-domain-with-port",
+    ),
+    pytest.param(
+        tenant_with(custom_domains=["Login.Acme.Test"]),
+        "custom_domains",
+        id="custom-domain-upper-case",
+    ),
+    pytest.param(tenant_with(rp_id="example.org"), "example.org", id="rp-id-elsewhere"),
+    pytest.param(tenant_with(rp_id="cme.test"), "cme.test", id="rp-id-partial-label"),
+    pytest.param(
+        tenant_with(rp_id="id.login.acme.test"), "id.login.acme.test", id="rp-id-subdomain"
+    ),
+    pytest.param(
+        tenant_with(custom_domains=["acme.auth0.com"]), "default domain", id="default-is-custom"
+    ),
+    pytest.param(
+        tenant_with(clients=[{"client_id": "a"}, {"client_id": "a"}]),
+        "unique",
+        id="duplicate-client-id",
+    ),
+    pytest.param(
+        with_spa(token_endpoint_auth_method="client_secret_post"),
+        "client_secret",
+        id="confidential-without-secret",
+    ),
+    pytest.param(
+        with_spa(organization_usage="sometimes"), "organization_usage", id="bad-org-usage"
+    ),
+]
+
+
+@pytest.mark.parametrize(("tenant", "named"), BAD_TENANTS)
+def test_bad_tenant_data_is_refused(tenant: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(named)):
+        build_app(tenant=tenant)
+
+
+@pytest.mark.parametrize("rp_id", ["acme.test", CUSTOM_DOMAIN])
+def test_rp_id_that_is_a_registrable_suffix_is_accepted(rp_id: str) -> None:
+    app = build_app(tenant=tenant_with(rp_id=rp_id))
+
+    options = post_challenge(app.test_client()).get_json()["authn_params_public_key"]
+
+    assert options["rpId"] == rp_id
+
+
+def test_rp_id_that_is_a_top_level_domain_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="rp_id"):
+        build_app(tenant=tenant_with(rp_id="test"))
+
+
+# -- init_app ----------------------------------------------------------------------------------
+
+
+def test_init_app_twice_on_one_app_is_refused() -> None:
+    app = build_app()
+
+    with pytest.raises(ConfigurationError):
+        Passkey().init_app(app)
+    with pytest.raises(ConfigurationError):
+        Passkey(app)
+
+
+def test_failed_init_app_registers_nothing() -> None:
+    app = Flask(__name__)
+    app.config.update(
+        PASSKEY_TENANT=tenant_with(custom_domains=[]), PASSKEY_DATABASE_URL="memory://"
+    )
+
+    with pytest.raises(ConfigurationError):
+        Passkey(app)
+
+    assert "passkey" not in app.extensions
+    assert post_challenge(app.test_client()).status_code == 404
