@@ -148,7 +148,8 @@ class Grants:
             asked = set(request.scope.split())
             if not asked <= set(grant.scope):
                 raise InvalidGrant("A refreshed token cannot have a wider scope.")
-            scope = tuple(s for s in grant.scope if s in asked or s == "offline_access")
+            kept = {"openid", "offline_access"}
+            scope = tuple(s for s in grant.scope if s in asked or s in kept)
         body = self._respond(
             request,
             user=user,
