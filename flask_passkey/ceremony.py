@@ -6,11 +6,13 @@ py_webauthn's; this module decides what to expect, and what to store once it has
 
 from __future__ import annotations
 
+import io
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cbor2
 from webauthn import verify_authentication_response, verify_registration_response
 from webauthn.helpers import (
     bytes_to_base64url,
@@ -28,15 +30,19 @@ from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticationCredential,
     AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
     CredentialDeviceType,
+    PublicKeyCredentialDescriptor,
+    RegistrationCredential,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
 from webauthn.registration.generate_registration_options import generate_registration_options
+from webauthn.registration.verify_registration_response import VerifiedRegistration
 
-from .context import ValidationContext
+from .context import PasskeyRequest, ValidationContext
 from .errors import AccessDenied, InvalidGrant, InvalidRequest
-from .models import Client, Credential, Identifier, User
+from .models import IDENTIFIERS, Client, Credential, User
 from .sessions import AuthSession, SessionStore
 from .users import CredentialTaken, IdentifierTaken, UserStore
 
@@ -47,7 +53,7 @@ ALGORITHMS = [
     COSEAlgorithmIdentifier.ECDSA_SHA_256,
     COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
 ]
-_IDENTIFIER_ORDER: tuple[Identifier, ...] = ("email", "phone_number", "username")
+_TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 # py_webauthn raises WebAuthnException for what it checks, but corrupt input can surface as
 # KeyError/ValueError/TypeError from its parsers (CBOR, base64url, JSON): all of it is the
 # client's fault.
@@ -137,28 +143,82 @@ class Ceremonies:
             raise InvalidRequest(
                 f"user_profile: {', '.join(missing)} required by the connection {connection!r}."
             )
-        if not any(user_profile.get(kind) for kind in _IDENTIFIER_ORDER):
+        if not any(user_profile.get(kind) for kind in IDENTIFIERS):
             raise InvalidRequest("user_profile: an email, phone_number or username is required.")
-        for kind in _IDENTIFIER_ORDER:
+        for kind in IDENTIFIERS:
             value = user_profile.get(kind)
             if value is not None and self.users.find_user(
                 connection=connection, kind=kind, value=value
             ):
                 raise InvalidRequest(f"A user with this {kind} already exists.")
+        user_handle = generate_user_handle()
         session = self._new_session(
             context,
             operation="signup",
-            user_handle=generate_user_handle(),
+            user_handle=user_handle,
             user_profile=dict(user_profile),
             user_metadata=dict(user_metadata),
         )
-        user_name = next(user_profile[k] for k in _IDENTIFIER_ORDER if user_profile.get(k))
+        user_name = next(user_profile[k] for k in IDENTIFIERS if user_profile.get(k))
+        return self._creation_challenge(
+            session,
+            rp_name=context.request.tenant.rp_name,
+            user_handle=user_handle,
+            user_name=user_name,
+            display_name=user_profile.get("name") or user_name,
+            exclude=(),
+        )
+
+    def begin_enrollment(
+        self,
+        *,
+        request: PasskeyRequest,
+        client_id: str,
+        user: User,
+        exclude: Sequence[Credential],
+    ) -> Challenge:
+        """Store an enrollment session for ``user`` (adding a passkey) and return its creation
+        options: ``user.id`` is the user's stored handle, ``excludeCredentials`` lists
+        ``exclude`` (the passkeys the user already has), so an authenticator holding one of
+        them refuses to create a second."""
+        session = self._store_session(
+            request,
+            operation="enroll",
+            client_id=client_id,
+            connection=user.connection,
+            organization_id=None,
+            user_id=user.id,
+        )
+        user_name = next(
+            (value for kind in IDENTIFIERS if (value := user.identifier(kind))), user.id
+        )
+        return self._creation_challenge(
+            session,
+            rp_name=request.tenant.rp_name,
+            user_handle=user.user_handle,
+            user_name=user_name,
+            display_name=user.profile.get("name") or user_name,
+            exclude=exclude,
+        )
+
+    def _creation_challenge(
+        self,
+        session: AuthSession,
+        *,
+        rp_name: str,
+        user_handle: bytes,
+        user_name: str,
+        display_name: str,
+        exclude: Sequence[Credential],
+    ) -> Challenge:
+        """PublicKeyCredentialCreationOptions for ``session``: a discoverable credential
+        (residentKey required), user verification preferred, our algorithms."""
         options = generate_registration_options(
             rp_id=session.rp_id,
-            rp_name=context.request.tenant.rp_name,
+            rp_name=rp_name,
             user_name=user_name,
-            user_id=session.user_handle,
-            user_display_name=user_profile.get("name") or user_name,
+            user_id=user_handle,
+            user_display_name=display_name,
             challenge=session.challenge,
             timeout=self.timeout_ms,
             authenticator_selection=AuthenticatorSelectionCriteria(
@@ -166,6 +226,15 @@ class Ceremonies:
                 require_resident_key=True,
                 user_verification=UserVerificationRequirement.PREFERRED,
             ),
+            exclude_credentials=[
+                PublicKeyCredentialDescriptor(
+                    id=credential.id,
+                    transports=[
+                        AuthenticatorTransport(t) for t in credential.transports if t in _TRANSPORTS
+                    ],
+                )
+                for credential in exclude
+            ],
             supported_pub_key_algs=ALGORITHMS,
         )
         return Challenge(
@@ -173,14 +242,20 @@ class Ceremonies:
         )
 
     def _new_session(self, context: ValidationContext, **fields: Any) -> AuthSession:
-        request = context.request
+        return self._store_session(
+            context.request,
+            client_id=context.client.client_id,
+            connection=_connection_name(context),
+            organization_id=context.organization_id,
+            **fields,
+        )
+
+    def _store_session(self, request: PasskeyRequest, **fields: Any) -> AuthSession:
+        """A new session with a fresh challenge for the domain ``request`` came on, stored."""
         now = self.clock()
         session = AuthSession(
             id=new_session_id(),
             challenge=generate_challenge(),
-            client_id=context.client.client_id,
-            connection=_connection_name(context),
-            organization_id=context.organization_id,
             rp_id=request.tenant.rp_id_for(request.host),
             origin=request.origin,
             expires_at=now + self.timeout_ms / 1000,
@@ -256,22 +331,7 @@ class Ceremonies:
         """Verify an attestation for a sign-up session; create the user and credential together."""
         if session.operation != "signup" or session.user_handle is None:
             raise InvalidGrant("The auth_session is not a sign-up session.")
-        try:
-            parsed = parse_registration_credential_json(dict(response))
-            verified = verify_registration_response(
-                credential=parsed,
-                expected_challenge=session.challenge,
-                expected_rp_id=session.rp_id,
-                expected_origin=allowed_origins(session, client),
-                supported_pub_key_algs=ALGORITHMS,
-            )
-            # With "none" attestation nothing has used the key yet: make sure it is one, or the
-            # user would be created with a passkey that can never sign in.
-            decoded_public_key_to_cryptography(
-                decode_credential_public_key(verified.credential_public_key)
-            )
-        except _BAD_RESPONSE as error:
-            raise InvalidGrant(f"The passkey attestation could not be verified: {error}") from None
+        parsed, verified = self._verify_attestation(session, client, response)
         now = self.clock()
         profile = dict(session.user_profile)
         user = User(
@@ -285,18 +345,9 @@ class Ceremonies:
             profile=profile,
             user_metadata=dict(session.user_metadata),
         )
-        credential = Credential(
-            id=verified.credential_id,
-            user_id=user.id,
-            public_key=verified.credential_public_key,
-            sign_count=verified.sign_count,
-            rp_id=session.rp_id,
-            created_at=now,
-            backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
-            backed_up=verified.credential_backed_up,
-            transports=tuple(t.value for t in parsed.response.transports or ()),
-            aaguid=verified.aaguid,
-            last_used_at=now,
+        # Signing up signs the user in: the new passkey has been used.
+        credential = _new_credential(
+            parsed, verified, session, user_id=user.id, now=now, last_used_at=now
         )
         try:
             self.users.create_user(user, credential, organization_id=session.organization_id)
@@ -306,10 +357,72 @@ class Ceremonies:
             raise InvalidGrant("This passkey is already registered.") from None
         return SignIn(user, credential, session, verified.user_verified)
 
+    def finish_enrollment(
+        self, *, session: AuthSession, client: Client, user: User, response: Mapping[str, Any]
+    ) -> Credential:
+        """Verify an attestation for ``user``'s enrollment session and add the passkey to them.
+
+        Raises InvalidGrant when the session is not an enrollment session of ``user`` or the
+        attestation does not verify, and InvalidRequest when the passkey is already
+        registered (to anyone); nothing is stored then.
+        """
+        if session.operation != "enroll" or session.user_id != user.id:
+            raise InvalidGrant("The auth_session is not an enrollment session of this user.")
+        parsed, verified = self._verify_attestation(session, client, response)
+        # Enrolling does not sign in with the new passkey: it has not been used yet.
+        credential = _new_credential(
+            parsed, verified, session, user_id=user.id, now=self.clock(), last_used_at=None
+        )
+        try:
+            self.users.add_credential(credential)
+        except CredentialTaken:
+            raise InvalidRequest("This passkey is already registered.") from None
+        return credential
+
+    def _verify_attestation(
+        self, session: AuthSession, client: Client, response: Mapping[str, Any]
+    ) -> tuple[RegistrationCredential, VerifiedRegistration]:
+        """py_webauthn's verification of a ``navigator.credentials.create()`` answer for
+        ``session``; any failure is InvalidGrant."""
+        try:
+            parsed = parse_registration_credential_json(dict(response))
+            _check_single_cbor_item(parsed.response.attestation_object)
+            verified = verify_registration_response(
+                credential=parsed,
+                expected_challenge=session.challenge,
+                expected_rp_id=session.rp_id,
+                expected_origin=allowed_origins(session, client),
+                supported_pub_key_algs=ALGORITHMS,
+            )
+        except _BAD_RESPONSE as error:
+            raise InvalidGrant(f"The passkey attestation could not be verified: {error}") from None
+        # With "none" attestation nothing has used the key yet: make sure it is one, or the user
+        # would get a passkey that can never sign in. (py_webauthn's error quotes the key: the
+        # description, which events and logs carry, does not.)
+        try:
+            decoded_public_key_to_cryptography(
+                decode_credential_public_key(verified.credential_public_key)
+            )
+        except _BAD_RESPONSE:
+            raise InvalidGrant("The passkey's public key is not a usable key.") from None
+        return parsed, verified
+
     def _check_membership(self, session: AuthSession, user: User) -> None:
         org = session.organization_id
         if org is not None and not self.users.is_member(organization_id=org, user_id=user.id):
             raise AccessDenied("The user is not a member of the organization.")
+
+
+def _check_single_cbor_item(data: bytes) -> None:
+    """Raise ValueError unless ``data`` is one CBOR item and nothing more: py_webauthn (cbor2)
+    decodes the first item of an attestationObject and ignores whatever follows it."""
+    stream = io.BytesIO(data)
+    try:
+        cbor2.CBORDecoder(stream).decode()
+    except cbor2.CBORError as error:
+        raise ValueError(f"attestationObject is not valid CBOR: {error}") from None
+    if stream.tell() != len(data):
+        raise ValueError(f"attestationObject has {len(data) - stream.tell()} trailing bytes.")
 
 
 def _comparable_sign_count(parsed: AuthenticationCredential, credential: Credential) -> int:
@@ -321,6 +434,31 @@ def _comparable_sign_count(parsed: AuthenticationCredential, credential: Credent
     """
     reported = parse_authenticator_data(parsed.response.authenticator_data).sign_count
     return 0 if reported == 0 else credential.sign_count
+
+
+def _new_credential(
+    parsed: RegistrationCredential,
+    verified: VerifiedRegistration,
+    session: AuthSession,
+    *,
+    user_id: str,
+    now: float,
+    last_used_at: float | None,
+) -> Credential:
+    """The credential a verified attestation registers for ``user_id``, created ``now``."""
+    return Credential(
+        id=verified.credential_id,
+        user_id=user_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        rp_id=session.rp_id,
+        created_at=now,
+        backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
+        backed_up=verified.credential_backed_up,
+        transports=tuple(t.value for t in parsed.response.transports or ()),
+        aaguid=verified.aaguid,
+        last_used_at=last_used_at,
+    )
 
 
 def _connection_name(context: ValidationContext) -> str:

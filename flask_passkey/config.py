@@ -50,6 +50,18 @@ class Settings:
         "flask-limiter storage URI (redis://... to share across processes); unset = what a "
         "plugin provides (passkey_rate_limit_storage), else memory://.",
     )
+    lockout: str | None = _setting(
+        None,
+        (str,),
+        "Failed token exchanges allowed per client IP and per passkey before further attempts "
+        "get 429 until the window ends (limits syntax, e.g. '10 per 15 minutes'); unset or '' "
+        "= no lockout.",
+    )
+    rate_limit_key_prefix: str = _setting(
+        "passkey",
+        (str,),
+        "Prefix of the limiter's keys; give each deployment sharing one storage its own.",
+    )
     trusted_proxies: int = _setting(
         0,
         (int,),
@@ -77,6 +89,12 @@ class Settings:
     )
     audiences: tuple[str, ...] = _setting(
         (), (list, tuple), "API identifiers accepted as `audience` besides the userinfo one."
+    )
+    allow_deleting_last_passkey: bool = _setting(
+        False,
+        (bool,),
+        "Let users delete their last passkey through the My Account API (they can then no "
+        "longer sign in with one).",
     )
     plugins: tuple[Any, ...] = _setting(
         (),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from .models import Client, Connection, Organization, Tenant
 
-Endpoint = Literal["challenge", "register", "token", "discovery"]
+Endpoint = Literal["challenge", "register", "token", "discovery", "account"]
 SecretSource = Literal["none", "post", "basic"]
 
 
@@ -58,3 +59,5 @@ class ValidationContext:
     client: Client
     connection: Connection | None
     organization: Organization | None
+    #: The validated ``user_profile`` of a sign-up (``/passkey/register``); None elsewhere.
+    user_profile: Mapping[str, str] | None = None

@@ -7,6 +7,7 @@ reject a request by raising one of these (or a subclass of their own).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 
@@ -28,6 +29,10 @@ class PasskeyError(Exception):
     def to_dict(self) -> dict[str, str]:
         """The JSON body sent to the client."""
         return {"error": self.error, "error_description": self.description}
+
+    def www_authenticate(self) -> str | None:
+        """The ``WWW-Authenticate`` challenge to send with this error, if it has one."""
+        return None
 
 
 class InvalidRequest(PasskeyError):
@@ -65,6 +70,33 @@ class InvalidClient(PasskeyError):
     default_description = "Client authentication failed."
 
 
+class InvalidToken(PasskeyError):
+    """RFC 6750: the bearer access token is missing, malformed, expired, revoked or for another
+    audience."""
+
+    error = "invalid_token"
+    status = 401
+    default_description = "The access token is missing, invalid or expired."
+
+    def www_authenticate(self) -> str:
+        return f'Bearer error="{self.error}", error_description="{_quoted(self.description)}"'
+
+
+class InsufficientScope(PasskeyError):
+    """RFC 6750: the access token is valid but lacks the scope the request needs."""
+
+    error = "insufficient_scope"
+    status = 403
+    default_description = "The access token lacks the scope this request needs."
+
+    def __init__(self, scope: str, description: str | None = None) -> None:
+        self.scope = scope
+        super().__init__(description or f"The access token lacks the scope {scope}.")
+
+    def www_authenticate(self) -> str:
+        return f'Bearer error="{self.error}", scope="{_quoted(self.scope)}"'
+
+
 class AccessDenied(PasskeyError):
     error = "access_denied"
     status = 403
@@ -82,6 +114,19 @@ class MethodNotAllowed(PasskeyError):
     status = 405
     default_description = "The HTTP method is not allowed on this endpoint."
 
+    def __init__(self, description: str | None = None, *, allow: Sequence[str] = ("POST",)) -> None:
+        #: The methods the endpoint does answer (the ``Allow`` header).
+        self.allow = tuple(allow)
+        super().__init__(description)
+
+
+class Conflict(PasskeyError):
+    """The request contradicts the resource's current state (e.g. deleting the last passkey)."""
+
+    error = "conflict"
+    status = 409
+    default_description = "The request conflicts with the current state of the resource."
+
 
 class TooManyRequests(PasskeyError):
     error = "too_many_requests"
@@ -89,10 +134,26 @@ class TooManyRequests(PasskeyError):
     default_description = "Too many requests. Try again later."
 
 
+class LockedOut(TooManyRequests):
+    """Too many failed token exchanges from this client IP or with this passkey (lockout)."""
+
+    default_description = "Too many failed attempts. Try again later."
+
+    def __init__(self, description: str | None = None, *, retry_after: int) -> None:
+        #: Seconds until the lockout ends (the ``Retry-After`` header).
+        self.retry_after = retry_after
+        super().__init__(description)
+
+
 class TemporarilyUnavailable(PasskeyError):
     error = "temporarily_unavailable"
     status = 503
     default_description = "The service is temporarily unavailable. Try again later."
+
+
+def _quoted(text: str) -> str:
+    """``text`` on one line, as the inside of an RFC 9110 quoted-string (a header parameter)."""
+    return " ".join(text.split()).replace("\\", "\\\\").replace('"', '\\"')
 
 
 class BackendUnavailable(Exception):

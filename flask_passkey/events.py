@@ -9,10 +9,21 @@ EventName = Literal[
     "challenge_issued",
     "request_rejected",
     "rate_limited",
+    "locked_out",
+    "lockout_started",
     "login_succeeded",
     "signup_succeeded",
     "refresh_succeeded",
+    "passkey_enrolled",
+    "passkey_renamed",
+    "passkey_deleted",
 ]
+
+
+#: Events that report a refused request (or a lockout it caused); the rest report successes.
+FAILURE_EVENTS: frozenset[EventName] = frozenset(
+    {"request_rejected", "rate_limited", "locked_out", "lockout_started"}
+)
 
 
 @dataclass(frozen=True)

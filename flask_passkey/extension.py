@@ -11,15 +11,23 @@ import pluggy
 from flask import Flask
 from flask_limiter import Limiter
 
+from .account_views import create_account_blueprint
 from .ceremony import Ceremonies
+from .cli import passkey_cli
 from .config import Settings, check_unknown_keys
 from .default_plugins.tenant_config import ConfigTenant, load_tenant_data
 from .errors import ConfigurationError
 from .events import PasskeyEvent
 from .grants import Grants
+from .lockout import Lockout, create_lockout
 from .models import Client
 from .plugins import build_plugin_manager
-from .ratelimit import BLUEPRINT_NAME, client_address_func, create_limiter
+from .ratelimit import (
+    ACCOUNT_BLUEPRINT_NAME,
+    BLUEPRINT_NAME,
+    client_address_func,
+    create_limiter,
+)
 from .sessions import SessionStore
 from .tokens import KeyRing, TokenIssuer, configured_signing_keys
 from .users import UserStore
@@ -42,6 +50,7 @@ class PasskeyState:
     grants: Grants
     client_address: Callable[[], str]
     limiter: Limiter | None = None
+    lockout: Lockout | None = None
 
     def emit(self, event: PasskeyEvent) -> None:
         self.plugin_manager.hook.passkey_event(event=event)
@@ -79,7 +88,11 @@ class Passkey:
             raise ConfigurationError(
                 "flask-passkey is already registered on this app; call init_app once per app."
             )
-        taken = {BLUEPRINT_NAME, DISCOVERY_BLUEPRINT_NAME} & set(app.blueprints)
+        taken = {
+            BLUEPRINT_NAME,
+            DISCOVERY_BLUEPRINT_NAME,
+            ACCOUNT_BLUEPRINT_NAME,
+        } & set(app.blueprints)
         if taken:
             raise ConfigurationError(
                 f"The app already has a blueprint named {', '.join(sorted(taken))}; "
@@ -93,6 +106,7 @@ class Passkey:
         for key, value in plugin_defaults.items():
             app.config.setdefault(key, value)
         check_unknown_keys(app.config, plugin_keys=plugin_defaults)
+        manager.hook.passkey_check_config(config=app.config)
 
         validator = Validator(manager.hook)
         if not validator.tenant().custom_domains:
@@ -112,6 +126,12 @@ class Passkey:
             keys = KeyRing(load=lambda: configured, clock=clock, refresh_seconds=float("inf"))
         else:
             keys = KeyRing.from_store(users, clock=clock)
+        storage_uri = _limiter_storage(app, settings, manager)
+        limiter = (
+            create_limiter(app, settings, storage_uri=storage_uri)
+            if settings.rate_limit_enabled
+            else None
+        )
         state = PasskeyState(
             settings=settings,
             plugin_manager=manager,
@@ -134,15 +154,17 @@ class Passkey:
                 extra_claims=lambda **arguments: state.extra_claims(**arguments),
             ),
             client_address=client_address_func(settings.trusted_proxies),
-            limiter=(
-                create_limiter(app, settings, storage_uri=_limiter_storage(app, settings, manager))
-                if settings.rate_limit_enabled
-                else None
+            limiter=limiter,
+            lockout=create_lockout(
+                settings.lockout,
+                storage=limiter.storage if limiter is not None else None,
+                storage_uri=storage_uri,
             ),
         )
         app.extensions[EXTENSION_KEY] = state
-        for blueprint in create_blueprints(state):
+        for blueprint in [*create_blueprints(state), create_account_blueprint(state)]:
             app.register_blueprint(blueprint)
+        app.cli.add_command(passkey_cli)
 
 
 def _limiter_storage(app: Flask, settings: Settings, manager: pluggy.PluginManager) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .account import MY_ACCOUNT_SCOPES, my_account_audience
 from .ceremony import Ceremonies, SignIn
 from .errors import AccessDenied, InvalidGrant, UnauthorizedClient
 from .models import REFRESH_TOKEN_GRANT, Client, User
@@ -107,7 +108,11 @@ class Grants:
     ) -> TokenResult:
         """Redeem ``auth_session`` with the browser's credential: sign-up or login by session."""
         audience = self._audience(request)
-        scope = self._scope(request.scope, request.client)
+        scope = self._scope(
+            request.scope,
+            request.client,
+            my_account=audience == my_account_audience(request.issuer),
+        )
         session = self.ceremonies.take_session(
             auth_session, client=request.client, realm=realm, organization=organization
         )
@@ -124,6 +129,7 @@ class Grants:
             audience=audience,
             organization_id=session.organization_id,
             amr=authentication_methods(sign_in),
+            auth_time=self.clock(),
             refresh_expires_at=None,
         )
         event: Literal["login_succeeded", "signup_succeeded"] = (
@@ -157,6 +163,7 @@ class Grants:
             audience=grant.audience or self._audience(request),
             organization_id=grant.organization_id,
             amr=(),
+            auth_time=grant.auth_time,
             refresh_expires_at=grant.expires_at,
         )
         return TokenResult(
@@ -172,6 +179,7 @@ class Grants:
         audience: str,
         organization_id: str | None,
         amr: Sequence[str],
+        auth_time: float,
         refresh_expires_at: float | None,
     ) -> dict[str, Any]:
         extra = {
@@ -193,6 +201,7 @@ class Grants:
             audience=audience,
             organization_id=organization_id,
             amr=amr,
+            auth_time=auth_time,
             extra_claims=extra,
         )
         body: dict[str, Any] = {
@@ -205,7 +214,7 @@ class Grants:
             body["id_token"] = tokens.id_token
         if "offline_access" in scope:
             body["refresh_token"] = self._new_refresh_token(
-                request, user, scope, audience, organization_id, refresh_expires_at
+                request, user, scope, audience, organization_id, auth_time, refresh_expires_at
             )
         return body
 
@@ -216,6 +225,7 @@ class Grants:
         scope: tuple[str, ...],
         audience: str,
         organization_id: str | None,
+        auth_time: float,
         expires_at: float | None,
     ) -> str:
         token = secrets.token_urlsafe(32)
@@ -228,22 +238,33 @@ class Grants:
                 audience=audience,
                 organization_id=organization_id,
                 expires_at=expires_at or self.clock() + self.refresh_token_lifetime,
+                auth_time=auth_time,
             ),
         )
         return token
 
-    def _scope(self, requested: str | None, client: Client) -> tuple[str, ...]:
+    def _scope(
+        self, requested: str | None, client: Client, *, my_account: bool
+    ) -> tuple[str, ...]:
+        """The asked scopes the client may have (others are dropped), always with ``openid``;
+        the My Account scopes only when the token is for the My Account audience."""
         asked = requested.split() if requested else list(DEFAULT_SCOPE)
         allowed = set(SUPPORTED_SCOPES)
+        if my_account:
+            allowed.update(MY_ACCOUNT_SCOPES)
         if REFRESH_TOKEN_GRANT not in client.grant_types:
             allowed.discard("offline_access")
         granted = ["openid", *(s for s in dict.fromkeys(asked) if s in allowed and s != "openid")]
         return tuple(granted)
 
     def _audience(self, request: TokenRequest) -> str:
+        """The requested audience: userinfo by default, the My Account API of the request's
+        domain, or a configured API identifier; AccessDenied for anything else."""
         userinfo = f"{request.issuer}userinfo"
         if request.audience is None or request.audience == userinfo:
             return userinfo
+        if request.audience == my_account_audience(request.issuer):
+            return request.audience
         if request.audience not in self.audiences:
             raise AccessDenied(f"Service not found: {request.audience}")
         return request.audience

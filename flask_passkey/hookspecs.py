@@ -8,6 +8,7 @@ operator's implementation of a first-result hook wins over the default.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -36,6 +37,16 @@ def passkey_config_defaults() -> dict[str, Any]:  # type: ignore[empty-body]
 
     Called once at ``init_app``; all results are merged. Declared keys are set with
     ``app.config.setdefault`` and are not reported as unknown keys.
+    """
+
+
+@hookspec
+def passkey_check_config(config: Mapping[str, Any]) -> None:
+    """Check the values of the keys a plugin declared, once, at ``init_app``.
+
+    ``config`` is the app's configuration with every declared default filled in. Raise
+    :class:`flask_passkey.errors.ConfigurationError` for a bad value so the app refuses to
+    start instead of failing at the first request.
     """
 
 

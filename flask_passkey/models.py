@@ -14,6 +14,8 @@ AppType = Literal["native", "spa", "regular_web", "non_interactive"]
 AuthMethod = Literal["none", "client_secret_post", "client_secret_basic"]
 OrganizationUsage = Literal["deny", "allow", "require"]
 Identifier = Literal["email", "phone_number", "username"]
+#: Every identifier kind, in the order one is picked as a user's display name.
+IDENTIFIERS: tuple[Identifier, ...] = ("email", "phone_number", "username")
 
 
 @dataclass(frozen=True)

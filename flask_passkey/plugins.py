@@ -11,21 +11,34 @@ import pluggy
 
 from . import hookspecs
 from .config import Settings
+from .default_plugins.event_log import EventLog
 from .default_plugins.memory_store import MemoryStorePlugin
+from .default_plugins.sql_store import SqlStorePlugin
 from .default_plugins.validation_steps import STEPS
 from .errors import ConfigurationError
 
 
 def default_plugins() -> dict[str, object]:
     """Built-in plugins by the name under which they are registered (and can be blocked)."""
-    return {**STEPS, "memory_session_store": MemoryStorePlugin()}
+    # Both stores are trylast, and pluggy calls the *earlier* registered of two trylast
+    # implementations first: the SQL store, which defers to memory for "memory://".
+    return {
+        **STEPS,
+        "sql_store": SqlStorePlugin(),
+        "memory_session_store": MemoryStorePlugin(),
+        "event_log": EventLog(),
+    }
 
 
 def build_plugin_manager(
     settings: Settings, *, extra: Mapping[str, object]
 ) -> pluggy.PluginManager:
-    """A new manager with the built-in plugins, ``extra`` (per-app built-ins such as the tenant
-    plugin), entry-point plugins and ``PASSKEY_PLUGINS``, minus ``PASSKEY_DISABLED_PLUGINS``.
+    """A new manager with ``extra`` (per-app built-ins such as the tenant plugin), the built-in
+    plugins, entry-point plugins and ``PASSKEY_PLUGINS``, minus ``PASSKEY_DISABLED_PLUGINS``.
+
+    Registered in that order. Built-ins are ``trylast`` and pluggy calls the earlier registered
+    of two ``trylast`` implementations first, so the tenant configuration's clients win over
+    the SQL store's; any other plugin's implementations run before every built-in.
 
     Raises ConfigurationError for a plugin that cannot be imported or a disabled name that
     matches no plugin (most likely a typo that would silently keep a step on).
@@ -35,7 +48,7 @@ def build_plugin_manager(
     for name in settings.disabled_plugins:
         manager.set_blocked(name)
 
-    candidates = {**default_plugins(), **extra}
+    candidates = {**extra, **default_plugins()}
     for name, plugin in candidates.items():
         manager.register(plugin, name=name)
     if settings.load_entry_points:

@@ -7,12 +7,16 @@ from contextlib import contextmanager
 
 from flask import Config, Flask, request
 from flask_limiter import Limiter
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 
 from .config import Settings
 from .errors import ConfigurationError
 
 BLUEPRINT_NAME = "passkey"
+#: The My Account API's blueprint (``/me/v1/...``).
+ACCOUNT_BLUEPRINT_NAME = "passkey_account"
+#: The blueprints whose every endpoint gets the per-IP limit.
+LIMITED_BLUEPRINTS = frozenset({BLUEPRINT_NAME, ACCOUNT_BLUEPRINT_NAME})
 _HOST_PREFIX = "RATELIMIT_"
 
 
@@ -40,13 +44,16 @@ def client_address_func(trusted_proxies: int) -> Callable[[], str]:
     return client_address
 
 
-def check_limit(limit: str) -> None:
-    """Refuse an unparsable limit string at startup: flask-limiter would silently fail open."""
+def check_limit(limit: str, *, key: str = "PASSKEY_RATE_LIMIT") -> list[RateLimitItem]:
+    """The parsed limits; ConfigurationError naming ``key`` for an unparsable string at startup
+    (flask-limiter would silently fail open)."""
     try:
-        if not parse_many(limit):
+        items = parse_many(limit)
+        if not items:
             raise ValueError("no limit given")
     except ValueError as error:
-        raise ConfigurationError(f"Invalid PASSKEY_RATE_LIMIT {limit!r}: {error}") from error
+        raise ConfigurationError(f"Invalid {key} {limit!r}: {error}") from error
+    return items
 
 
 def _always() -> bool:
@@ -54,7 +61,7 @@ def _always() -> bool:
 
 
 def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limiter:
-    """A limiter that only ever looks at the passkey blueprint, whatever the host app does.
+    """A limiter that only ever looks at our API blueprints, whatever the host app does.
 
     The host app's own ``RATELIMIT_*`` default and application limits are exempted here, so
     they neither apply twice to the host's routes nor leak onto ours.
@@ -67,11 +74,11 @@ def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limit
         storage_options={"wrap_exceptions": True},
         headers_enabled=True,
         strategy="fixed-window",
-        key_prefix="passkey",
+        key_prefix=settings.rate_limit_key_prefix,
         default_limits_exempt_when=_always,
         application_limits_exempt_when=_always,
     )
-    limiter.request_filter(lambda: request.blueprint != BLUEPRINT_NAME)
+    limiter.request_filter(lambda: request.blueprint not in LIMITED_BLUEPRINTS)
     with _host_limiter_config_hidden(app.config):
         limiter.init_app(app)
     return limiter

@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate
 
 from .errors import InvalidRequest
+from .models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 
 E164 = r"^\+[1-9][0-9]{1,14}$"
 USERNAME = r"^[A-Za-z0-9_.+@-]{1,128}$"
@@ -86,7 +87,7 @@ class CredentialJson(fields.Field[dict[str, Any]]):
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ValidationError("must be a JSON object.") from None
         if not isinstance(value, dict):
             raise ValidationError("must be a JSON object.")
@@ -109,6 +110,7 @@ class TokenRequestSchema(Schema):
 class WebAuthnGrantSchema(TokenRequestSchema):
     """``grant_type=urn:okta:params:oauth:grant-type:webauthn``."""
 
+    grant_type = fields.String(required=True, validate=validate.Equal(WEBAUTHN_GRANT))
     auth_session = fields.String(required=True, validate=validate.Length(min=1, max=512))
     authn_response = CredentialJson(required=True)
     realm = _optional_string()
@@ -118,6 +120,7 @@ class WebAuthnGrantSchema(TokenRequestSchema):
 class RefreshGrantSchema(TokenRequestSchema):
     """``grant_type=refresh_token``."""
 
+    grant_type = fields.String(required=True, validate=validate.Equal(REFRESH_TOKEN_GRANT))
     refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=512))
 
 
@@ -196,6 +199,77 @@ class TokenResponseSchema(Schema):
     refresh_token = fields.String()
 
 
+class EnrollmentRequestSchema(Schema):
+    """``POST /me/v1/authentication-methods``: start adding a passkey to the signed-in user."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String(
+        required=True,
+        validate=validate.Equal("passkey", error="only passkey enrollment is supported."),
+    )
+    connection = _optional_string(max_length=128)
+    identity_user_id = _optional_string(max_length=255)
+
+
+class EnrollmentVerifySchema(Schema):
+    """``POST /me/v1/authentication-methods/passkey|new/verify``."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    auth_session = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    authn_response = CredentialJson(required=True)
+
+
+class RenameRequestSchema(Schema):
+    """``PATCH /me/v1/authentication-methods/{id}``: a passkey's new name."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=255),
+            validate.Regexp(r"\s*\S", error="must not be blank."),
+        ],
+    )
+
+
+class EnrollmentChallengeResponseSchema(RegisterResponseSchema):
+    """201 answer of ``POST /me/v1/authentication-methods`` (with a ``Location`` header)."""
+
+
+class AuthenticationMethodSchema(Schema):
+    """A passkey as the My Account API shows it (Auth0's ``type: "passkey"`` method)."""
+
+    id = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.Equal("passkey"))
+    name = fields.String()
+    created_at = fields.String(required=True)
+    last_auth_at = fields.String()
+    usage = fields.List(fields.String(), required=True)
+    identity_user_id = fields.String(required=True)
+    key_id = fields.String(required=True)
+    public_key = fields.String(required=True)
+    user_handle = fields.String(required=True)
+    credential_device_type = fields.String(
+        required=True, validate=validate.OneOf(["single_device", "multi_device"])
+    )
+    credential_backed_up = fields.Boolean(required=True)
+    aaguid = fields.String(required=True)
+    relying_party_id = fields.String(required=True)
+    transports = fields.List(fields.String(), required=True)
+
+
+class AuthenticationMethodListSchema(Schema):
+    """200 answer of ``GET /me/v1/authentication-methods``."""
+
+    authentication_methods = fields.List(fields.Nested(AuthenticationMethodSchema), required=True)
+
+
 class ErrorSchema(Schema):
     """Every 4xx/5xx body."""
 
@@ -226,3 +300,117 @@ def describe_errors(messages: Any, path: str = "") -> str:
         nested = [describe_errors(m, path) for m in messages if isinstance(m, (Mapping, list))]
         return "; ".join(filter(None, [f"{path}: {text}" if text else "", *nested]))
     return f"{path}: {messages}"
+
+
+# -- the rest of the API description: what ``authn_response`` carries, and the well-known
+# files. Like the response schemas above they are not used to load anything: they document the
+# wire format (flask_passkey.openapi builds the OpenAPI document from them) and the tests check
+# real answers against them.
+
+
+class _AttestationResponseSchema(Schema):
+    """``AuthenticatorAttestationResponseJSON``: the ``response`` of a created passkey."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    clientDataJSON = fields.String(required=True, metadata={"description": "base64url"})
+    attestationObject = fields.String(required=True, metadata={"description": "base64url CBOR"})
+    authenticatorData = fields.String(metadata={"description": "base64url"})
+    publicKey = fields.String(metadata={"description": "base64url DER SubjectPublicKeyInfo"})
+    publicKeyAlgorithm = fields.Integer(metadata={"description": "COSE algorithm identifier"})
+    transports = fields.List(fields.String())
+
+
+class _AssertionResponseSchema(Schema):
+    """``AuthenticatorAssertionResponseJSON``: the ``response`` of a passkey sign-in."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    clientDataJSON = fields.String(required=True, metadata={"description": "base64url"})
+    authenticatorData = fields.String(required=True, metadata={"description": "base64url"})
+    signature = fields.String(required=True, metadata={"description": "base64url"})
+    userHandle = fields.String(allow_none=True, metadata={"description": "base64url"})
+
+
+class PublicKeyCredentialSchema(Schema):
+    """The browser's ``PublicKeyCredential.toJSON()`` (``authn_response``): the answer of
+    ``navigator.credentials.create()`` (sign-up) or ``navigator.credentials.get()`` (login)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True, metadata={"description": "base64url credential id"})
+    rawId = fields.String(required=True, metadata={"description": "base64url credential id"})
+    type = fields.String(required=True, validate=validate.Equal("public-key"))
+    authenticatorAttachment = fields.String(
+        allow_none=True, validate=validate.OneOf(["platform", "cross-platform"])
+    )
+    clientExtensionResults = fields.Dict()
+    response = fields.Raw(
+        required=True,
+        metadata={
+            "anyOf": [
+                {"$ref": "#/components/schemas/AttestationResponse"},
+                {"$ref": "#/components/schemas/AssertionResponse"},
+            ]
+        },
+    )
+
+
+class JwkSchema(Schema):
+    """A public RSA signing key (RFC 7517)."""
+
+    kty = fields.String(required=True, validate=validate.Equal("RSA"))
+    kid = fields.String(required=True)
+    alg = fields.String(required=True, validate=validate.Equal("RS256"))
+    use = fields.String(validate=validate.Equal("sig"))
+    n = fields.String(required=True)
+    e = fields.String(required=True)
+
+
+class JwksSchema(Schema):
+    """200 answer of ``GET /.well-known/jwks.json``: the keys that sign ID and access tokens."""
+
+    keys = fields.List(fields.Nested(JwkSchema), required=True)
+
+
+class OpenIdConfigurationSchema(Schema):
+    """200 answer of ``GET /.well-known/openid-configuration`` (OpenID Connect Discovery)."""
+
+    issuer = fields.String(required=True)
+    jwks_uri = fields.String(required=True)
+    token_endpoint = fields.String(required=True)
+    grant_types_supported = fields.List(fields.String(), required=True)
+    response_types_supported = fields.List(fields.String(), required=True)
+    subject_types_supported = fields.List(fields.String(), required=True)
+    id_token_signing_alg_values_supported = fields.List(fields.String(), required=True)
+    token_endpoint_auth_methods_supported = fields.List(fields.String(), required=True)
+    scopes_supported = fields.List(fields.String(), required=True)
+    claims_supported = fields.List(fields.String(), required=True)
+
+
+class _AndroidAppTargetSchema(Schema):
+    namespace = fields.String(required=True, validate=validate.Equal("android_app"))
+    package_name = fields.String(required=True)
+    sha256_cert_fingerprints = fields.List(fields.String(), required=True)
+
+
+class AssetLinkStatementSchema(Schema):
+    """One statement of ``GET /.well-known/assetlinks.json`` (an array of them): an Android app
+    that may use this domain's passkeys."""
+
+    relation = fields.List(fields.String(), required=True)
+    target = fields.Nested(_AndroidAppTargetSchema, required=True)
+
+
+class _WebCredentialsSchema(Schema):
+    apps = fields.List(fields.String(), required=True, metadata={"description": "TEAMID.bundle"})
+
+
+class AppleAppSiteAssociationSchema(Schema):
+    """200 answer of ``GET /.well-known/apple-app-site-association``: the iOS apps that may use
+    this domain's passkeys."""
+
+    webcredentials = fields.Nested(_WebCredentialsSchema, required=True)

@@ -8,7 +8,9 @@ from typing import Any, Literal, Protocol
 
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
-Operation = Literal["login", "signup"]
+#: ``login`` and ``signup`` are redeemed at the token endpoint; ``enroll`` (a signed-in user
+#: adding a passkey) only through the My Account API.
+Operation = Literal["login", "signup", "enroll"]
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,18 @@ class AuthSession:
     #: Sign-up only: the validated ``user_profile`` and ``user_metadata`` of the request.
     user_profile: dict[str, str] = field(default_factory=dict)
     user_metadata: dict[str, str] = field(default_factory=dict)
+    #: Enrollment only: the id of the user adding a passkey.
+    user_id: str | None = None
 
     def is_expired(self, now: float) -> bool:
         return now >= self.expires_at
 
     def to_json(self) -> str:
-        """A compact JSON form for stores that keep sessions as text."""
+        """A compact JSON form for stores that keep sessions as text.
+
+        Keys are only ever added, and optional ones left out when empty, so text written by an
+        older version still reads back with :meth:`from_json`.
+        """
         data: dict[str, Any] = {
             "id": self.id,
             "op": self.operation,
@@ -52,6 +60,8 @@ class AuthSession:
             data["uh"] = bytes_to_base64url(self.user_handle)
             data["up"] = self.user_profile
             data["um"] = self.user_metadata
+        if self.user_id is not None:
+            data["uid"] = self.user_id
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -71,6 +81,7 @@ class AuthSession:
             user_handle=base64url_to_bytes(handle) if handle is not None else None,
             user_profile=data.get("up", {}),
             user_metadata=data.get("um", {}),
+            user_id=data.get("uid"),
         )
 
 

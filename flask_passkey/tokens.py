@@ -16,13 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jwt
-from joserfc.jwk import RSAKey, import_key
+from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
+from joserfc.jwk import KeySet, RSAKey, import_key
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidToken
 from .models import User
 from .users import SigningKey, UserStore
 
 ALGORITHM = "RS256"
+#: Seconds between two reads of the stored signing keys: the longest a key added by
+#: ``flask passkey keys rotate`` (or another worker) takes to sign and be published here.
+KEY_REFRESH_SECONDS = 60.0
 
 #: Claims released for each OIDC scope, from the user's identifiers and profile.
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
@@ -72,7 +76,7 @@ class KeyRing:
         *,
         load: Callable[[], list[SigningKey]],
         clock: Callable[[], float],
-        refresh_seconds: float = 60.0,
+        refresh_seconds: float = KEY_REFRESH_SECONDS,
     ) -> None:
         self._load = load
         self._clock = clock
@@ -80,6 +84,7 @@ class KeyRing:
         self._lock = threading.Lock()
         self._loaded_at = float("-inf")
         self._keys: list[RSAKey] = []
+        self._key_set = KeySet([])
         self._jwks: dict[str, Any] = {"keys": []}
 
     @classmethod
@@ -96,6 +101,7 @@ class KeyRing:
                 if now - self._loaded_at >= self._refresh_seconds:
                     stored = sorted(self._load(), key=lambda k: k.created_at)
                     self._keys = [import_key(json.loads(k.private_jwk), "RSA") for k in stored]
+                    self._key_set = KeySet(list(self._keys))
                     self._jwks = {"keys": [k.as_dict(private=False) for k in self._keys]}
                     self._loaded_at = now
         return self._keys
@@ -111,6 +117,11 @@ class KeyRing:
         """The JSON Web Key Set of every key, public parts only."""
         self._current()
         return self._jwks
+
+    def key_set(self) -> KeySet:
+        """Every key, for verifying a token by its ``kid`` (the published ones, nothing else)."""
+        self._current()
+        return self._key_set
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,7 @@ class TokenIssuer:
         audience: str,
         organization_id: str | None,
         amr: Sequence[str],
+        auth_time: float,
         extra_claims: Mapping[str, Any],
     ) -> IssuedTokens:
         """Sign an access token for ``audience`` and, when ``openid`` is in scope, an ID token."""
@@ -172,13 +184,55 @@ class TokenIssuer:
                 **common,
                 "aud": client_id,
                 "exp": now + self._id_token_lifetime,
-                "auth_time": now,
+                "auth_time": int(auth_time),
                 **({"amr": list(amr)} if amr else {}),
                 **profile_claims(user, scope),
                 **extra_claims,
             }
             id_token = jwt.encode(header | {"typ": "JWT"}, id_claims, key, [ALGORITHM])
         return IssuedTokens(access_token, id_token, self._access_token_lifetime)
+
+
+    def verify_access_token(self, token: str, *, issuer: str, audience: str) -> dict[str, Any]:
+        """The claims of ``token`` if it is an access token this issuer signed for ``audience``.
+
+        Checks: a compact JWS signed with RS256 by one of our keys (named by ``kid``), header
+        ``typ`` ``at+jwt`` (an ID token is refused), ``iss`` equal to ``issuer``, ``aud``
+        naming ``audience``, ``exp`` in the future and ``iat``/``nbf`` not in the future on
+        this issuer's clock, ``sub`` and ``client_id`` present. Raises InvalidToken, with a
+        description that reveals nothing about the keys, on any failure.
+        """
+        try:
+            decoded = jwt.decode(token, self.keys.key_set(), [ALGORITHM])
+        except (JoseError, ValueError, TypeError, KeyError, IndexError):
+            raise InvalidToken("The access token is malformed or wrongly signed.") from None
+        if decoded.header.get("alg") != ALGORITHM or decoded.header.get("typ") != "at+jwt":
+            raise InvalidToken("The token is not an access token.")
+        registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(self._clock()),
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": audience},
+            exp={"essential": True},
+            sub={"essential": True},
+            client_id={"essential": True},
+        )
+        try:
+            registry.validate(decoded.claims)
+        except JoseError as error:
+            raise InvalidToken(_claim_problem(error)) from None
+        return decoded.claims
+
+
+def _claim_problem(error: JoseError) -> str:
+    """A description of why a signed access token's claims are refused."""
+    if isinstance(error, ExpiredTokenError):
+        return "The access token has expired."
+    claim = error.claim if isinstance(error, ClaimError) else None
+    if claim == "aud":
+        return "The access token is for another audience."
+    if claim == "iss":
+        return "The access token was issued by another issuer."
+    return "The access token's claims are invalid."
 
 
 def profile_claims(user: User, scope: Sequence[str]) -> dict[str, Any]:

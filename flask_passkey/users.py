@@ -35,6 +35,8 @@ class RefreshGrant:
     audience: str | None
     organization_id: str | None
     expires_at: float
+    #: When the user signed in with the passkey; refreshed ID tokens keep it as ``auth_time``.
+    auth_time: float
 
 
 @dataclass(frozen=True)

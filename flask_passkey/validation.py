@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .context import Endpoint, PasskeyRequest, SecretSource, ValidationContext
@@ -57,6 +57,7 @@ class Validator:
         secret_source: SecretSource,
         realm: str | None,
         organization: str | None,
+        user_profile: Mapping[str, str] | None = None,
         steps: Sequence[str] = ALL_CLIENT_STEPS,
     ) -> ValidationContext:
         """Steps 4 to 7 (or the given subset, in their fixed order) for a known client.
@@ -87,6 +88,7 @@ class Validator:
                 if organization is not None and "passkey_check_organization" in steps
                 else None
             ),
+            user_profile=user_profile,
         )
         for step in ALL_CLIENT_STEPS:
             if step in steps:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import unquote_plus
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from flask_limiter import RateLimitExceeded
 from limits.errors import StorageError
 from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
@@ -16,6 +18,7 @@ from .errors import (
     BackendUnavailable,
     InvalidClient,
     InvalidRequest,
+    LockedOut,
     MethodNotAllowed,
     PasskeyError,
     PayloadTooLarge,
@@ -25,7 +28,9 @@ from .errors import (
 )
 from .events import EventName, PasskeyEvent
 from .grants import TokenRequest
+from .lockout import count_failure, guard_exchange
 from .models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
+from .openapi import OPENAPI_PATH, openapi_json
 from .ratelimit import BLUEPRINT_NAME, forwarded_value
 from .schemas import (
     ChallengeRequestSchema,
@@ -43,6 +48,11 @@ if TYPE_CHECKING:
 DISCOVERY_BLUEPRINT_NAME = "passkey_discovery"
 _OTHER_METHODS = ["GET", "PUT", "PATCH", "DELETE"]
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_CLIENT_ID = "passkey_client_id"  # flask.g attribute: the client_id the request names
+#: A Host value: a DNS name or IPv4 address (or a bracketed IPv6 one), and an optional port.
+_HOST = re.compile(
+    r"(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII | re.IGNORECASE
+)
 
 
 def create_blueprints(state: PasskeyState) -> list[Blueprint]:
@@ -65,13 +75,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
     incoming = _incoming(state)
 
     def json_body(*, form_allowed: bool = False) -> Any:
-        request.max_content_length = settings.max_body_size
-        if form_allowed and request.mimetype == "application/x-www-form-urlencoded":
-            return request.form.to_dict()
-        body = request.get_json(silent=True)
-        if body is None:
-            raise InvalidRequest("The request body must be JSON (Content-Type: application/json).")
-        return body
+        return read_body(settings.max_body_size, form_allowed=form_allowed)
 
     def issued(name: EventName, passkey_request: PasskeyRequest, **fields: Any) -> None:
         state.emit(
@@ -114,6 +118,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             **_client_fields(body),
             realm=body["realm"],
             organization=body["organization"],
+            user_profile=body["user_profile"],
         )
         result = state.ceremonies.begin_signup(
             context=context, user_profile=body["user_profile"], user_metadata=body["user_metadata"]
@@ -138,6 +143,11 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             raise UnsupportedGrantType(f"Unsupported grant_type {grant_type!r}.")
         data = load_body(grant_schemas[grant_type], body)
         client_id, secret, source = _client_credentials(data)
+        guard_exchange(
+            state.lockout,
+            client_ip=passkey_request.client_ip,
+            authn_response=data.get("authn_response"),
+        )
         context = validator.check_client(
             passkey_request,
             client_id=client_id,
@@ -268,6 +278,22 @@ def _discovery_blueprint(state: PasskeyState) -> Blueprint:
         apps = sorted({app.app_id for client in state.clients() for app in client.ios_apps})
         return jsonify(webcredentials={"apps": apps})
 
+    @bp.get(prefix + OPENAPI_PATH)
+    def openapi_document() -> Response:
+        incoming("discovery")
+        return Response(openapi_json(state.settings), mimetype="application/json")
+
+    for rule, endpoint in (
+        ("/.well-known/jwks.json", "jwks"),
+        ("/.well-known/openid-configuration", "openid_configuration"),
+        ("/.well-known/assetlinks.json", "assetlinks"),
+        ("/.well-known/apple-app-site-association", "apple_app_site_association"),
+        (prefix + OPENAPI_PATH, "openapi_document"),
+    ):
+        bp.add_url_rule(
+            rule, f"{endpoint}_other_methods", _get_only, methods=["POST", "PUT", "PATCH", "DELETE"]
+        )
+
     _register_error_handlers(bp, state)
     return bp
 
@@ -289,20 +315,29 @@ def _register_error_handlers(bp: Blueprint, state: PasskeyState) -> None:
 
     @bp.errorhandler(PasskeyError)
     def passkey_error(error: PasskeyError) -> tuple[Response, int, dict[str, str]]:
-        state.emit(
-            PasskeyEvent(
-                name="rate_limited" if isinstance(error, TooManyRequests) else "request_rejected",
-                endpoint=_event_endpoint(),
-                client_ip=state.client_address(),
-                error=error.error,
-                description=error.description,
-            )
+        rejected = PasskeyEvent(
+            name=_rejection_name(error),
+            endpoint=_event_endpoint(),
+            client_ip=state.client_address(),
+            client_id=g.get(_CLIENT_ID),
+            error=error.error,
+            description=error.description,
         )
+        state.emit(rejected)
+        for description in count_failure(state.lockout, error):
+            state.emit(
+                replace(rejected, name="lockout_started", error=None, description=description)
+            )
         headers = dict(_NO_STORE)
+        if isinstance(error, LockedOut):
+            headers["Retry-After"] = str(error.retry_after)
         if isinstance(error, MethodNotAllowed):
-            headers["Allow"] = "POST"
+            headers["Allow"] = ", ".join(error.allow)
         if isinstance(error, InvalidClient) and request.authorization is not None:
             headers["WWW-Authenticate"] = 'Basic realm="passkey"'
+        challenge = error.www_authenticate()
+        if challenge is not None:
+            headers["WWW-Authenticate"] = challenge
         return jsonify(error.to_dict()), error.status, headers
 
     @bp.errorhandler(RateLimitExceeded)
@@ -325,6 +360,29 @@ def _register_error_handlers(bp: Blueprint, state: PasskeyState) -> None:
         return jsonify(body), 500
 
 
+def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:
+    """The request's decoded JSON body (or form fields, when allowed and sent as a form).
+
+    Raises InvalidRequest when it is not JSON, RequestEntityTooLarge beyond ``max_body_size``.
+    """
+    request.max_content_length = max_body_size
+    if form_allowed and request.mimetype == "application/x-www-form-urlencoded":
+        return request.form.to_dict()
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested too deeply for the JSON parser: not a body we take
+        body = None
+    if body is None:
+        raise InvalidRequest("The request body must be JSON (Content-Type: application/json).")
+    return body
+
+
+def _rejection_name(error: PasskeyError) -> EventName:
+    if isinstance(error, LockedOut):
+        return "locked_out"
+    return "rate_limited" if isinstance(error, TooManyRequests) else "request_rejected"
+
+
 def _event_endpoint() -> str:
     """The endpoint name events use (``challenge``, ``register``, ``token``...), whatever the
     outcome: the view's name without blueprint or method-fallback suffix."""
@@ -334,6 +392,10 @@ def _event_endpoint() -> str:
 
 def _method_not_allowed() -> NoReturn:
     raise MethodNotAllowed()
+
+
+def _get_only() -> NoReturn:
+    raise MethodNotAllowed(allow=("GET", "HEAD"))
 
 
 def _client_fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -351,21 +413,27 @@ def _client_credentials(body: dict[str, Any]) -> tuple[str, str | None, SecretSo
             raise InvalidRequest("Use one client authentication method, not both.")
         if body.get("client_id") not in (None, basic_id):
             raise InvalidRequest("client_id does not match the HTTP Basic credentials.")
+        setattr(g, _CLIENT_ID, basic_id)
         return basic_id, unquote_plus(auth.password or ""), "basic"
     client_id = body.get("client_id")
     if not client_id:
         raise InvalidRequest("client_id: Missing data for required field.")
+    setattr(g, _CLIENT_ID, client_id)
     secret = body.get("client_secret")
     return client_id, secret, "post" if secret is not None else "none"
 
 
 def _request_host(trusted_proxies: int) -> tuple[str, int | None]:
+    """The request's host name (lower case, one trailing dot dropped) and port.
+
+    Anything but ``name[:port]`` is refused, whether from Host or X-Forwarded-Host: user info,
+    a path, a second port, non-ASCII look-alikes, an empty or out-of-range port.
+    """
     raw = forwarded_value(request.headers.get("X-Forwarded-Host"), trusted_proxies) or request.host
-    try:
-        parts = urlsplit("//" + raw)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        raise InvalidRequest("The Host header is malformed.") from None
-    if not host:
+    if not raw:
         raise InvalidRequest("The Host header is missing.")
-    return host.rstrip("."), port
+    match = _HOST.fullmatch(raw)
+    port = int(match["port"]) if match and match["port"] else None
+    if match is None or (port is not None and not 0 < port < 65536):
+        raise InvalidRequest("The Host header is malformed.")
+    return match["name"].lower().removesuffix("."), port

@@ -411,3 +411,43 @@ def postgres_schemas() -> Iterator[PostgresSchemas]:
     yield schemas
     schemas.drop_all()
     engine.dispose()
+
+
+# -- case counts of the generated tests (schemathesis, hypothesis), printed in the summary ------
+# Kept in the pytest config (not a module global), so the count survives however this conftest
+# gets imported; the summary is written whether or not output is captured (-s or not).
+
+
+class CaseCounts:
+    """How many generated cases each suite ran, per label, with their outcomes."""
+
+    def __init__(self) -> None:
+        self.suites: dict[str, dict[str, dict[str, int]]] = {}
+
+    def add(self, suite: str, label: str, outcome: object) -> None:
+        outcomes = self.suites.setdefault(suite, {}).setdefault(label, {})
+        outcomes[str(outcome)] = outcomes.get(str(outcome), 0) + 1
+
+    def total(self, suite: str) -> int:
+        return sum(sum(o.values()) for o in self.suites.get(suite, {}).values())
+
+
+_CASE_COUNTS = pytest.StashKey[CaseCounts]()
+
+
+@pytest.fixture(scope="session")
+def case_counts(pytestconfig: pytest.Config) -> CaseCounts:
+    """Where generated tests count their cases (see pytest_terminal_summary)."""
+    return pytestconfig.stash.setdefault(_CASE_COUNTS, CaseCounts())
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    counts = config.stash.get(_CASE_COUNTS, None)
+    if counts is None or not counts.suites:
+        return
+    terminalreporter.section("generated test cases")
+    for suite, labels in counts.suites.items():
+        terminalreporter.write_line(f"{suite}: {counts.total(suite)} cases")
+        for label, outcomes in sorted(labels.items()):
+            detail = ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items()))
+            terminalreporter.write_line(f"  {sum(outcomes.values()):6d}  {label}  ({detail})")

@@ -334,12 +334,6 @@ def test_apps_with_their_own_stores_do_not_accept_each_others_tokens(
         verify_jwt(second.test_client(), tokens["id_token"], audience="spa")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: TokenIssuer.issue sets auth_time to the issuing time, so an ID token from the "
-    "refresh_token grant claims the user authenticated just now (OIDC Core 12.2: auth_time "
-    "must stay the time of the original authentication)",
-)
 def test_refreshed_id_token_keeps_the_time_the_user_authenticated(
     make_ceremony_app: AppFactory,
 ) -> None:

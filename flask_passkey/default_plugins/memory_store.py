@@ -5,14 +5,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import replace
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING
 
 from ..hookspecs import hookimpl
-from ..models import Credential, Identifier, User
+from ..models import IDENTIFIERS, Credential, Identifier, User
 from ..sessions import AuthSession
 from ..users import CredentialTaken, IdentifierTaken, RefreshGrant, SigningKey
-
-IDENTIFIERS: tuple[Identifier, ...] = get_args(Identifier)
 
 if TYPE_CHECKING:
     from flask import Flask

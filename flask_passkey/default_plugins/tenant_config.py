@@ -26,6 +26,7 @@ from marshmallow import (
 from ..errors import ConfigurationError
 from ..hookspecs import hookimpl
 from ..models import (
+    IDENTIFIERS,
     WEBAUTHN_GRANT,
     AndroidApp,
     Client,
@@ -36,7 +37,6 @@ from ..models import (
 )
 
 _FINGERPRINT = re.compile(r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
-_IDENTIFIERS = ("email", "phone_number", "username")
 
 
 def _domain(value: str) -> None:
@@ -130,7 +130,7 @@ class _ConnectionSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1))
     passkeys_enabled = fields.Boolean(load_default=True)
     required_identifiers = fields.List(
-        fields.String(validate=validate.OneOf(_IDENTIFIERS)),
+        fields.String(validate=validate.OneOf(IDENTIFIERS)),
         load_default=lambda: ["email"],
     )
 
@@ -198,24 +198,8 @@ class ConfigTenant:
         self._check_references(loaded)
 
     def _check_references(self, loaded: dict[str, Any]) -> None:
-        problems: list[str] = []
+        problems = domain_problems(self.tenant)
         tenant = self.tenant
-        if tenant.default_domain in tenant.custom_domains:
-            problems.append("the default domain cannot also be a custom domain")
-        if tenant.rp_id is not None:
-            problems.extend(
-                f"rp_id {tenant.rp_id!r} is not a registrable suffix of {domain!r}"
-                for domain in tenant.custom_domains
-                if domain != tenant.rp_id and not domain.endswith("." + tenant.rp_id)
-            )
-        named = [("custom domain", d) for d in tenant.custom_domains]
-        if tenant.rp_id is not None:
-            named.append(("rp_id", tenant.rp_id))
-        for what, domain in named:
-            if _is_ip_address(domain):
-                problems.append(f"{what} {domain!r} is an IP address: never a valid RP ID")
-            elif "." not in domain and domain != "localhost":
-                problems.append(f"{what} {domain!r} is a top-level domain: never a valid RP ID")
         if len(self.clients) != len(loaded["clients"]):
             problems.append("client_id values must be unique")
         if (
@@ -251,6 +235,37 @@ class ConfigTenant:
     @hookimpl(trylast=True)
     def passkey_get_organization(self, organization_id: str) -> Organization | None:
         return self.organizations.get(organization_id)
+
+
+def domain_problems(tenant: Tenant) -> list[str]:
+    """What is wrong with the tenant's domains and RP ID, whoever provides the tenant."""
+    problems: list[str] = []
+    if tenant.default_domain in tenant.custom_domains:
+        problems.append("the default domain cannot also be a custom domain")
+    if tenant.rp_id is not None:
+        problems.extend(
+            f"rp_id {tenant.rp_id!r} is not a registrable suffix of {domain!r}"
+            for domain in tenant.custom_domains
+            if domain != tenant.rp_id and not domain.endswith("." + tenant.rp_id)
+        )
+    named = [("custom domain", d) for d in tenant.custom_domains]
+    if tenant.rp_id is not None:
+        named.append(("rp_id", tenant.rp_id))
+    for what, domain in named:
+        if _is_ip_address(domain):
+            problems.append(f"{what} {domain!r} is an IP address: never a valid RP ID")
+        elif "." not in domain and domain != "localhost":
+            problems.append(f"{what} {domain!r} is a top-level domain: never a valid RP ID")
+    return problems
+
+
+def load_client(data: Mapping[str, Any]) -> Client:
+    """A client from its tenant-file form (``[[clients]]``), checked by the same rules.
+
+    Raises marshmallow's ValidationError, whose ``messages`` name each bad field.
+    """
+    client: Client = _ClientSchema().load(data)
+    return client
 
 
 def _is_ip_address(host: str) -> bool:

@@ -1,0 +1,89 @@
+"""What every part of the benchmark shares: the tenant, the client, the backends' URLs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
+
+ROOT = Path(__file__).resolve().parent
+#: Scratch files (SQLite database, request bodies, logs); ignored by git.
+WORK_DIR = ROOT / ".work"
+RESULTS_DIR = ROOT / "results"
+
+HOST = "login.bench.test"
+ORIGIN = f"https://{HOST}"
+CLIENT_ID = "bench-spa"
+CONNECTION = "Username-Password-Authentication"
+#: Never reached: the benchmark measures the cost of the limiter, not its refusals.
+RATE_LIMIT = "100000000 per minute"
+CHALLENGE_BODY = '{"client_id": "bench-spa"}'
+#: The scopes of a login: an access token and an ID token, two RS256 signatures.
+LOGIN_SCOPE = "openid profile email"
+
+POSTGRES_URL = os.environ.get(
+    "PASSKEY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+#: The benchmark's own Redis database, away from the tests' database 0.
+REDIS_URL = os.environ.get("PASSKEY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+#: Databases (created on the server of POSTGRES_URL) the benchmark owns.
+BENCH_DATABASE = "passkey_bench"
+
+
+def tenant() -> dict[str, Any]:
+    return {
+        "default_domain": "bench.auth0.test",
+        "custom_domains": [HOST],
+        "rp_name": "Bench",
+        "default_connection": CONNECTION,
+        "connections": [{"name": CONNECTION, "required_identifiers": ["email"]}],
+        "clients": [
+            {
+                "client_id": CLIENT_ID,
+                "connections": [CONNECTION],
+                "grant_types": [WEBAUTHN_GRANT, REFRESH_TOKEN_GRANT],
+                "web_origins": ["https://app.bench.test"],
+            }
+        ],
+    }
+
+
+def postgres_url(database: str) -> str:
+    """POSTGRES_URL with another database name."""
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+def sqlite_url() -> str:
+    return f"sqlite:///{WORK_DIR / 'passkey-bench.sqlite3'}"
+
+
+#: Store backends: (PASSKEY_DATABASE_URL, PASSKEY_REDIS_URL). ``redis`` keeps sessions and
+#: limiter counters in Redis and users in PostgreSQL.
+def backend_urls(backend: str, *, database: str = BENCH_DATABASE) -> tuple[str, str | None]:
+    if backend == "memory":
+        return "memory://", None
+    if backend == "sqlite":
+        return sqlite_url(), None
+    if backend == "postgres":
+        return postgres_url(database), None
+    if backend == "redis":
+        return postgres_url(database), REDIS_URL
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def passkey_config(backend: str, *, database: str = BENCH_DATABASE) -> dict[str, Any]:
+    """The app configuration of one backend (limiter on, never limiting)."""
+    database_url, redis_url = backend_urls(backend, database=database)
+    config: dict[str, Any] = {
+        "PASSKEY_TENANT": tenant(),
+        "PASSKEY_DATABASE_URL": database_url,
+        "PASSKEY_RATE_LIMIT": RATE_LIMIT,
+        # The limiter's storage: memory, except the Redis plugin's shared one (set by the
+        # plugin when PASSKEY_REDIS_URL is set).
+        "PASSKEY_REDIS_URL": redis_url,
+        "PASSKEY_REDIS_KEY_PREFIX": "passkey-bench:",
+    }
+    return config

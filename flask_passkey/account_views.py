@@ -1,0 +1,164 @@
+"""The My Account API's passkey endpoints (``/me/v1/authentication-methods``): read the bearer
+token and the body, call :class:`flask_passkey.account.MyAccount`, write JSON.
+
+Every request is checked in this order: rate limit (429), passkeys enabled (404), custom domain
+(400), bearer token (401), the endpoint's scope (403), body (400), then the passkey it names
+(404 when it is not the caller's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from .account import (
+    ENROLLMENT_METHOD_ID,
+    SCOPE_CREATE,
+    SCOPE_DELETE,
+    SCOPE_READ,
+    SCOPE_UPDATE,
+    Caller,
+    MyAccount,
+)
+from .context import PasskeyRequest
+from .errors import MethodNotAllowed
+from .events import EventName, PasskeyEvent
+from .ratelimit import ACCOUNT_BLUEPRINT_NAME
+from .schemas import EnrollmentRequestSchema, EnrollmentVerifySchema, RenameRequestSchema, load_body
+from .views import _NO_STORE, _event_endpoint, _incoming, _register_error_handlers, read_body
+
+if TYPE_CHECKING:
+    from .extension import PasskeyState
+
+#: Where the endpoints live, below ``PASSKEY_URL_PREFIX``.
+ACCOUNT_PATH = "/me/v1/authentication-methods"
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def create_account_blueprint(state: PasskeyState) -> Blueprint:
+    """The rate-limited My Account blueprint for one app."""
+    settings = state.settings
+    bp = Blueprint(ACCOUNT_BLUEPRINT_NAME, __name__, url_prefix=settings.url_prefix + ACCOUNT_PATH)
+    hook = state.plugin_manager.hook
+    account = MyAccount(
+        ceremonies=state.ceremonies,
+        issuer=state.grants.issuer,
+        get_client=lambda client_id: hook.passkey_get_client(client_id=client_id),
+        get_connection=lambda name: hook.passkey_get_connection(name=name),
+        allow_deleting_last_passkey=settings.allow_deleting_last_passkey,
+    )
+    enrollment_schema = EnrollmentRequestSchema()
+    verify_schema = EnrollmentVerifySchema()
+    rename_schema = RenameRequestSchema()
+    incoming = _incoming(state)
+
+    def authenticated(scope: str) -> tuple[PasskeyRequest, Caller]:
+        passkey_request = incoming("account")
+        caller = account.authenticate(
+            request.headers.get("Authorization"), request=passkey_request, scope=scope
+        )
+        return passkey_request, caller
+
+    def body(schema: Any) -> dict[str, Any]:
+        return load_body(schema, read_body(settings.max_body_size))
+
+    def happened(name: EventName, passkey_request: PasskeyRequest, caller: Caller) -> None:
+        state.emit(
+            PasskeyEvent(
+                name=name,
+                endpoint=_event_endpoint(),
+                client_ip=passkey_request.client_ip,
+                client_id=caller.client_id,
+                user_id=caller.user.id,
+                connection=caller.user.connection,
+            )
+        )
+
+    @bp.post("")
+    def enroll() -> tuple[Response, int, dict[str, str]]:
+        passkey_request, caller = authenticated(SCOPE_CREATE)
+        data = body(enrollment_schema)
+        challenge = account.begin_enrollment(
+            caller,
+            request=passkey_request,
+            connection=data["connection"],
+            identity_user_id=data["identity_user_id"],
+        )
+        happened("challenge_issued", passkey_request, caller)
+        # Absolute, so that clients on another origin (SPAs) can post to it as it is.
+        location = passkey_request.origin + url_for(
+            ".get_method", authentication_method_id=ENROLLMENT_METHOD_ID
+        )
+        return (
+            jsonify(
+                auth_session=challenge.auth_session,
+                authn_params_public_key=challenge.authn_params_public_key,
+            ),
+            201,
+            {**_NO_STORE, "Location": location},
+        )
+
+    @bp.post("/<authentication_method_id>/verify")
+    def verify(authentication_method_id: str) -> tuple[Response, int, dict[str, str]]:
+        passkey_request, caller = authenticated(SCOPE_CREATE)
+        data = body(verify_schema)
+        method = account.finish_enrollment(
+            caller,
+            authentication_method_id=authentication_method_id,
+            auth_session=data["auth_session"],
+            authn_response=data["authn_response"],
+        )
+        happened("passkey_enrolled", passkey_request, caller)
+        return jsonify(method), 200, _NO_STORE
+
+    @bp.get("")
+    def list_methods() -> tuple[Response, int, dict[str, str]]:
+        _, caller = authenticated(SCOPE_READ)
+        methods = account.list_methods(caller, method_type=request.args.get("type"))
+        return jsonify(authentication_methods=methods), 200, _NO_STORE
+
+    @bp.get("/<authentication_method_id>")
+    def get_method(authentication_method_id: str) -> tuple[Response, int, dict[str, str]]:
+        _, caller = authenticated(SCOPE_READ)
+        return jsonify(account.get_method(caller, authentication_method_id)), 200, _NO_STORE
+
+    @bp.patch("/<authentication_method_id>")
+    def rename_method(authentication_method_id: str) -> tuple[Response, int, dict[str, str]]:
+        passkey_request, caller = authenticated(SCOPE_UPDATE)
+        name = body(rename_schema)["name"]
+        method = account.rename_method(caller, authentication_method_id, name=name)
+        happened("passkey_renamed", passkey_request, caller)
+        return jsonify(method), 200, _NO_STORE
+
+    @bp.delete("/<authentication_method_id>")
+    def delete_method(authentication_method_id: str) -> Response:
+        passkey_request, caller = authenticated(SCOPE_DELETE)
+        account.delete_method(caller, authentication_method_id)
+        happened("passkey_deleted", passkey_request, caller)
+        return Response(status=204, headers=_NO_STORE)
+
+    for rule, endpoint, allowed in (
+        ("", "collection", ("GET", "POST")),
+        ("/<authentication_method_id>", "method", ("GET", "PATCH", "DELETE")),
+        ("/<authentication_method_id>/verify", "verify", ("POST",)),
+    ):
+        bp.add_url_rule(
+            rule,
+            f"{endpoint}_other_methods",
+            _method_not_allowed(allowed),
+            methods=[method for method in _METHODS if method not in allowed],
+        )
+
+    _register_error_handlers(bp, state)
+    if state.limiter is not None:
+        state.limiter.limit(settings.rate_limit)(bp)
+    return bp
+
+
+def _method_not_allowed(allowed: tuple[str, ...]) -> Callable[..., NoReturn]:
+    def method_not_allowed(**_: Any) -> NoReturn:
+        raise MethodNotAllowed(allow=allowed)
+
+    return method_not_allowed

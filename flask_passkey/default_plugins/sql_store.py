@@ -1,0 +1,649 @@
+"""The SQL store: pending ceremonies and everything durable in one database, on SQLAlchemy Core.
+
+The embedded default is a SQLite file in the app's instance folder (WAL journal and a busy
+timeout, so several worker processes can share it); PostgreSQL is chosen by URL
+(``postgresql+psycopg://...``) and runs the same statements. The schema is created or upgraded
+by the Alembic migrations shipped in ``flask_passkey/migrations`` (:func:`upgrade_database`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, Engine, Row
+
+from ..clients import ClientCache, ClientTaken
+from ..errors import BackendUnavailable, ConfigurationError
+from ..hookspecs import hookimpl
+from ..models import IDENTIFIERS, AndroidApp, Client, Credential, Identifier, IosApp, User
+from ..sessions import AuthSession, SessionStore
+from ..users import CredentialTaken, IdentifierTaken, RefreshGrant, SigningKey, UserStore
+from .sql_schema import (
+    auth_sessions,
+    clients,
+    credentials,
+    organization_members,
+    refresh_tokens,
+    signing_keys,
+    users,
+)
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+logger = logging.getLogger(__name__)
+
+#: The engines' ``logging_name``: they log as ``sqlalchemy.engine.Engine.flask_passkey``.
+ENGINE_LOGGING_NAME = "flask_passkey"
+# SQLAlchemy logs every result row at DEBUG (sessions with their challenge, public keys, user
+# handles). Unless configured otherwise, our engines' logger stops at INFO: statements, with
+# parameters hidden. (SQLAlchemy itself keeps its "sqlalchemy" logger at WARN the same way.)
+_engine_logger = logging.getLogger(f"sqlalchemy.engine.Engine.{ENGINE_LOGGING_NAME}")
+if _engine_logger.level == logging.NOTSET:
+    _engine_logger.setLevel(logging.INFO)
+
+#: ``PASSKEY_DATABASE_URL`` value that selects the in-memory stores instead of this one.
+MEMORY_URL = "memory://"
+#: File name of the embedded default database, in ``app.instance_path``.
+DEFAULT_SQLITE_FILE = "passkey.sqlite3"
+#: Seconds a SQLite writer waits for another connection's write lock before giving up.
+SQLITE_BUSY_TIMEOUT = 10.0
+#: Seconds to wait for a new PostgreSQL connection (unless the URL sets ``connect_timeout``).
+POSTGRES_CONNECT_TIMEOUT = 5
+#: Expired sessions and refresh tokens are deleted once every this many session puts.
+PURGE_EVERY = 100
+
+_MIGRATIONS = "flask_passkey:migrations"
+# PostgreSQL advisory lock held while migrating, so concurrent upgraders queue up.
+_MIGRATION_LOCK = 0x666C61736B5F706B
+# Connection-level failures: the database is down, unreachable, locked or out of connections.
+_UNAVAILABLE = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.DisconnectionError,
+    exc.TimeoutError,
+)
+# The dialects this store runs on (both have DELETE ... RETURNING and ON CONFLICT DO NOTHING),
+# with their INSERT construct and the isolation level of a multi-statement transaction.
+_DIALECTS: dict[str, tuple[Callable[[sa.Table], sqlite.Insert | postgresql.Insert], str]] = {
+    "sqlite": (sqlite.insert, "SERIALIZABLE"),
+    "postgresql": (postgresql.insert, "READ COMMITTED"),
+}
+
+# Statements are built once; SQLAlchemy then reuses their compiled form on every call.
+_USER_COLUMNS = [users.c[f.name] for f in fields(User)]
+_CREDENTIAL_COLUMNS = [credentials.c[f.name] for f in fields(Credential)]
+_GRANT_COLUMNS = [refresh_tokens.c[f.name] for f in fields(RefreshGrant)]
+
+_PUT_SESSION = auth_sessions.insert()
+_TAKE_SESSION = (
+    auth_sessions.delete()
+    .where(auth_sessions.c.id == sa.bindparam("session_id"))
+    .returning(auth_sessions.c.data)
+)
+_PURGE_SESSIONS = auth_sessions.delete().where(auth_sessions.c.expires_at <= sa.bindparam("now"))
+_PURGE_REFRESH_TOKENS = refresh_tokens.delete().where(
+    refresh_tokens.c.expires_at <= sa.bindparam("now")
+)
+
+_INSERT_USER = users.insert()
+_GET_USER = sa.select(*_USER_COLUMNS).where(users.c.id == sa.bindparam("user_id"))
+_FIND_USER = {
+    kind: sa.select(*_USER_COLUMNS).where(
+        users.c.connection == sa.bindparam("connection"),
+        users.c[kind] == sa.bindparam("value"),
+    )
+    for kind in IDENTIFIERS
+}
+_LIST_USERS = sa.select(*_USER_COLUMNS).order_by(users.c.created_at, users.c.id)
+
+_INSERT_CREDENTIAL = credentials.insert()
+_GET_CREDENTIAL = sa.select(*_CREDENTIAL_COLUMNS).where(
+    credentials.c.id == sa.bindparam("credential_id")
+)
+_LIST_CREDENTIALS = (
+    sa.select(*_CREDENTIAL_COLUMNS)
+    .where(credentials.c.user_id == sa.bindparam("owner"))
+    .order_by(credentials.c.created_at, credentials.c.id)
+)
+_RECORD_LOGIN = (
+    credentials.update()
+    .where(
+        credentials.c.id == sa.bindparam("credential_id"),
+        credentials.c.sign_count == sa.bindparam("expected_sign_count"),
+    )
+    .values(
+        sign_count=sa.bindparam("new_sign_count"),
+        backed_up=sa.bindparam("new_backed_up"),
+        last_used_at=sa.bindparam("used_at"),
+    )
+)
+_RENAME_CREDENTIAL = (
+    credentials.update()
+    .where(
+        credentials.c.id == sa.bindparam("credential_id"),
+        credentials.c.user_id == sa.bindparam("owner"),
+    )
+    .values(name=sa.bindparam("new_name"))
+)
+_DELETE_CREDENTIAL = credentials.delete().where(
+    credentials.c.id == sa.bindparam("credential_id"),
+    credentials.c.user_id == sa.bindparam("owner"),
+)
+
+_IS_MEMBER = sa.select(organization_members.c.user_id).where(
+    organization_members.c.organization_id == sa.bindparam("organization_id"),
+    organization_members.c.user_id == sa.bindparam("user_id"),
+)
+
+_PUT_REFRESH_TOKEN = refresh_tokens.insert()
+_TAKE_REFRESH_TOKEN = (
+    refresh_tokens.delete()
+    .where(refresh_tokens.c.token_hash == sa.bindparam("hash"))
+    .returning(*_GRANT_COLUMNS)
+)
+
+_ADD_SIGNING_KEY = signing_keys.insert()
+_SIGNING_KEYS = sa.select(*(signing_keys.c[f.name] for f in fields(SigningKey))).order_by(
+    signing_keys.c.created_at, signing_keys.c.kid
+)
+
+# Every field of a Client but the plain secret, which is never stored.
+_CLIENT_COLUMNS = [clients.c[f.name] for f in fields(Client) if f.name != "client_secret"]
+_LIST_CLIENTS = sa.select(*_CLIENT_COLUMNS).order_by(clients.c.client_id)
+_ADD_CLIENT = clients.insert()
+_CLIENT_EXISTS = sa.select(clients.c.client_id).where(
+    clients.c.client_id == sa.bindparam("wanted")
+)
+_SET_CLIENT_SECRET_HASH = (
+    clients.update()
+    .where(clients.c.client_id == sa.bindparam("wanted"))
+    .values(client_secret_hash=sa.bindparam("new_hash"))
+)
+_DELETE_CLIENT = clients.delete().where(clients.c.client_id == sa.bindparam("wanted"))
+
+
+class SqlStore:
+    """:class:`~flask_passkey.sessions.SessionStore`, :class:`~flask_passkey.users.UserStore` and
+    :class:`~flask_passkey.clients.ClientStore` on one SQLAlchemy engine: a SQLite file or a
+    PostgreSQL database.
+
+    Creates or upgrades the schema when constructed, or, when the database cannot be reached
+    then, on first use. Every method raises BackendUnavailable while the database cannot be
+    reached and works again once it can (pooled connections are checked before each use).
+    Raises ConfigurationError for a URL it cannot serve.
+    """
+
+    def __init__(self, url: str | URL) -> None:
+        #: The database URL (its ``repr`` hides the password).
+        self.url = _parse_url(url)
+        # Nearly every method is one statement: autocommit spares it a BEGIN and a COMMIT.
+        #: The engine, for operators (e.g. ``store.engine.dispose()`` in a forked worker).
+        self.engine = _create_engine(self.url, isolation_level="AUTOCOMMIT")
+        insert, isolation_level = _DIALECTS[self.engine.dialect.name]
+        self._transactional = self.engine.execution_options(isolation_level=isolation_level)
+        self._add_member = insert(organization_members).on_conflict_do_nothing()
+        self._puts = itertools.count()
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+        self._client_cache = ClientCache(self.list_clients)
+        try:
+            self._ensure_schema()
+        except BackendUnavailable as error:
+            logger.warning("%s; the schema will be brought up to date on first use.", error)
+
+    def close(self) -> None:
+        """Close the pooled connections (the store reconnects if used again)."""
+        self.engine.dispose()
+
+    # -- SessionStore ---------------------------------------------------------------------
+
+    def put(self, session: AuthSession, *, now: float) -> None:
+        """Insert the session; every PURGE_EVERY puts, also delete what has expired at ``now``."""
+        values = {"id": session.id, "data": session.to_json(), "expires_at": session.expires_at}
+        with self._connect() as connection:
+            connection.execute(_PUT_SESSION, values)
+            if next(self._puts) % PURGE_EVERY == 0:
+                connection.execute(_PURGE_SESSIONS, {"now": now})
+                # Nothing else removes a refresh token that is never redeemed.
+                connection.execute(_PURGE_REFRESH_TOKENS, {"now": now})
+
+    def take(self, session_id: str, *, now: float) -> AuthSession | None:
+        """``DELETE ... RETURNING``: one statement, so one winner among concurrent takes."""
+        with self._connect() as connection:
+            data = connection.execute(_TAKE_SESSION, {"session_id": session_id}).scalar()
+        if data is None:
+            return None
+        session = AuthSession.from_json(data)
+        return None if session.is_expired(now) else session
+
+    # -- UserStore ------------------------------------------------------------------------
+
+    def create_user(
+        self, user: User, credential: Credential, *, organization_id: str | None
+    ) -> None:
+        """One transaction; on a unique violation, reads which identifier (or the credential)
+        is taken, so no dialect's error text needs parsing."""
+        try:
+            with self._connect(transaction=True) as connection:
+                connection.execute(_INSERT_USER, asdict(user))
+                connection.execute(_INSERT_CREDENTIAL, asdict(credential))
+                if organization_id is not None:
+                    connection.execute(
+                        self._add_member,
+                        {"organization_id": organization_id, "user_id": user.id},
+                    )
+        except exc.IntegrityError as error:
+            conflict = self._conflict(user, credential)
+            if conflict is None:  # not a registered identifier or credential: a real bug
+                raise
+            raise conflict from error
+
+    def find_user(self, *, connection: str, kind: Identifier, value: str) -> User | None:
+        with self._connect() as db:
+            row = db.execute(_FIND_USER[kind], {"connection": connection, "value": value}).first()
+        return _user(row) if row is not None else None
+
+    def get_user(self, user_id: str) -> User | None:
+        with self._connect() as connection:
+            row = connection.execute(_GET_USER, {"user_id": user_id}).first()
+        return _user(row) if row is not None else None
+
+    def get_credential(self, credential_id: bytes) -> Credential | None:
+        with self._connect() as connection:
+            row = connection.execute(_GET_CREDENTIAL, {"credential_id": credential_id}).first()
+        return _credential(row) if row is not None else None
+
+    def record_login(
+        self,
+        credential_id: bytes,
+        *,
+        expected_sign_count: int,
+        sign_count: int,
+        backed_up: bool,
+        used_at: float,
+    ) -> bool:
+        """``UPDATE ... WHERE id = ? AND sign_count = ?``: the row count tells who won."""
+        with self._connect() as connection:
+            result = connection.execute(
+                _RECORD_LOGIN,
+                {
+                    "credential_id": credential_id,
+                    "expected_sign_count": expected_sign_count,
+                    "new_sign_count": sign_count,
+                    "new_backed_up": backed_up,
+                    "used_at": used_at,
+                },
+            )
+        return result.rowcount == 1
+
+    def list_credentials(self, user_id: str) -> list[Credential]:
+        with self._connect() as connection:
+            rows = connection.execute(_LIST_CREDENTIALS, {"owner": user_id}).all()
+        return [_credential(row) for row in rows]
+
+    def add_credential(self, credential: Credential) -> None:
+        try:
+            with self._connect() as connection:
+                connection.execute(_INSERT_CREDENTIAL, asdict(credential))
+        except exc.IntegrityError as error:
+            if self.get_credential(credential.id) is None:  # e.g. no such user
+                raise
+            raise CredentialTaken() from error
+
+    def rename_credential(self, *, user_id: str, credential_id: bytes, name: str) -> bool:
+        with self._connect() as connection:
+            result = connection.execute(
+                _RENAME_CREDENTIAL,
+                {"credential_id": credential_id, "owner": user_id, "new_name": name},
+            )
+        return result.rowcount == 1
+
+    def delete_credential(self, *, user_id: str, credential_id: bytes) -> bool:
+        with self._connect() as connection:
+            result = connection.execute(
+                _DELETE_CREDENTIAL, {"credential_id": credential_id, "owner": user_id}
+            )
+        return result.rowcount == 1
+
+    def list_users(self, *, limit: int = 100, offset: int = 0) -> list[User]:
+        with self._connect() as connection:
+            rows = connection.execute(_LIST_USERS.limit(limit).offset(offset)).all()
+        return [_user(row) for row in rows]
+
+    def add_member(self, *, organization_id: str, user_id: str) -> None:
+        with self._connect() as connection:
+            connection.execute(
+                self._add_member, {"organization_id": organization_id, "user_id": user_id}
+            )
+
+    def is_member(self, *, organization_id: str, user_id: str) -> bool:
+        with self._connect() as connection:
+            row = connection.execute(
+                _IS_MEMBER, {"organization_id": organization_id, "user_id": user_id}
+            ).first()
+        return row is not None
+
+    def put_refresh_token(self, token_hash: str, grant: RefreshGrant) -> None:
+        with self._connect() as connection:
+            connection.execute(_PUT_REFRESH_TOKEN, {"token_hash": token_hash, **asdict(grant)})
+
+    def take_refresh_token(self, token_hash: str, *, now: float) -> RefreshGrant | None:
+        with self._connect() as connection:
+            row = connection.execute(_TAKE_REFRESH_TOKEN, {"hash": token_hash}).first()
+        if row is None or now >= row.expires_at:
+            return None
+        return RefreshGrant(**{**row._mapping, "scope": tuple(row.scope)})
+
+    def signing_keys(self) -> list[SigningKey]:
+        with self._connect() as connection:
+            rows = connection.execute(_SIGNING_KEYS).all()
+        return [SigningKey(**row._mapping) for row in rows]
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        with self._connect() as connection:
+            connection.execute(_ADD_SIGNING_KEY, asdict(key))
+
+    # -- ClientStore ----------------------------------------------------------------------
+
+    def list_clients(self) -> list[Client]:
+        with self._connect() as connection:
+            rows = connection.execute(_LIST_CLIENTS).all()
+        return [_client(row) for row in rows]
+
+    def add_client(self, client: Client) -> None:
+        if client.client_secret is not None:
+            raise ValueError("Store the client secret's hash (client_secret_hash), not the secret.")
+        values = {key: value for key, value in asdict(client).items() if key != "client_secret"}
+        try:
+            with self._connect() as connection:
+                connection.execute(_ADD_CLIENT, values)
+        except exc.IntegrityError as error:
+            with self._connect() as connection:
+                taken = connection.execute(_CLIENT_EXISTS, {"wanted": client.client_id}).first()
+            if taken is None:
+                raise
+            raise ClientTaken(client.client_id) from error
+        self._client_cache.invalidate()
+
+    def set_client_secret_hash(self, client_id: str, secret_hash: str) -> bool:
+        with self._connect() as connection:
+            result = connection.execute(
+                _SET_CLIENT_SECRET_HASH, {"wanted": client_id, "new_hash": secret_hash}
+            )
+        self._client_cache.invalidate()
+        return result.rowcount == 1
+
+    def delete_client(self, client_id: str) -> bool:
+        with self._connect() as connection:
+            result = connection.execute(_DELETE_CLIENT, {"wanted": client_id})
+        self._client_cache.invalidate()
+        return result.rowcount == 1
+
+    def cached_clients(self) -> ClientCache:
+        return self._client_cache
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _connect(self, *, transaction: bool = False) -> Iterator[Connection]:
+        """A pooled connection in autocommit mode, or inside one transaction committed on exit
+        (rolled back on an exception); connection failures become BackendUnavailable."""
+        if not self._schema_ready:
+            self._ensure_schema()
+        engine = self._transactional if transaction else self.engine
+        with _reachable(), engine.begin() as connection:
+            yield connection
+
+    def _ensure_schema(self) -> None:
+        with self._schema_lock:
+            if not self._schema_ready:
+                upgrade_database(self.url)
+                self._schema_ready = True
+
+    def _conflict(
+        self, user: User, credential: Credential
+    ) -> IdentifierTaken | CredentialTaken | None:
+        """What a failed ``create_user`` collided with (the conflicting rows are committed)."""
+        for kind in IDENTIFIERS:
+            value = user.identifier(kind)
+            if value is not None and self.find_user(
+                connection=user.connection, kind=kind, value=value
+            ):
+                return IdentifierTaken(kind)
+        if self.get_credential(credential.id) is not None:
+            return CredentialTaken()
+        return None
+
+
+def _user(row: Row[Any]) -> User:
+    return User(**row._mapping)
+
+
+def _credential(row: Row[Any]) -> Credential:
+    return Credential(**{**row._mapping, "transports": tuple(row.transports)})
+
+
+def _client(row: Row[Any]) -> Client:
+    return Client(
+        **{
+            **row._mapping,
+            "grant_types": tuple(row.grant_types),
+            "connections": tuple(row.connections),
+            "web_origins": tuple(row.web_origins),
+            "android_apps": tuple(
+                AndroidApp(app["package_name"], tuple(app["sha256_cert_fingerprints"]))
+                for app in row.android_apps
+            ),
+            "ios_apps": tuple(IosApp(app["team_id"], app["bundle_id"]) for app in row.ios_apps),
+        }
+    )
+
+
+def upgrade_database(url: str | URL, *, revision: str = "head") -> None:
+    """Create or upgrade the schema of the database at ``url`` to the newest migration (or to
+    ``revision``, which tests use to build an older database).
+
+    The whole upgrade is one transaction (SQLite and PostgreSQL both have transactional DDL)
+    under a lock, so processes that start together queue up and the later ones find nothing
+    to do. Migrations only add to the schema; existing rows are kept. A SQLite file is also
+    switched to WAL. Raises BackendUnavailable when the database cannot be reached,
+    ConfigurationError for a URL this store cannot serve.
+    """
+    # Autocommit, and the transaction begun by hand: pysqlite would run DDL outside any
+    # transaction, and SQLite needs BEGIN IMMEDIATE to take the write lock up front.
+    engine = _create_engine(_parse_url(url), poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
+    config = Config()
+    config.set_main_option("script_location", _MIGRATIONS)
+    try:
+        with _reachable(), engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                _use_wal(connection)
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("BEGIN")
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+            connection.exec_driver_sql("COMMIT")
+    finally:
+        engine.dispose()
+
+
+def database_revision(url: str | URL) -> str | None:
+    """The migration the database at ``url`` is at; None when it has no schema yet.
+
+    Raises BackendUnavailable when the database cannot be reached.
+    """
+    engine = _create_engine(_parse_url(url), poolclass=sa.NullPool)
+    try:
+        with _reachable(), engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this version of flask-passkey."""
+    config = Config()
+    config.set_main_option("script_location", _MIGRATIONS)
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise RuntimeError("flask_passkey/migrations has no revision.")
+    return head
+
+
+def _use_wal(connection: Connection) -> None:
+    """Put the SQLite file in WAL mode (it stays so): readers then run beside the one writer."""
+    # Switching needs an exclusive lock, and SQLite's busy handler does not wait for it while
+    # another connection is reading: retry while workers starting together hold the file.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT
+    while True:
+        try:
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+            return
+        except exc.OperationalError as error:
+            busy = getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn the driver's connection-level failures into BackendUnavailable."""
+    try:
+        yield
+    except _UNAVAILABLE as error:
+        reason = getattr(error, "orig", None) or error
+        raise BackendUnavailable(f"The database cannot be reached: {reason}") from error
+
+
+def _parse_url(url: str | URL) -> URL:
+    try:
+        return sa.make_url(url)
+    except exc.ArgumentError as error:
+        raise ConfigurationError(f"PASSKEY_DATABASE_URL is not a database URL: {error}") from error
+
+
+def _create_engine(url: URL, **options: Any) -> Engine:
+    backend = url.get_backend_name()
+    if backend not in _DIALECTS:
+        raise ConfigurationError(
+            f"PASSKEY_DATABASE_URL: the SQL store runs on {' or '.join(_DIALECTS)}, not {backend}."
+        )
+    connect_args: dict[str, Any] = {}
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise ConfigurationError(
+                "PASSKEY_DATABASE_URL: an in-memory SQLite database is private to one "
+                f"connection; use {MEMORY_URL!r} for in-process stores."
+            )
+        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT
+    elif "connect_timeout" not in url.query:
+        # Without it, an unreachable host blocks a worker for minutes instead of failing fast.
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT
+    try:
+        engine = sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            # Parameters are emails, keys and token hashes: keep them out of errors and logs.
+            hide_parameters=True,
+            logging_name=ENGINE_LOGGING_NAME,
+            connect_args=connect_args,
+            **options,
+        )
+    except (ImportError, exc.ArgumentError) as error:
+        raise ConfigurationError(f"PASSKEY_DATABASE_URL: {error}") from error
+    if backend == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # In WAL mode, NORMAL syncs at checkpoints instead of every commit (milliseconds per write
+    # on a real disk): a crash of the app loses nothing, a power cut at most the last commits.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def instance_database_url(app: Flask) -> URL:
+    """The embedded default database: ``passkey.sqlite3`` in the app's instance folder, which
+    is created if missing."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    return URL.create("sqlite", database=os.path.join(app.instance_path, DEFAULT_SQLITE_FILE))
+
+
+class SqlStorePlugin:
+    """Answers both storage hooks with one :class:`SqlStore` per app, for
+    ``PASSKEY_DATABASE_URL`` (unset: :func:`instance_database_url`); defers to the next
+    implementation when it is ``memory://``.
+
+    When its store is the app's user store, it also serves the clients stored there (``flask
+    passkey clients add``), after every other source: :func:`~flask_passkey.plugins.
+    default_plugins` builds one instance per plugin manager, so per app.
+    """
+
+    def __init__(self) -> None:
+        self._stores: WeakKeyDictionary[Flask, SqlStore] = WeakKeyDictionary()
+        self._client_store: SqlStore | None = None
+
+    @hookimpl(trylast=True)
+    def passkey_session_store(self, app: Flask) -> SessionStore | None:
+        return self._store(app)
+
+    @hookimpl(trylast=True)
+    def passkey_user_store(self, app: Flask) -> UserStore | None:
+        store = self._store(app)
+        self._client_store = store
+        return store
+
+    @hookimpl(trylast=True)
+    def passkey_get_client(self, client_id: str) -> Client | None:
+        """A stored client, from this process's cache (re-read every CLIENT_CACHE_SECONDS).
+
+        trylast, and registered after the tenant-configuration plugin: a client defined in
+        the configuration or by an operator's plugin wins over a stored one with its id.
+        """
+        store = self._client_store
+        return store.cached_clients().get(client_id) if store is not None else None
+
+    @hookimpl(wrapper=True)
+    def passkey_get_clients(self) -> Generator[None, list[Client] | None, list[Client] | None]:
+        """The clients of the first source that answers, plus the stored ones it does not
+        shadow (a first-result hook would otherwise hide them behind the configuration's)."""
+        found = yield
+        stored = self._client_store.cached_clients().all() if self._client_store else []
+        if not stored:
+            return found
+        listed = list(found or [])
+        known = {client.client_id for client in listed}
+        return listed + [client for client in stored if client.client_id not in known]
+
+    def _store(self, app: Flask) -> SqlStore | None:
+        url: str | None = app.config.get("PASSKEY_DATABASE_URL")
+        if url == MEMORY_URL:
+            return None
+        store = self._stores.get(app)
+        if store is None:
+            store = self._stores[app] = SqlStore(url or instance_database_url(app))
+        return store

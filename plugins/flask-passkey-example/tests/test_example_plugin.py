@@ -1,0 +1,138 @@
+"""The example plugin, loaded the way operators get it: through its entry point."""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib.metadata import entry_points
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_passkey import Passkey
+from flask_passkey.errors import ConfigurationError
+from flask_passkey.testing import PasskeyFlow
+
+try:
+    import flask_passkey_example
+except ImportError:  # pragma: no cover - depends on the environment
+    if os.environ.get("CI", "").lower() == "true":
+        raise
+    pytest.skip(
+        "flask-passkey-example is not installed: pip install -e plugins/flask-passkey-example",
+        allow_module_level=True,
+    )
+
+HOST = "login.example.test"
+CONNECTION = "Username-Password-Authentication"
+TENANT: dict[str, Any] = {
+    "default_domain": "example.auth0.com",
+    "custom_domains": [HOST],
+    "default_connection": CONNECTION,
+    "connections": [{"name": CONNECTION, "required_identifiers": ["email"]}],
+    "clients": [{"client_id": "spa", "connections": [CONNECTION]}],
+}
+
+
+def make_app(**config: Any) -> Flask:
+    app = Flask(__name__)
+    app.config.update(PASSKEY_TENANT=TENANT, PASSKEY_DATABASE_URL="memory://", **config)
+    Passkey(app)
+    return app
+
+
+def flow(app: Flask) -> PasskeyFlow:
+    return PasskeyFlow(app.test_client(), client_id="spa", host=HOST)
+
+
+def test_the_entry_point_registers_the_plugin() -> None:
+    names = {ep.name: ep.value for ep in entry_points(group="flask_passkey")}
+    assert names.get("flask_passkey_example") == "flask_passkey_example:plugin"
+    manager = make_app().extensions["passkey"].plugin_manager
+    assert manager.get_plugin("flask_passkey_example") is flask_passkey_example.plugin
+
+
+def test_an_app_that_sets_nothing_is_unchanged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="flask_passkey_example")
+    app = make_app()
+    assert app.config["PASSKEY_EXAMPLE_BLOCKED_DOMAINS"] == []
+    assert app.config["PASSKEY_EXAMPLE_AUDIT_LOG"] is False
+    flow(app).sign_up({"email": "ann@mailinator.com"})
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "email", ["bot@mailinator.com", "Bot@MAILINATOR.com", "bot@eu.mailinator.com"]
+)
+def test_a_blocked_domain_or_subdomain_cannot_sign_up(email: str) -> None:
+    app = make_app(PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["Mailinator.com", "example.net"])
+    answer = flow(app).register({"email": email})
+    assert answer.status_code == 403
+    assert answer.get_json() == {
+        "error": "access_denied",
+        "error_description": (
+            f"Sign-ups with email addresses at {email.lower().rpartition('@')[2]} are not allowed."
+        ),
+    }
+    assert app.extensions["passkey"].users.list_users() == []
+
+
+@pytest.mark.parametrize("email", ["ann@example.com", "ann@notmailinator.com"])
+def test_other_domains_sign_up_and_sign_in(email: str) -> None:
+    app = make_app(PASSKEY_EXAMPLE_BLOCKED_DOMAINS="mailinator.com, @example.net")
+    passkeys = flow(app)
+    passkeys.sign_up({"email": email})
+    passkeys.sign_in()  # login is never filtered: the blocklist is about sign-ups
+    assert len(app.extensions["passkey"].users.list_users()) == 1
+
+
+def test_the_built_in_realm_check_runs_first() -> None:
+    app = make_app(PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["mailinator.com"])
+    answer = flow(app).register({"email": "bot@mailinator.com"}, realm="nope")
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "invalid_request"
+
+
+def test_the_audit_log_records_events_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="flask_passkey_example.audit")
+    app = make_app(
+        PASSKEY_EXAMPLE_AUDIT_LOG=True, PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["mailinator.com"]
+    )
+    passkeys = flow(app)
+    tokens = passkeys.sign_up({"email": "ann@example.com"})
+    passkeys.register({"email": "bot@mailinator.com"})
+
+    lines = [record.getMessage() for record in caplog.records]
+    assert [line.split()[1] for line in lines] == [
+        "challenge_issued",
+        "signup_succeeded",
+        "request_rejected",
+    ]
+    assert "client_id=spa" in lines[0] and "endpoint=" in lines[0]
+    assert "user_id=passkey|" in lines[1]
+    assert "error=access_denied" in lines[2]
+    everything = "\n".join(lines)
+    for secret in (tokens["access_token"], tokens["id_token"], tokens.get("refresh_token")):
+        if secret:
+            assert secret not in everything
+    assert "ann@example.com" not in everything
+
+
+def test_disabling_the_plugin_by_name() -> None:
+    app = make_app(PASSKEY_DISABLED_PLUGINS=["flask_passkey_example"])
+    assert app.extensions["passkey"].plugin_manager.get_plugin("flask_passkey_example") is None
+    with pytest.raises(ConfigurationError, match="PASSKEY_EXAMPLE_BLOCKED_DOMAINS"):
+        make_app(
+            PASSKEY_DISABLED_PLUGINS=["flask_passkey_example"],
+            PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["mailinator.com"],
+        )
+
+
+def test_registered_by_path_without_entry_points() -> None:
+    app = make_app(
+        PASSKEY_LOAD_ENTRY_POINTS=False,
+        PASSKEY_PLUGINS=["flask_passkey_example:plugin"],
+        PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["mailinator.com"],
+    )
+    assert flow(app).register({"email": "bot@mailinator.com"}).status_code == 403

@@ -1,0 +1,101 @@
+"""The plugin's configuration and URL forms; no Redis needed (nothing connects at init_app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask_passkey.errors import ConfigurationError
+from passkey_redis_support import make_app
+
+from flask_passkey_redis import CONFIG_DEFAULTS, RedisSessionStore
+from flask_passkey_redis.connection import limiter_storage_uri, parse_url
+
+
+def test_declared_keys_and_defaults_are_filled_into_the_config() -> None:
+    app = make_app()
+    assert {key: app.config[key] for key in CONFIG_DEFAULTS} == {
+        "PASSKEY_REDIS_URL": None,
+        "PASSKEY_REDIS_KEY_PREFIX": "flask-passkey:",
+        "PASSKEY_REDIS_SOCKET_TIMEOUT": 2.0,
+    }
+
+
+def test_empty_url_means_unset() -> None:
+    state = make_app(PASSKEY_REDIS_URL="").extensions["passkey"]
+    assert not isinstance(state.sessions, RedisSessionStore)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"PASSKEY_REDIS_URL": "http://127.0.0.1:6379"},
+        {"PASSKEY_REDIS_URL": "redis://127.0.0.1:port/0"},
+        {"PASSKEY_REDIS_URL": 6379},
+        {"PASSKEY_REDIS_URL": "redis+sentinel://127.0.0.1:26379"},
+        {"PASSKEY_REDIS_URL": "redis+sentinel://127.0.0.1:26379/mymaster/1"},
+        {"PASSKEY_REDIS_URL": "redis+cluster://127.0.0.1"},
+        {"PASSKEY_REDIS_URL": "redis+cluster://127.0.0.1:7000/1"},
+        {"PASSKEY_REDIS_URL": "redis://127.0.0.1", "PASSKEY_REDIS_KEY_PREFIX": ""},
+        {"PASSKEY_REDIS_URL": "redis://127.0.0.1", "PASSKEY_REDIS_SOCKET_TIMEOUT": 0},
+        {"PASSKEY_REDIS_URL": "redis://127.0.0.1", "PASSKEY_REDIS_SOCKET_TIMEOUT": "2"},
+        {"PASSKEY_REDIS_URL": "redis://127.0.0.1", "PASSKEY_REDIS_SOCKET_TIMEOUT": True},
+    ],
+)
+def test_bad_configuration_fails_at_init_app(config: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError, match="PASSKEY_REDIS_"):
+        make_app(**config)
+
+
+def test_password_is_not_repeated_in_errors() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        make_app(PASSKEY_REDIS_URL="redis+cluster://:hunter2@127.0.0.1:7000/0")
+    assert "hunter2" not in str(raised.value)
+    assert "hunter2" not in repr(parse_url("redis+cluster://:hunter2@127.0.0.1:7000"))
+
+
+def test_redis_url_is_an_unknown_key_without_the_plugin() -> None:
+    with pytest.raises(ConfigurationError, match="PASSKEY_REDIS_URL"):
+        make_app(PASSKEY_LOAD_ENTRY_POINTS=False, PASSKEY_REDIS_URL="redis://127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("url", "uri"),
+    [
+        (
+            "redis://127.0.0.1:6379/2",
+            "redis://127.0.0.1:6379/2?socket_timeout=1.5&socket_connect_timeout=1.5",
+        ),
+        (
+            "rediss://user:pw@cache.internal:6380/0?socket_timeout=5",
+            "rediss://user:pw@cache.internal:6380/0?socket_timeout=5&socket_connect_timeout=1.5",
+        ),
+        (
+            "unix:///run/redis.sock?db=1",
+            "redis+unix:///run/redis.sock?db=1&socket_timeout=1.5&socket_connect_timeout=1.5",
+        ),
+        (
+            "redis+unix:///run/redis.sock",
+            "redis+unix:///run/redis.sock?socket_timeout=1.5&socket_connect_timeout=1.5",
+        ),
+        (
+            "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster",
+            "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster",
+        ),
+        (
+            "redis+cluster://10.0.0.1:7000,10.0.0.2:7001",
+            "redis+cluster://10.0.0.1:7000,10.0.0.2:7001",
+        ),
+    ],
+)
+def test_limiter_storage_uri_for_each_url_form(url: str, uri: str) -> None:
+    assert limiter_storage_uri(parse_url(url), socket_timeout=1.5) == uri
+
+
+def test_limiter_gets_the_uri_built_from_the_redis_url() -> None:
+    # limits makes a redis client without connecting, so no server is needed here.
+    app = make_app(PASSKEY_REDIS_URL="redis://127.0.0.1:1/3", PASSKEY_REDIS_SOCKET_TIMEOUT=0.5)
+    pool = app.extensions["passkey"].limiter.storage.storage.connection_pool
+    assert pool.connection_kwargs["port"] == 1
+    assert pool.connection_kwargs["db"] == 3
+    assert pool.connection_kwargs["socket_timeout"] == 0.5

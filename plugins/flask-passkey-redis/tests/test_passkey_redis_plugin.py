@@ -1,0 +1,103 @@
+"""How the installed plugin wires into flask-passkey: through the entry point, only when
+PASSKEY_REDIS_URL is set, for the session store and the limiter's storage."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask_passkey.testing import PasskeyFlow
+from limits.storage import MemoryStorage, RedisStorage
+from passkey_redis_support import CLIENT_ID, CUSTOM_DOMAIN, LIMITER_KEYS, client_from, make_app
+
+from flask_passkey_redis import RedisSessionStore, plugin
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def redis_config(redis_url: str, key_prefix: str) -> dict[str, Any]:
+    """Config for an app on the test Redis, its session keys under the test's prefix."""
+    return {"PASSKEY_REDIS_URL": redis_url, "PASSKEY_REDIS_KEY_PREFIX": key_prefix}
+
+
+def post_challenge(app: Flask, client_ip: str = "192.0.2.1") -> Any:
+    return client_from(app, client_ip).post(
+        "/passkey/challenge", json={"client_id": CLIENT_ID}, headers={"Host": CUSTOM_DOMAIN}
+    )
+
+
+def test_plugin_is_installed_under_the_flask_passkey_entry_point_group() -> None:
+    found = {ep.name: ep for ep in entry_points(group="flask_passkey")}
+    assert found["redis"].value == "flask_passkey_redis:plugin"
+    assert found["redis"].load() is plugin
+
+
+def test_app_with_a_redis_url_keeps_sessions_and_limits_in_redis(
+    redis_config: dict[str, Any], redis_client: redis.Redis, key_prefix: str, client_ip: str
+) -> None:
+    app = make_app(**redis_config)
+    state = app.extensions["passkey"]
+    assert isinstance(state.sessions, RedisSessionStore)
+    assert state.plugin_manager.get_plugin("redis") is plugin
+    assert state.limiter is not None
+    assert isinstance(state.limiter.storage, RedisStorage)
+
+    response = post_challenge(app, client_ip)
+
+    assert response.status_code == 200
+    auth_session = response.get_json()["auth_session"]
+    assert redis_client.exists(f"{key_prefix}session:{auth_session}") == 1
+    limit_keys = redis_client.keys(f"{LIMITER_KEYS}{client_ip}/*")
+    assert limit_keys == [f"{LIMITER_KEYS}{client_ip}/passkey.challenge/60/1/minute".encode()]
+    assert redis_client.get(limit_keys[0]) == b"1"
+
+
+def test_app_without_a_redis_url_is_unchanged_by_the_plugin() -> None:
+    without_plugin = make_app(PASSKEY_LOAD_ENTRY_POINTS=False).extensions["passkey"]
+    app = make_app()
+    state = app.extensions["passkey"]
+
+    assert app.config["PASSKEY_REDIS_URL"] is None
+    assert not isinstance(state.sessions, RedisSessionStore)
+    assert type(state.sessions) is type(without_plugin.sessions)
+    assert isinstance(state.limiter.storage, MemoryStorage)
+    assert post_challenge(app).status_code == 200
+
+
+def test_explicit_limiter_storage_wins_over_the_plugins(redis_config: dict[str, Any]) -> None:
+    state = make_app(**redis_config, PASSKEY_RATE_LIMIT_STORAGE_URI="memory://").extensions[
+        "passkey"
+    ]
+    assert isinstance(state.sessions, RedisSessionStore)
+    assert isinstance(state.limiter.storage, MemoryStorage)
+
+
+def test_plugin_can_be_blocked_by_name() -> None:
+    state = make_app(PASSKEY_DISABLED_PLUGINS=["redis"]).extensions["passkey"]
+    assert state.plugin_manager.get_plugin("redis") is None
+    assert not isinstance(state.sessions, RedisSessionStore)
+
+
+def test_plugin_can_be_named_in_passkey_plugins_instead(redis_config: dict[str, Any]) -> None:
+    state = make_app(
+        **redis_config,
+        PASSKEY_LOAD_ENTRY_POINTS=False,
+        PASSKEY_PLUGINS=["flask_passkey_redis:plugin"],
+    ).extensions["passkey"]
+    assert isinstance(state.sessions, RedisSessionStore)
+
+
+def test_sign_up_and_sign_in_with_sessions_in_redis(
+    redis_config: dict[str, Any], redis_client: redis.Redis, key_prefix: str, client_ip: str
+) -> None:
+    app = make_app(**redis_config)
+    flow = PasskeyFlow(client_from(app, client_ip), client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+
+    assert flow.sign_up({"email": "ann@example.com"})["id_token"]
+    assert flow.sign_in()["id_token"]
+
+    assert redis_client.keys(f"{key_prefix}session:*") == []  # each one taken, once

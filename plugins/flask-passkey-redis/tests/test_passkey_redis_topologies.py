@@ -1,0 +1,110 @@
+"""The redis+cluster:// and redis+sentinel:// URL forms, on throwaway servers of the test's
+own: a one-node Redis Cluster holding every slot, and a sentinel watching one master."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask_passkey.store_contract import SessionStoreContract
+from flask_passkey.testing import PasskeyFlow
+from limits.storage import RedisClusterStorage, RedisSentinelStorage
+from passkey_redis_support import (
+    CLIENT_ID,
+    CUSTOM_DOMAIN,
+    RedisServer,
+    free_cluster_port,
+    free_port,
+    make_app,
+    wait_until,
+)
+
+from flask_passkey_redis import RedisSessionStore
+from flask_passkey_redis.connection import client_factory, parse_url
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    nodes_file = tmp_path_factory.mktemp("cluster") / "nodes.conf"
+    node = RedisServer(
+        free_cluster_port(),
+        args=[
+            *RedisServer.DEFAULT_ARGS,
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", str(nodes_file),
+        ],
+    )
+    try:
+        node.start()
+        client = node.client()
+        client.execute_command("CLUSTER ADDSLOTSRANGE", 0, 16383)  # type: ignore[no-untyped-call]
+        wait_until(lambda: client.cluster("info")["cluster_state"] == "ok", "the cluster")
+        client.close()
+        yield f"redis+cluster://127.0.0.1:{node.port}"
+    finally:
+        node.kill()
+
+
+@pytest.fixture(scope="module")
+def sentinel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    master = RedisServer(free_port())
+    config = Path(tmp_path_factory.mktemp("sentinel"), "sentinel.conf")  # sentinel rewrites it
+    config.write_text(f"sentinel monitor mymaster 127.0.0.1 {master.port} 1\n")
+    sentinel = RedisServer(free_port(), args=[str(config), "--sentinel"])
+    try:
+        master.start()
+        sentinel.start()
+        client = sentinel.client()
+        wait_until(
+            lambda: client.sentinel_get_master_addr_by_name("mymaster") is not None,
+            "the sentinel",
+        )
+        client.close()
+        yield f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster"
+    finally:
+        sentinel.kill()
+        master.kill()
+
+
+def store_for(url: str) -> RedisSessionStore:
+    connect = client_factory(parse_url(url), socket_timeout=2.0)
+    return RedisSessionStore(connect, key_prefix="flask-passkey-test:")
+
+
+class TestRedisClusterSessionStoreContract(SessionStoreContract):
+    @pytest.fixture
+    def store(self, cluster_url: str) -> Iterator[RedisSessionStore]:
+        store = store_for(cluster_url)
+        yield store
+        store.close()
+
+
+class TestRedisSentinelSessionStoreContract(SessionStoreContract):
+    @pytest.fixture
+    def store(self, sentinel_url: str) -> Iterator[RedisSessionStore]:
+        store = store_for(sentinel_url)
+        yield store
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("url_fixture", "storage_type"),
+    [("cluster_url", RedisClusterStorage), ("sentinel_url", RedisSentinelStorage)],
+)
+def test_app_on_a_cluster_or_sentinel_url_signs_up_and_limits_there(
+    request: pytest.FixtureRequest, url_fixture: str, storage_type: type
+) -> None:
+    app = make_app(PASSKEY_REDIS_URL=request.getfixturevalue(url_fixture))
+    state = app.extensions["passkey"]
+    assert isinstance(state.sessions, RedisSessionStore)
+    assert isinstance(state.limiter.storage, storage_type)
+
+    passkey = PasskeyFlow(app.test_client(), client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+    assert passkey.sign_up({"email": "ann@example.com"})["id_token"]
+    response = passkey.challenge()
+
+    assert response.status_code == 200
+    assert response.headers["X-RateLimit-Remaining"] == "59"  # the default 60 per minute

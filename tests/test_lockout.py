@@ -1,0 +1,372 @@
+"""PASSKEY_LOCKOUT: failed token exchanges per client IP and per passkey lock further ones out."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import (
+    CUSTOM_DOMAIN,
+    assert_oauth_error,
+    backend_missing,
+    build_app,
+    ceremony_tenant,
+    new_email,
+)
+from flask import Flask
+
+import flask_passkey
+from flask_passkey import ConfigurationError, PasskeyEvent
+from flask_passkey.errors import BackendUnavailable
+from flask_passkey.lockout import credential_key
+from flask_passkey.models import WEBAUTHN_GRANT
+from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
+
+ORIGIN = f"https://{CUSTOM_DOMAIN}"
+EVIL_ORIGIN = "https://evil.example"
+
+
+class Recorder:
+    """Records events, and counts client authentications (verification work)."""
+
+    def __init__(self) -> None:
+        self.events: list[PasskeyEvent] = []
+        self.authentications = 0
+
+    @flask_passkey.hookimpl
+    def passkey_event(self, event: PasskeyEvent) -> None:
+        self.events.append(event)
+
+    @flask_passkey.hookimpl
+    def passkey_authenticate_client(self, context: Any) -> None:
+        self.authentications += 1
+
+    def named(self, *names: str) -> list[PasskeyEvent]:
+        return [event for event in self.events if event.name in names]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+def lockout_app(limit: str | None = "2 per hour", **config: Any) -> Flask:
+    config.setdefault("rate_limit", "1000 per hour")
+    return build_app(tenant=ceremony_tenant(), lockout=limit, **config)
+
+
+def flow_from(app: Flask, ip: str, **kwargs: Any) -> PasskeyFlow:
+    """A PasskeyFlow whose requests come from ``ip``."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = ip
+    return PasskeyFlow(client, client_id="spa", host=CUSTOM_DOMAIN, **kwargs)
+
+
+def signed_up(app: Flask, ip: str = "192.0.2.200") -> PasskeyFlow:
+    flow = flow_from(app, ip)
+    flow.sign_up({"email": new_email()})
+    return flow
+
+
+def failed_sign_in(flow: PasskeyFlow, authenticator: SoftAuthenticator | None = None) -> Any:
+    """A sign-in whose assertion comes from the wrong origin: 400 invalid_grant."""
+    started = flow.challenge().get_json()
+    passkey = authenticator or flow.authenticator
+    assertion = passkey.get(started["authn_params_public_key"], origin=EVIL_ORIGIN)
+    return flow.token(started["auth_session"], assertion)
+
+
+def honest_sign_in(flow: PasskeyFlow) -> tuple[str, Any]:
+    """An honest sign-in's auth_session and token response."""
+    started = flow.challenge().get_json()
+    assertion = flow.authenticator.get(started["authn_params_public_key"], origin=ORIGIN)
+    return started["auth_session"], flow.token(started["auth_session"], assertion)
+
+
+def assert_locked_out(response: Any) -> None:
+    assert_oauth_error(response, 429, "too_many_requests")
+    assert 0 < int(response.headers["Retry-After"]) <= 3600
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", ["ten per hour", "10 per fortnight", "10", ";", "-1 per hour"])
+def test_invalid_lockout_is_refused_at_init_app(limit: str) -> None:
+    with pytest.raises(ConfigurationError, match="PASSKEY_LOCKOUT"):
+        lockout_app(limit)
+
+
+@pytest.mark.parametrize("limit", [None, ""])
+def test_no_lockout_when_unset_or_empty(limit: str | None) -> None:
+    app = lockout_app(limit)
+    flow = signed_up(app)
+
+    statuses = [failed_sign_in(flow).status_code for _ in range(4)]
+
+    assert app.extensions["passkey"].lockout is None
+    assert statuses == [400] * 4
+    assert honest_sign_in(flow)[1].status_code == 200
+
+
+def test_lockout_is_off_by_default() -> None:
+    assert build_app().config["PASSKEY_LOCKOUT"] is None
+
+
+# -- per client IP -----------------------------------------------------------------------------
+
+
+def test_failed_exchanges_from_one_ip_lock_it_out_with_retry_after() -> None:
+    app = lockout_app("2 per hour")
+    victim = signed_up(app)
+    attacker = flow_from(app, "198.51.100.7", authenticator=victim.authenticator)
+
+    first, second, third = (failed_sign_in(attacker) for _ in range(3))
+
+    assert_oauth_error(first, 400, "invalid_grant")
+    assert_oauth_error(second, 400, "invalid_grant")
+    assert_locked_out(third)
+
+
+def test_a_locked_out_ip_gets_429_before_any_verification_or_session_use(
+    recorder: Recorder,
+) -> None:
+    app = lockout_app("2 per hour", plugins=[recorder])
+    flow = flow_from(app, "198.51.100.8")
+    started = flow.register({"email": new_email()}).get_json()
+    credential = flow.authenticator.create(started["authn_params_public_key"], origin=ORIGIN)
+    for _ in range(2):  # unknown sessions: cheap failures from the same address
+        assert_oauth_error(flow.token("no-such-session", credential), 400, "invalid_grant")
+    authentications = recorder.authentications
+
+    refused = flow.token(started["auth_session"], credential)
+
+    assert_locked_out(refused)
+    assert recorder.authentications == authentications  # the client secret step never ran
+    sessions = app.extensions["passkey"].sessions
+    assert sessions.take(started["auth_session"], now=time.time()) is not None  # not consumed
+    assert app.extensions["passkey"].users.list_users() == []
+
+
+def test_other_ips_are_not_locked_out() -> None:
+    app = lockout_app("2 per hour")
+    victim = signed_up(app)
+    attacker = flow_from(app, "198.51.100.9", authenticator=SoftAuthenticator())
+    attacker.sign_up({"email": new_email()})
+    for _ in range(3):
+        failed_sign_in(attacker)
+
+    assert honest_sign_in(victim)[1].status_code == 200
+
+
+def test_successful_exchanges_do_not_count() -> None:
+    app = lockout_app("2 per hour")
+    flow = signed_up(app, ip="198.51.100.10")  # the sign-up was one success already
+
+    for _ in range(4):
+        assert honest_sign_in(flow)[1].status_code == 200
+    statuses = [failed_sign_in(flow).status_code for _ in range(3)]
+
+    assert statuses == [400, 400, 429]
+
+
+def test_invalid_client_secret_counts_towards_the_lockout() -> None:
+    client = lockout_app("2 per hour").test_client()
+    body = {
+        "grant_type": "refresh_token",
+        "client_id": "basic",
+        "refresh_token": "guess",
+    }
+
+    statuses = [
+        client.post(
+            "/oauth/token",
+            json=body,
+            auth=("basic", f"guess-{i}"),
+            headers={"Host": CUSTOM_DOMAIN},
+        ).status_code
+        for i in range(3)
+    ]
+
+    assert statuses == [401, 401, 429]
+
+
+def test_refresh_token_guesses_count_towards_the_lockout() -> None:
+    client = lockout_app("2 per hour").test_client()
+    body = {"grant_type": "refresh_token", "client_id": "refreshing"}
+
+    statuses = [
+        client.post(
+            "/oauth/token",
+            json={**body, "refresh_token": secrets.token_urlsafe(32)},
+            headers={"Host": CUSTOM_DOMAIN},
+        ).status_code
+        for _ in range(3)
+    ]
+
+    assert statuses == [400, 400, 429]
+
+
+def test_rate_limited_exchanges_do_not_count() -> None:
+    app = lockout_app("2 per hour", rate_limit="1 per hour")
+    credential = {"rawId": b64url(os.urandom(32))}
+    first = flow_from(app, "198.51.100.11")
+
+    assert first.token("no-such-session", credential).status_code == 400
+    assert [first.token("no-such-session", credential).status_code for _ in range(3)] == [429] * 3
+    # Had the three 429s counted, the credential would be locked out by now.
+    assert flow_from(app, "198.51.100.12").token("no-such-session", credential).status_code == 400
+    assert_locked_out(flow_from(app, "198.51.100.13").token("no-such-session", credential))
+
+
+class DownSessions:
+    """A session store whose backend is down."""
+
+    @flask_passkey.hookimpl
+    def passkey_session_store(self, app: Flask) -> Any:
+        return self
+
+    def put(self, session: Any, *, now: float) -> None:
+        raise BackendUnavailable("down")
+
+    def take(self, session_id: str, *, now: float) -> None:
+        raise BackendUnavailable("down")
+
+
+def test_unavailable_answers_do_not_count() -> None:
+    flow = flow_from(lockout_app("2 per hour", plugins=[DownSessions()]), "198.51.100.14")
+
+    statuses = [flow.token("any-session", {}).status_code for _ in range(4)]
+
+    assert statuses == [503] * 4
+
+
+def test_lockout_works_with_the_rate_limit_turned_off() -> None:
+    app = lockout_app("2 per hour", rate_limit_enabled=False)
+    flow = signed_up(app)
+
+    statuses = [failed_sign_in(flow).status_code for _ in range(3)]
+
+    assert statuses == [400, 400, 429]
+
+
+# -- per credential ----------------------------------------------------------------------------
+
+
+def test_failures_with_one_passkey_lock_it_out_from_every_ip() -> None:
+    app = lockout_app("2 per hour")
+    victim = signed_up(app)
+    # A distributed attacker: each attempt from another address, all naming one credential.
+    attempts = [
+        failed_sign_in(flow_from(app, f"203.0.113.{i}", authenticator=victim.authenticator))
+        for i in range(3)
+    ]
+
+    assert [r.status_code for r in attempts] == [400, 400, 429]
+    assert_locked_out(attempts[2])
+    # From a fresh address, that passkey is locked out; another passkey is not.
+    _, refused = honest_sign_in(flow_from(app, "203.0.113.50", authenticator=victim.authenticator))
+    assert_locked_out(refused)
+    other = signed_up(app, ip="203.0.113.51")
+    assert honest_sign_in(other)[1].status_code == 200
+
+
+def test_spellings_of_one_credential_id_share_a_counter() -> None:
+    raw = os.urandom(32)
+    unpadded = b64url(raw)
+    padded = unpadded + "=" * (-len(unpadded) % 4)
+
+    assert credential_key({"rawId": unpadded}) == credential_key({"rawId": padded})
+    assert credential_key({"id": unpadded}) == credential_key({"rawId": unpadded})
+    assert credential_key({"rawId": unpadded}) != credential_key({"rawId": b64url(os.urandom(32))})
+    assert credential_key({}) is None
+    assert credential_key({"rawId": 12}) is None
+    assert credential_key("not an object") is None
+    assert credential_key({"rawId": "%%% not base64 %%%"}) is not None
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+def test_every_failure_and_the_lockout_are_reported(recorder: Recorder) -> None:
+    app = lockout_app("2 per hour", plugins=[recorder])
+    victim = signed_up(app)
+    attacker = flow_from(app, "198.51.100.12", authenticator=victim.authenticator)
+    recorder.events.clear()
+
+    for _ in range(3):
+        failed_sign_in(attacker)
+
+    token_events = [event for event in recorder.events if event.endpoint == "token"]
+    assert [event.name for event in token_events] == [
+        "request_rejected",
+        "request_rejected",
+        "lockout_started",
+        "lockout_started",
+        "locked_out",
+    ]
+    for event in token_events:
+        assert (event.client_ip, event.client_id) == ("198.51.100.12", "spa")
+        assert event.description
+    assert [event.error for event in token_events] == [
+        "invalid_grant",
+        "invalid_grant",
+        None,
+        None,
+        "too_many_requests",
+    ]
+    assert "origin" in (token_events[0].description or "")
+    assert "client IP" in (token_events[2].description or "")
+    assert "passkey" in (token_events[3].description or "")
+
+
+# -- across processes (Redis) ------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_client() -> Iterator[Any]:
+    """A client of the test Redis (PASSKEY_TEST_REDIS_URL)."""
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("PASSKEY_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        backend_missing(f"Redis at {url} is unreachable: {error}")
+    yield client
+    client.close()
+
+
+@pytest.mark.redis
+def test_lockout_holds_across_apps_sharing_redis(redis_client: Any) -> None:
+    url = redis_client.connection_pool.connection_kwargs
+    uri = f"redis://{url.get('host', '127.0.0.1')}:{url.get('port', 6379)}/{url.get('db', 0)}"
+    ip = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
+    raw_id = b64url(os.urandom(32))
+    one, two = (
+        build_app(tenant=ceremony_tenant(), lockout="2 per hour", rate_limit_storage_uri=uri)
+        for _ in range(2)
+    )
+    body = {
+        "grant_type": WEBAUTHN_GRANT,
+        "client_id": "spa",
+        "auth_session": uuid.uuid4().hex,
+        "authn_response": {"rawId": raw_id},
+    }
+
+    def exchange(app: Flask) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = ip
+        return client.post("/oauth/token", json=body, headers={"Host": CUSTOM_DOMAIN}).status_code
+
+    try:
+        assert [exchange(one), exchange(two), exchange(one), exchange(two)] == [400, 400, 429, 429]
+    finally:
+        for subject in (ip, credential_key({"rawId": raw_id})):
+            for key in redis_client.scan_iter(match=f"LIMITS:*/{subject}/*"):
+                redis_client.delete(key)

@@ -1,0 +1,419 @@
+"""The SQL store beyond the store contract: migrations, the embedded default, query plans,
+housekeeping, and outages of the database."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import PostgresSchemas, tenant_data
+from flask import Flask
+from sqlalchemy.engine import URL
+
+from flask_passkey import Passkey
+from flask_passkey.default_plugins.memory_store import MemorySessionStore, MemoryUserStore
+from flask_passkey.default_plugins.sql_schema import metadata
+from flask_passkey.default_plugins.sql_store import (
+    DEFAULT_SQLITE_FILE,
+    PURGE_EVERY,
+    SqlStore,
+    upgrade_database,
+)
+from flask_passkey.errors import BackendUnavailable, ConfigurationError
+from flask_passkey.store_contract import (
+    NOW,
+    new_credential,
+    new_grant,
+    new_session,
+    new_user,
+    race,
+)
+from flask_passkey.users import SigningKey
+
+HEAD = "0002"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> URL:
+    """An empty database: a new SQLite file, or a new schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return URL.create("sqlite", database=str(tmp_path / "passkey.sqlite3"))
+    schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
+    return schemas.new_url()
+
+
+@pytest.fixture
+def store(database_url: URL) -> Iterator[SqlStore]:
+    store = SqlStore(database_url)
+    yield store
+    store.close()
+
+
+def count(store: SqlStore, table: sa.Table) -> int:
+    with store.engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def current_revision(url: URL) -> str | None:
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        revision = MigrationContext.configure(connection).get_current_revision()
+    engine.dispose()
+    return revision
+
+
+# -- migrations -----------------------------------------------------------------------------------
+
+
+def test_store_creates_the_schema_and_records_its_revision(database_url: URL) -> None:
+    assert current_revision(database_url) is None
+    SqlStore(database_url).close()
+    assert current_revision(database_url) == HEAD
+
+
+def test_migrated_schema_is_the_schema_the_code_uses(store: SqlStore) -> None:
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+
+
+def test_upgrading_again_keeps_every_row(database_url: URL) -> None:
+    store = SqlStore(database_url)
+    user = new_user(profile={"name": "Jane"}, user_metadata={"plan": "pro"})
+    credential = new_credential(user)
+    session = new_session()
+    grant = new_grant(user)
+    key = SigningKey(kid="k1", private_jwk="{}", created_at=NOW)
+    store.create_user(user, credential, organization_id="org_acme")
+    store.put(session, now=NOW)
+    store.put_refresh_token("hash", grant)
+    store.add_signing_key(key)
+    store.close()
+
+    upgrade_database(database_url)
+    again = SqlStore(database_url)  # a restart runs the upgrade too
+
+    assert again.get_user(user.id) == user
+    assert again.get_credential(credential.id) == credential
+    assert again.is_member(organization_id="org_acme", user_id=user.id)
+    assert again.signing_keys() == [key]
+    assert again.take_refresh_token("hash", now=NOW) == grant
+    assert again.take(session.id, now=NOW) == session
+    assert current_revision(database_url) == HEAD
+    again.close()
+
+
+def test_workers_starting_together_upgrade_the_schema_once(database_url: URL) -> None:
+    results = race(6, lambda: upgrade_database(database_url))
+
+    assert results == [None] * 6
+    assert current_revision(database_url) == HEAD
+
+
+# -- statements -----------------------------------------------------------------------------------
+
+
+def test_every_lookup_uses_an_index(store: SqlStore) -> None:
+    """The login path must not slow down as users and credentials pile up."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith(("SELECT", "UPDATE", "DELETE")) and any(
+            table in statement for table in metadata.tables
+        ):
+            statements.append((statement, parameters))
+
+    user = new_user(phone_number="+14155550100", username="jane")
+    credential = new_credential(user)
+    sa.event.listen(store.engine, "before_cursor_execute", capture)
+    store.create_user(user, credential, organization_id="org_acme")
+    for kind in ("email", "phone_number", "username"):
+        store.find_user(connection=user.connection, kind=kind, value="x")
+    store.get_user(user.id)
+    store.get_credential(credential.id)
+    store.record_login(
+        credential.id, expected_sign_count=0, sign_count=1, backed_up=False, used_at=NOW
+    )
+    store.list_credentials(user.id)
+    store.rename_credential(user_id=user.id, credential_id=credential.id, name="n")
+    store.is_member(organization_id="org_acme", user_id=user.id)
+    store.take_refresh_token("hash", now=NOW)
+    store.put(new_session(), now=NOW)  # the first put also purges expired rows
+    store.take("session", now=NOW)
+    store.delete_credential(user_id=user.id, credential_id=credential.id)
+    sa.event.remove(store.engine, "before_cursor_execute", capture)
+
+    assert len(statements) >= 14
+    with store.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            plans = [
+                " ".join(
+                    row[3]
+                    for row in connection.exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN {statement}", parameters
+                    )
+                )
+                for statement, parameters in statements
+            ]
+            full_scans = [p for p in plans if p.startswith("SCAN") or " SCAN " in p]
+        else:
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            plans = [
+                " ".join(
+                    row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+                )
+                for statement, parameters in statements
+            ]
+            full_scans = [p for p in plans if "Seq Scan" in p]
+    assert full_scans == [], plans
+
+
+def test_expired_sessions_and_refresh_tokens_are_purged(store: SqlStore) -> None:
+    user = new_user()
+    store.create_user(user, new_credential(user), organization_id=None)
+    store.put_refresh_token("expired", new_grant(user, expires_at=NOW + 1))
+    store.put_refresh_token("live", new_grant(user, expires_at=NOW + 3600))
+    for _ in range(PURGE_EVERY):
+        store.put(new_session(expires_at=NOW + 1), now=NOW)
+    assert count(store, metadata.tables["auth_sessions"]) == PURGE_EVERY
+
+    live = new_session(expires_at=NOW + 180)
+    store.put(live, now=NOW + 120)
+
+    assert count(store, metadata.tables["auth_sessions"]) == 1
+    assert count(store, metadata.tables["refresh_tokens"]) == 1
+    assert store.take(live.id, now=NOW + 120) == live
+
+
+def test_database_errors_do_not_list_the_statement_parameters(store: SqlStore) -> None:
+    orphan = new_credential(new_user(), name="Jane's private key name")
+    with pytest.raises(sa.exc.IntegrityError) as raised:  # no such user
+        store.add_credential(orphan)
+    assert orphan.name not in str(raised.value)
+
+
+# -- configuration and the embedded default -------------------------------------------------------
+
+
+def passkey_app(instance_path: Path, **config: Any) -> Flask:
+    app = Flask(__name__, instance_path=str(instance_path))
+    app.config.update(TESTING=True, PASSKEY_TENANT=tenant_data())
+    app.config.update({f"PASSKEY_{key.upper()}": value for key, value in config.items()})
+    Passkey(app)
+    return app
+
+
+def stores_of(app: Flask) -> tuple[Any, Any]:
+    """The session store and the user store the plugins give ``app``."""
+    state = app.extensions["passkey"]
+    return state.sessions, state.plugin_manager.hook.passkey_user_store(app=app)
+
+
+def test_default_database_is_a_sqlite_file_in_the_instance_folder(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"  # not there yet
+    app = passkey_app(instance)
+    sessions, users = stores_of(app)
+
+    assert isinstance(sessions, SqlStore)
+    assert users is sessions  # one engine per app
+    assert sessions.url.database == str(instance / DEFAULT_SQLITE_FILE)
+    assert (instance / DEFAULT_SQLITE_FILE).is_file()
+    sessions.close()
+
+
+def test_sqlite_database_uses_the_wal_journal(tmp_path: Path) -> None:
+    store = SqlStore(URL.create("sqlite", database=str(tmp_path / "passkey.sqlite3")))
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    store.close()
+
+
+def test_embedded_database_survives_a_restart(tmp_path: Path) -> None:
+    user = new_user()
+    credential = new_credential(user)
+    session = new_session()
+    _, users = stores_of(passkey_app(tmp_path))
+    users.create_user(user, credential, organization_id=None)
+    users.put(session, now=NOW)
+    users.close()
+
+    restarted, _ = stores_of(passkey_app(tmp_path))
+
+    assert restarted.get_user(user.id) == user
+    assert restarted.get_credential(credential.id) == credential
+    assert restarted.take(session.id, now=NOW) == session
+    restarted.close()
+
+
+def test_each_app_gets_its_own_store(tmp_path: Path) -> None:
+    first, _ = stores_of(passkey_app(tmp_path / "a"))
+    second, _ = stores_of(passkey_app(tmp_path / "b"))
+    assert first is not second
+    first.close()
+    second.close()
+
+
+def test_memory_url_selects_the_memory_stores(tmp_path: Path) -> None:
+    sessions, users = stores_of(passkey_app(tmp_path, database_url="memory://"))
+    assert isinstance(sessions, MemorySessionStore)
+    assert isinstance(users, MemoryUserStore)
+    assert not tmp_path.joinpath(DEFAULT_SQLITE_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///:memory:", "mysql://db/passkey", "not a url", "nosuch://x"]
+)
+def test_urls_the_store_cannot_serve_are_configuration_errors(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigurationError, match="PASSKEY_DATABASE_URL"):
+        passkey_app(tmp_path, database_url=url)
+
+
+# -- outages --------------------------------------------------------------------------------------
+
+
+def test_unreachable_postgresql_is_backend_unavailable(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = URL.create("postgresql+psycopg", username="postgres", host="127.0.0.1", port=port)
+
+    with caplog.at_level(logging.WARNING):
+        store = SqlStore(url)  # the app can start; the schema waits for the database
+
+    assert "first use" in caplog.text
+    with pytest.raises(BackendUnavailable):
+        store.get_credential(b"id")
+    with pytest.raises(BackendUnavailable):
+        store.put(new_session(), now=NOW)
+
+
+def test_sqlite_store_works_once_its_folder_appears(tmp_path: Path) -> None:
+    folder = tmp_path / "not-yet"
+    store = SqlStore(URL.create("sqlite", database=str(folder / "passkey.sqlite3")))
+    session = new_session()
+    with pytest.raises(BackendUnavailable):
+        store.put(session, now=NOW)
+
+    folder.mkdir()
+
+    store.put(session, now=NOW)
+    assert store.take(session.id, now=NOW) == session
+    store.close()
+
+
+class TcpProxy:
+    """Forwards a local port to a server; :meth:`stop` is an outage, :meth:`start` the end of it."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._running = threading.Event()
+        self._acceptor: threading.Thread | None = None
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        listener.settimeout(0.05)
+        self._running.set()
+        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
+        self._acceptor.start()
+
+    def stop(self) -> None:
+        self._running.clear()
+        if self._acceptor is not None:
+            self._acceptor.join()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        with listener:
+            while self._running.is_set():
+                try:
+                    client, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                client.settimeout(None)
+                server = socket.create_connection(self.target)
+                self._sockets += [client, server]
+                for source, sink in ((client, server), (server, client)):
+                    threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.mark.postgres
+def test_postgresql_outage_answers_unavailable_then_recovers(
+    postgres_schemas: PostgresSchemas,
+) -> None:
+    url = postgres_schemas.new_url()
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    store = SqlStore(url.set(host="127.0.0.1", port=proxy.port))  # starts during an outage
+    user = new_user()
+    with pytest.raises(BackendUnavailable):
+        store.get_user(user.id)
+
+    proxy.start()
+    store.create_user(user, new_credential(user), organization_id=None)
+    assert store.get_user(user.id) == user
+
+    proxy.stop()
+    with pytest.raises(BackendUnavailable):
+        store.get_user(user.id)
+    with pytest.raises(BackendUnavailable):
+        store.put(new_session(), now=NOW)
+
+    proxy.start()
+    assert store.get_user(user.id) == user
+    proxy.stop()
+    store.close()
+
+
+@pytest.mark.postgres
+def test_connections_killed_by_the_server_are_replaced_unnoticed(
+    postgres_schemas: PostgresSchemas,
+) -> None:
+    name = f"passkey-{id(postgres_schemas)}-kill"
+    store = SqlStore(postgres_schemas.new_url(application_name=name))
+    user = new_user()
+    store.create_user(user, new_credential(user), organization_id=None)
+    with postgres_schemas.engine.begin() as admin:
+        killed = admin.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = :name"
+            ),
+            {"name": name},
+        ).scalar_one()
+    assert killed >= 1
+
+    assert store.get_user(user.id) == user
+    store.close()
