@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -85,5 +86,17 @@ def passkey_config(backend: str, *, database: str = BENCH_DATABASE) -> dict[str,
         # plugin when PASSKEY_REDIS_URL is set).
         "PASSKEY_REDIS_URL": redis_url,
         "PASSKEY_REDIS_KEY_PREFIX": "passkey-bench:",
+        # The example plugin (an audit log and a sign-up blocklist) is a demo, not a
+        # deployment's: leave it out where it is installed.
+        "PASSKEY_DISABLED_PLUGINS": [
+            name for name in _installed_plugins() if name in EXAMPLE_PLUGINS
+        ],
     }
     return config
+
+
+EXAMPLE_PLUGINS = frozenset({"flask_passkey_example"})
+
+
+def _installed_plugins() -> list[str]:
+    return [entry.name for entry in entry_points(group="flask_passkey")]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Flask
+from webauthn.helpers import generate_challenge
 
 from flask_passkey.ceremony import new_session_id
 from flask_passkey.default_plugins.sql_schema import auth_sessions
@@ -20,7 +21,6 @@ from flask_passkey.extension import get_state
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.sessions import AuthSession, SessionStore
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
-from webauthn.helpers import generate_challenge
 
 from .apps import passkey_app
 from .common import (

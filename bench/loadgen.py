@@ -29,6 +29,8 @@ class Measurement:
     errors: int
     bad_status: int
     exhausted: int
+    #: Share of the CPUs busy just before the load (other jobs on the machine).
+    busy_before: float = 0.0
 
     @property
     def rps(self) -> float:

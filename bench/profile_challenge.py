@@ -23,7 +23,9 @@ from .run import reset_stores
 StartResponse = Callable[..., Any]
 
 
-def call(app: Flask, path: str = "/passkey/challenge", body: str = CHALLENGE_BODY) -> Callable[[], int]:
+def call(
+    app: Flask, path: str = "/passkey/challenge", body: str = CHALLENGE_BODY
+) -> Callable[[], int]:
     """A function that makes one request to ``app`` through WSGI and returns the status."""
     data = body.encode()
     base = {

@@ -80,7 +80,7 @@ def summarise(
 
 def table(summaries: Sequence[Summary]) -> str:
     lines = [
-        "| target | req/s | × floor | p50 ms | × floor | p99 ms | × floor | requests | errors |",
+        "| target | req/s | x floor | p50 ms | x floor | p99 ms | x floor | requests | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in summaries:
@@ -97,10 +97,8 @@ def machine() -> dict[str, Any]:
     model = "unknown"
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            model = next(
-                (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
-                model,
-            )
+            names = (line.split(":", 1)[1] for line in cpuinfo if line.startswith("model name"))
+            model = next(names, model).strip()
     except OSError:
         pass
     memory = "unknown"

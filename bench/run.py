@@ -17,18 +17,28 @@ everywhere (memory storage; the Redis plugin's shared storage with Redis) and ne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 import sqlalchemy as sa
 
-from .common import BENCH_DATABASE, CHALLENGE_BODY, REDIS_URL, RESULTS_DIR, WORK_DIR
-from .common import postgres_url, sqlite_url
+from .common import (
+    BENCH_DATABASE,
+    CHALLENGE_BODY,
+    REDIS_URL,
+    RESULTS_DIR,
+    WORK_DIR,
+    postgres_url,
+    sqlite_url,
+)
 from .fixtures import LoginFixture, create_database, login_fixture, token_bodies
 from .loadgen import Measurement, run_wrk, wrk_path
+from .quiet import wait_until_quiet
 from .report import machine, summarise, table, to_json
 from .server import Server, servers
 
@@ -59,12 +69,8 @@ def reset_stores() -> None:
     WORK_DIR.mkdir(exist_ok=True)
     sqlite_file = sqlite_url().removeprefix("sqlite:///")
     for suffix in ("", "-wal", "-shm"):
-        try:
-            import os
-
+        with contextlib.suppress(FileNotFoundError):
             os.remove(sqlite_file + suffix)
-        except FileNotFoundError:
-            pass
     create_database(BENCH_DATABASE)
     engine = sa.create_engine(postgres_url(BENCH_DATABASE), poolclass=sa.NullPool)
     try:
@@ -83,12 +89,68 @@ def reset_stores() -> None:
     client.close()
 
 
-def measure(target: Target, server: Server, seconds: float, bodies: list[str]) -> Measurement:
-    if target.login is None:
-        return run_wrk(server.port, target.path, seconds=seconds, body=CHALLENGE_BODY)
-    from pathlib import Path
+def backends_up(timeout: float = 60.0) -> None:
+    """Wait until Redis and PostgreSQL answer (other jobs on this machine restart them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client = redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+            client.ping()
+            client.close()
+            engine = sa.create_engine(postgres_url(BENCH_DATABASE), poolclass=sa.NullPool)
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            engine.dispose()
+            return
+        except (redis.RedisError, sa.exc.OperationalError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
-    return run_wrk(server.port, target.path, seconds=seconds, body_files=Path(bodies.pop(0)))
+
+class Runner:
+    """Measures targets on running servers; token bodies are made just before each load."""
+
+    def __init__(
+        self, running: dict[str, Server], fixtures: dict[str, LoginFixture], seconds: float
+    ) -> None:
+        self.running = running
+        self.fixtures = fixtures
+        self.seconds = seconds
+        #: Token requests per second seen so far, to size the next load's bodies.
+        self.rates: dict[str, float] = {}
+        self._loads = 0
+
+    def measure(self, target: Target, seconds: float | None = None) -> Measurement:
+        """One load, after waiting for an idle machine; once more if it saw errors (a backend
+        restarted by another job, bodies that ran out)."""
+        seconds = seconds or self.seconds
+        for attempt in range(3):
+            backends_up()
+            busy = wait_until_quiet()
+            measured = self._load(target, seconds)
+            measured = replace(measured, busy_before=busy)
+            problems = measured.errors + measured.bad_status + measured.exhausted
+            if problems <= measured.requests * 0.001 or attempt == 2:
+                return measured
+            print(f"  {target.name}: {problems} failed requests, measuring again", flush=True)
+        raise AssertionError("unreachable")
+
+    def _load(self, target: Target, seconds: float) -> Measurement:
+        server = self.running[target.server]
+        if target.login is None:
+            return run_wrk(server.port, target.path, seconds=seconds, body=CHALLENGE_BODY)
+        rate = self.rates.get(target.name, 1500.0)
+        count = math.ceil(rate * seconds * 2.0) + 500
+        self._loads += 1
+        prefix = WORK_DIR / f"bodies-{target.login}-{self._loads}"
+        token_bodies(self.fixtures[target.login], count, prefix)
+        measured = run_wrk(server.port, target.path, seconds=seconds, body_files=prefix)
+        for thread_file in WORK_DIR.glob(f"{prefix.name}-*.jsonl"):
+            thread_file.unlink()
+        if not measured.exhausted:
+            self.rates[target.name] = max(measured.rps, 100.0)
+        return measured
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets = [t for t in TARGETS if not wanted or t.name in wanted or t.name == "floor"]
     started = time.monotonic()
     info = machine()
+    backends_up()
     reset_stores()
     fixtures: dict[str, LoginFixture] = {}
     for target in targets:
@@ -124,37 +187,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     specs = {t.server: {"BENCH_APP": t.server} for t in targets}
     with servers(specs) as running:
         print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
-        # Warm-up (and, for the token endpoint, how many bodies a round can use up).
-        bodies: dict[str, list[str]] = {t.name: [] for t in targets}
-        expected: dict[str, float] = {}
+        runner = Runner(running, fixtures, args.seconds)
         for target in targets:
-            if target.login is not None:
-                prefix = WORK_DIR / f"bodies-{target.login}-warmup"
-                count = 6000
-                bodies[target.name].append(str(token_bodies(fixtures[target.login], count, prefix)))
-            warm = measure(target, running[target.server], args.warmup, bodies[target.name])
-            expected[target.name] = warm.rps
+            warm = runner.measure(target, args.warmup)
             print(f"warm-up {target.name}: {warm.rps:,.0f} req/s", flush=True)
-        for target in targets:
-            if target.login is None:
-                continue
-            per_round = math.ceil(expected[target.name] * args.seconds * 2.0) + 500
-            for round_ in range(args.rounds):
-                prefix = WORK_DIR / f"bodies-{target.login}-{round_}"
-                bodies[target.name].append(
-                    str(token_bodies(fixtures[target.login], per_round, prefix))
-                )
-        print(f"token bodies ready in {time.monotonic() - started:.0f} s", flush=True)
 
         runs: dict[str, list[Measurement]] = {t.name: [] for t in targets}
         for round_ in range(args.rounds):
             shift = round_ % len(targets)
             for target in targets[shift:] + targets[:shift]:
-                measured = measure(target, running[target.server], args.seconds, bodies[target.name])
+                measured = runner.measure(target)
                 runs[target.name].append(measured)
                 print(
                     f"round {round_ + 1}/{args.rounds} {target.name}: {measured.rps:,.0f} req/s "
-                    f"p50 {measured.p50_ms:.2f} ms p99 {measured.p99_ms:.2f} ms"
+                    f"p50 {measured.p50_ms:.2f} ms p99 {measured.p99_ms:.2f} ms "
+                    f"(machine {measured.busy_before:.0%} busy before)"
                     + (
                         f" errors {measured.errors} non-2xx {measured.bad_status}"
                         f" exhausted {measured.exhausted}"
@@ -175,8 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"{args.output}.json").write_text(to_json(info, settings, runs, summaries))
     (RESULTS_DIR / f"{args.output}.md").write_text(
-        f"{info['date']}, {info['nproc']} × {info['cpu']}, {info['memory']}; "
-        f"{args.rounds} rounds × {args.seconds:g} s per target\n\n{text}\n"
+        f"{info['date']}, {info['nproc']} x {info['cpu']}, {info['memory']}; "
+        f"{args.rounds} rounds x {args.seconds:g} s per target\n\n{text}\n"
     )
     print()
     print(text)

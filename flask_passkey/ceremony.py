@@ -10,7 +10,7 @@ import io
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cbor2
 from webauthn import verify_authentication_response, verify_registration_response
@@ -44,7 +44,7 @@ from .context import PasskeyRequest, ValidationContext
 from .errors import AccessDenied, InvalidGrant, InvalidRequest
 from .models import IDENTIFIERS, Client, Credential, User
 from .sessions import AuthSession, SessionStore
-from .users import CredentialTaken, IdentifierTaken, UserStore
+from .users import CredentialTaken, CredentialWithUserStore, IdentifierTaken, UserStore
 
 USER_VERIFICATION = "preferred"
 #: EdDSA, ES256, RS256: the algorithms the spec offers, in order of preference.
@@ -55,9 +55,19 @@ ALGORITHMS = [
 ]
 _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
 # py_webauthn raises WebAuthnException for what it checks, but corrupt input can surface as
-# KeyError/ValueError/TypeError from its parsers (CBOR, base64url, JSON): all of it is the
-# client's fault.
-_BAD_RESPONSE = (WebAuthnException, KeyError, ValueError, TypeError, IndexError)
+# KeyError/ValueError/TypeError from its parsers (CBOR, base64url, JSON), AttributeError from
+# its attestation-format verifiers (android-safetynet calls .decode()/.get() on whatever the
+# statement holds) and RecursionError from JSON nested too deeply: all of it is the client's
+# fault.
+_BAD_RESPONSE = (
+    WebAuthnException,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    RecursionError,
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,12 @@ class Ceremonies:
         self.users = users
         self.timeout_ms = timeout_ms
         self.clock = clock
+        #: The store's one-read credential-and-owner lookup, when it has one.
+        self._joined = (
+            cast(CredentialWithUserStore, users)
+            if callable(getattr(users, "get_credential_with_user", None))
+            else None
+        )
 
     # -- begin ---------------------------------------------------------------------------
 
@@ -291,11 +307,8 @@ class Ceremonies:
             parsed = parse_authentication_credential_json(dict(response))
         except _BAD_RESPONSE as error:
             raise InvalidGrant(f"authn_response is malformed: {error}") from None
-        credential = self.users.get_credential(parsed.raw_id)
-        if credential is None:
-            raise InvalidGrant("Unknown credential.")
-        user = self.users.get_user(credential.user_id)
-        if user is None or user.connection != session.connection:
+        credential, user = self._credential_and_user(parsed.raw_id)
+        if credential is None or user is None or user.connection != session.connection:
             raise InvalidGrant("Unknown credential.")
         if (
             parsed.response.user_handle is not None
@@ -324,6 +337,16 @@ class Ceremonies:
         ):
             raise InvalidGrant("The credential was used concurrently; try again.")
         return SignIn(user, credential, session, verified.user_verified)
+
+    def _credential_and_user(self, credential_id: bytes) -> tuple[Credential | None, User | None]:
+        """The credential and its owner: in one read where the store offers it."""
+        if self._joined is not None:
+            found = self._joined.get_credential_with_user(credential_id)
+            return found if found is not None else (None, None)
+        credential = self.users.get_credential(credential_id)
+        if credential is None:
+            return None, None
+        return credential, self.users.get_user(credential.user_id)
 
     def finish_signup(
         self, *, session: AuthSession, client: Client, response: Mapping[str, Any]

@@ -56,6 +56,8 @@ def several_workers(environ: Mapping[str, str], workers: int | None) -> str | No
     arguments = shlex.split(environ.get("GUNICORN_CMD_ARGS", ""))
     for index, argument in enumerate(arguments):
         name, _, value = argument.partition("=")
+        if name.startswith("-w") and name[2:].isdigit():  # -w4
+            name, value = "-w", name[2:]
         if name in _WORKER_OPTIONS:
             value = value or (arguments[index + 1] if index + 1 < len(arguments) else "")
             if value.isdigit():

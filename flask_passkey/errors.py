@@ -145,6 +145,14 @@ class LockedOut(TooManyRequests):
         super().__init__(description)
 
 
+class ServerError(PasskeyError):
+    """A failure of ours, not the request's (Flask logs the exception behind it)."""
+
+    error = "server_error"
+    status = 500
+    default_description = "Internal server error."
+
+
 class TemporarilyUnavailable(PasskeyError):
     error = "temporarily_unavailable"
     status = 503

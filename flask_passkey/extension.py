@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
@@ -21,10 +21,11 @@ from .events import PasskeyEvent
 from .grants import Grants
 from .lockout import Lockout, create_lockout
 from .models import Client
-from .plugins import build_plugin_manager
+from .plugins import FastHook, build_plugin_manager
 from .ratelimit import (
     ACCOUNT_BLUEPRINT_NAME,
     BLUEPRINT_NAME,
+    DEFAULT_STORAGE_URI,
     client_address_func,
     create_limiter,
 )
@@ -51,9 +52,15 @@ class PasskeyState:
     client_address: Callable[[], str]
     limiter: Limiter | None = None
     lockout: Lockout | None = None
+    _event_hook: FastHook = field(init=False, repr=False)
+    _claims_hook: FastHook = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._event_hook = FastHook(self.plugin_manager, "passkey_event")
+        self._claims_hook = FastHook(self.plugin_manager, "passkey_token_claims")
 
     def emit(self, event: PasskeyEvent) -> None:
-        self.plugin_manager.hook.passkey_event(event=event)
+        self._event_hook(event=event)
 
     def clients(self) -> list[Client]:
         """Every client the tenant plugins know (for the well-known files)."""
@@ -62,7 +69,7 @@ class PasskeyState:
     def extra_claims(self, **arguments: Any) -> dict[str, Any]:
         """The merged results of ``passkey_token_claims`` (first registered wins on conflicts)."""
         merged: dict[str, Any] = {}
-        for claims in reversed(self.plugin_manager.hook.passkey_token_claims(**arguments)):
+        for claims in reversed(self._claims_hook(**arguments)):
             merged.update(claims)
         return merged
 
@@ -108,7 +115,7 @@ class Passkey:
         check_unknown_keys(app.config, plugin_keys=plugin_defaults)
         manager.hook.passkey_check_config(config=app.config)
 
-        validator = Validator(manager.hook)
+        validator = Validator(manager)
         if not validator.tenant().custom_domains:
             raise ConfigurationError("The tenant has no custom domain: passkeys need one.")
         sessions: SessionStore | None = manager.hook.passkey_session_store(app=app)
@@ -171,7 +178,7 @@ def _limiter_storage(app: Flask, settings: Settings, manager: pluggy.PluginManag
     if settings.rate_limit_storage_uri is not None:
         return settings.rate_limit_storage_uri
     provided: str | None = manager.hook.passkey_rate_limit_storage(app=app)
-    return provided or "memory://"
+    return provided or DEFAULT_STORAGE_URI
 
 
 def _merged_config_defaults(manager: pluggy.PluginManager) -> dict[str, Any]:

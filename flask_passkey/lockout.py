@@ -153,7 +153,7 @@ def credential_key(authn_response: Any) -> str | None:
     try:
         data = base64url_to_bytes(raw_id)
     except (binascii.Error, ValueError):
-        data = raw_id.encode()
+        data = raw_id.encode("utf-8", "surrogatepass")  # JSON allows lone surrogates
     return hashlib.sha256(data).hexdigest()
 
 

@@ -118,9 +118,7 @@ def _token_body(grants: Mapping[str, str]) -> dict[str, Any]:
         "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in grants.values()],
         "discriminator": {
             "propertyName": "grant_type",
-            "mapping": {
-                grant: f"#/components/schemas/{name}" for grant, name in grants.items()
-            },
+            "mapping": {grant: f"#/components/schemas/{name}" for grant, name in grants.items()},
         },
     }
 
@@ -390,8 +388,7 @@ def _build(
             "request must be made on one of the tenant's custom domains. Errors are "
             '`{"error": "<code>", "error_description": "<sentence>"}`.'
             + (
-                f" Each client IP may make {rate_limit} requests to each rate-limited "
-                "endpoint."
+                f" Each client IP may make {rate_limit} requests to each rate-limited endpoint."
                 if rate_limit
                 else " Rate limiting is off."
             )

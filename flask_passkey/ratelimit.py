@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from flask import Config, Flask, request
+from flask import Config, Flask, Response, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import MemoryStorage
 
 from .config import Settings
 from .errors import ConfigurationError
@@ -18,6 +22,56 @@ ACCOUNT_BLUEPRINT_NAME = "passkey_account"
 #: The blueprints whose every endpoint gets the per-IP limit.
 LIMITED_BLUEPRINTS = frozenset({BLUEPRINT_NAME, ACCOUNT_BLUEPRINT_NAME})
 _HOST_PREFIX = "RATELIMIT_"
+#: The limiter's storage when neither the configuration nor a plugin names one.
+DEFAULT_STORAGE_URI = "passkey+memory://"
+
+
+class PasskeyMemoryStorage(MemoryStorage):
+    """``limits``' in-process storage, minus its expiry thread: ``passkey+memory://``.
+
+    ``MemoryStorage`` starts a new ``threading.Timer`` every 10 ms while counters change, to
+    drop expired ones; in a busy worker that is a thread start per 10 ms (which waits for the
+    new thread) and a thread contending with the requests for the GIL. Here an expired fixed
+    window is replaced when it is next incremented (``get`` already ignores it) and the other
+    expired counters are swept inline at most once per :attr:`SWEEP_SECONDS`. The fixed-window
+    counters keep ``MemoryStorage``'s fields, so everything else it does is unchanged.
+    """
+
+    STORAGE_SCHEME = ["passkey+memory"]  # noqa: RUF012 - as limits declares it
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **_: str) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **_)
+        self._counters_lock = threading.Lock()
+        self._next_sweep = 0.0
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.time()
+        with self._counters_lock:
+            if self.expirations.get(key, 0.0) <= now:  # no window, or an expired one: a new one
+                value = amount
+                self.expirations[key] = now + expiry
+            else:
+                value = self.storage[key] + amount
+            self.storage[key] = value
+            if now >= self._next_sweep:
+                self._sweep(now)
+        return value
+
+    def decr(self, key: str, amount: int = 1) -> int:
+        now = time.time()
+        with self._counters_lock:
+            if self.expirations.get(key, 0.0) <= now:
+                return 0
+            value = self.storage[key] = max(self.storage[key] - amount, 0)
+        return value
+
+    def _sweep(self, now: float) -> None:
+        for key in [key for key, expires in self.expirations.items() if expires <= now]:
+            self.storage.pop(key, None)
+            self.expirations.pop(key, None)
+            self.locks.pop(key, None)
+        self._next_sweep = now + self.SWEEP_SECONDS
 
 
 def forwarded_value(header: str | None, trusted_hops: int) -> str | None:
@@ -36,6 +90,12 @@ def forwarded_value(header: str | None, trusted_hops: int) -> str | None:
 
 def client_address_func(trusted_proxies: int) -> Callable[[], str]:
     """A flask-limiter key function: the client IP, from X-Forwarded-For only behind proxies."""
+    if trusted_proxies <= 0:
+
+        def remote_address() -> str:
+            return request.remote_addr or "unknown"
+
+        return remote_address
 
     def client_address() -> str:
         forwarded = forwarded_value(request.headers.get("X-Forwarded-For"), trusted_proxies)
@@ -81,7 +141,30 @@ def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limit
     limiter.request_filter(lambda: request.blueprint not in LIMITED_BLUEPRINTS)
     with _host_limiter_config_hidden(app.config):
         limiter.init_app(app)
+    # Registered after flask-limiter's header writer, so Flask runs it first.
+    app.after_request(_read_window_early(limiter))
     return limiter
+
+
+def _read_window_early(limiter: Limiter) -> Callable[[Response], Response]:
+    """An after-request function reading the request's limit window before flask-limiter's
+    header writer does (which then reuses it).
+
+    The writer reads the storage again after the view: if the storage went away since the
+    request was let in, it would turn an answer already made (a 200, or the view's own 503)
+    into a 500. Here such a response just goes out without the X-RateLimit-* headers.
+    """
+
+    def read_window(response: Response) -> Response:
+        current = limiter.current_limit
+        if current is not None:
+            try:
+                current.reset_at  # noqa: B018 - cached on the RequestLimit for the writer
+            except StorageError:
+                limiter.context.view_rate_limit = None
+        return response
+
+    return read_window
 
 
 @contextmanager

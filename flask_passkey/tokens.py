@@ -8,6 +8,7 @@ rotation (or two workers racing to create the first key) reaches every worker's 
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import threading
@@ -15,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from joserfc import jwt
 from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 from joserfc.jwk import KeySet, RSAKey, import_key
@@ -86,6 +89,7 @@ class KeyRing:
         self._keys: list[RSAKey] = []
         self._key_set = KeySet([])
         self._jwks: dict[str, Any] = {"keys": []}
+        self._signer: CompactSigner | None = None
 
     @classmethod
     def from_store(cls, store: UserStore, *, clock: Callable[[], float]) -> KeyRing:
@@ -103,6 +107,7 @@ class KeyRing:
                     self._keys = [import_key(json.loads(k.private_jwk), "RSA") for k in stored]
                     self._key_set = KeySet(list(self._keys))
                     self._jwks = {"keys": [k.as_dict(private=False) for k in self._keys]}
+                    self._signer = CompactSigner(self._keys[-1]) if self._keys else None
                     self._loaded_at = now
         return self._keys
 
@@ -113,6 +118,13 @@ class KeyRing:
             raise ConfigurationError("No signing key is available.")
         return keys[-1]
 
+    def signer(self) -> CompactSigner:
+        """Signs with the newest key (made once per key, not per token)."""
+        self._current()
+        if self._signer is None:
+            raise ConfigurationError("No signing key is available.")
+        return self._signer
+
     def jwks(self) -> dict[str, Any]:
         """The JSON Web Key Set of every key, public parts only."""
         self._current()
@@ -122,6 +134,42 @@ class KeyRing:
         """Every key, for verifying a token by its ``kid`` (the published ones, nothing else)."""
         self._current()
         return self._key_set
+
+
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
+class CompactSigner:
+    """RS256 JWTs signed with one key: exactly what ``joserfc.jwt.encode(header, claims, key,
+    ["RS256"])`` makes for ``header = {"alg": "RS256", "kid": kid, "typ": typ}``, byte for byte
+    (RSASSA-PKCS1-v1_5 signatures are deterministic), without redoing per token what depends
+    only on the key: the header segment, the algorithm and key checks, the key lookup.
+    """
+
+    def __init__(self, key: RSAKey) -> None:
+        self.key = key
+        self.kid = key.kid
+        #: The ``cryptography`` private key; joserfc checks here that the key may sign.
+        self._private: rsa.RSAPrivateKey = key.get_op_key("sign")
+        self._headers: dict[str, bytes] = {}
+
+    def encode(self, typ: str, claims: Mapping[str, Any]) -> str:
+        header = self._headers.get(typ)
+        if header is None:
+            # joserfc's order: its default "typ" first, then the header given.
+            fields = {"typ": typ, "alg": ALGORITHM, "kid": self.kid}
+            header = self._headers[typ] = _b64(
+                json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+            )
+        payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
+        signing_input = header + b"." + _b64(payload)
+        signature = self._private.sign(signing_input, _PKCS1V15, _SHA256)
+        return (signing_input + b"." + _b64(signature)).decode("ascii")
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 @dataclass(frozen=True)
@@ -162,8 +210,7 @@ class TokenIssuer:
     ) -> IssuedTokens:
         """Sign an access token for ``audience`` and, when ``openid`` is in scope, an ID token."""
         now = int(self._clock())
-        key = self.keys.signing_key()
-        header = {"alg": ALGORITHM, "kid": key.kid}
+        signer = self.keys.signer()
         common: dict[str, Any] = {"iss": issuer, "sub": user.id, "iat": now}
         if organization_id is not None:
             common["org_id"] = organization_id
@@ -177,7 +224,7 @@ class TokenIssuer:
             "jti": secrets.token_urlsafe(16),
             **extra_claims,
         }
-        access_token = jwt.encode(header | {"typ": "at+jwt"}, access_claims, key, [ALGORITHM])
+        access_token = signer.encode("at+jwt", access_claims)
         id_token = None
         if "openid" in scope:
             id_claims = {
@@ -189,7 +236,7 @@ class TokenIssuer:
                 **profile_claims(user, scope),
                 **extra_claims,
             }
-            id_token = jwt.encode(header | {"typ": "JWT"}, id_claims, key, [ALGORITHM])
+            id_token = signer.encode("JWT", id_claims)
         return IssuedTokens(access_token, id_token, self._access_token_lifetime)
 
 

@@ -117,3 +117,16 @@ class UserStore(Protocol):
 
     def add_signing_key(self, key: SigningKey) -> None:
         """Persist a new signing key."""
+
+
+class CredentialWithUserStore(Protocol):
+    """An optional capability of a user store: a login's two reads in one.
+
+    A store whose ``get_credential`` and ``get_user`` each cost a round trip (a database) can
+    offer this; :class:`~flask_passkey.ceremony.Ceremonies` then uses it at every login.
+    """
+
+    def get_credential_with_user(self, credential_id: bytes) -> tuple[Credential, User] | None:
+        """``get_credential(credential_id)`` and ``get_user`` of its ``user_id``, together;
+        None when either is missing."""
+

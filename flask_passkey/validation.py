@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from types import SimpleNamespace
+
+import pluggy
 
 from .context import Endpoint, PasskeyRequest, SecretSource, ValidationContext
 from .errors import ConfigurationError, InvalidClient, InvalidRequest
 from .models import Tenant
+from .plugins import FastHook
 
 #: The hooks that check a client-facing request once its body is read, in spec order.
 ALL_CLIENT_STEPS = (
@@ -24,11 +27,24 @@ TOKEN_STEPS = ALL_CLIENT_STEPS[:4]
 REFRESH_STEPS = ALL_CLIENT_STEPS[:1]
 
 
+#: The hooks a validation calls, resolved once (see :class:`~flask_passkey.plugins.FastHook`).
+_HOOKS = (
+    "passkey_get_tenant",
+    "passkey_check_passkeys_enabled",
+    "passkey_check_custom_domain",
+    "passkey_get_client",
+    "passkey_get_connection",
+    "passkey_get_organization",
+    *ALL_CLIENT_STEPS,
+)
+
+
 class Validator:
     """The plugin-driven checks every client-facing endpoint makes before doing any work."""
 
-    def __init__(self, hook: Any) -> None:
-        self._hook = hook
+    def __init__(self, manager: pluggy.PluginManager) -> None:
+        self._hook = SimpleNamespace(**{name: FastHook(manager, name) for name in _HOOKS})
+        self._steps = [(step, getattr(self._hook, step)) for step in ALL_CLIENT_STEPS]
 
     def tenant(self) -> Tenant:
         tenant: Tenant | None = self._hook.passkey_get_tenant()
@@ -90,9 +106,9 @@ class Validator:
             ),
             user_profile=user_profile,
         )
-        for step in ALL_CLIENT_STEPS:
+        for step, call in self._steps:
             if step in steps:
-                getattr(self._hook, step)(context=context)
+                call(context=context)
         if "passkey_check_realm" in steps and context.connection is None:
             # The realm step was removed and nothing replaced it: we still cannot go on.
             raise InvalidRequest(f"Unknown realm {connection_name!r}.")

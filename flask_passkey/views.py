@@ -22,6 +22,7 @@ from .errors import (
     MethodNotAllowed,
     PasskeyError,
     PayloadTooLarge,
+    ServerError,
     TemporarilyUnavailable,
     TooManyRequests,
     UnsupportedGrantType,
@@ -354,10 +355,9 @@ def _register_error_handlers(bp: Blueprint, state: PasskeyState) -> None:
         return passkey_error(TemporarilyUnavailable())
 
     @bp.errorhandler(InternalServerError)
-    def server_error(error: InternalServerError) -> tuple[Response, int]:
+    def server_error(error: InternalServerError) -> tuple[Response, int, dict[str, str]]:
         # Flask has already logged the original exception; the client gets JSON, not HTML.
-        body = {"error": "server_error", "error_description": "Internal server error."}
-        return jsonify(body), 500
+        return passkey_error(ServerError())
 
 
 def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:
@@ -429,7 +429,12 @@ def _request_host(trusted_proxies: int) -> tuple[str, int | None]:
     Anything but ``name[:port]`` is refused, whether from Host or X-Forwarded-Host: user info,
     a path, a second port, non-ASCII look-alikes, an empty or out-of-range port.
     """
-    raw = forwarded_value(request.headers.get("X-Forwarded-Host"), trusted_proxies) or request.host
+    forwarded = (
+        forwarded_value(request.headers.get("X-Forwarded-Host"), trusted_proxies)
+        if trusted_proxies > 0
+        else None
+    )
+    raw = forwarded or request.host
     if not raw:
         raise InvalidRequest("The Host header is missing.")
     match = _HOST.fullmatch(raw)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
@@ -18,6 +19,7 @@ from conftest import (
     new_email,
     passkey_flow,
     post_challenge,
+    tenant_data,
 )
 from flask import Flask
 from flask.cli import ScriptInfo
@@ -27,6 +29,7 @@ from flask_passkey import Passkey
 from flask_passkey.cli import passkey_cli
 from flask_passkey.client_secrets import hash_secret
 from flask_passkey.default_plugins.sql_store import SqlStore, upgrade_database
+from flask_passkey.errors import BackendUnavailable
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import SoftAuthenticator
 
@@ -263,8 +266,6 @@ def test_clients_add_refuses_an_unknown_connection(sql_app: Flask) -> None:
 
 
 def test_clients_add_needs_a_connection_when_the_tenant_has_no_default(tmp_path: Path) -> None:
-    from conftest import tenant_data
-
     tenant = tenant_data()
     del tenant["default_connection"]
     app = build_app(tenant=tenant, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
@@ -424,8 +425,6 @@ def test_a_rotated_key_signs_within_the_refresh_interval(tmp_path: Path) -> None
     jwks = app.test_client().get("/.well-known/jwks.json", base_url=f"https://{CUSTOM_DOMAIN}")
     assert {key["kid"] for key in jwks.get_json()["keys"]} == {first.kid, new_kid.group(1)}
     tokens = flow.sign_in()
-    import jwt
-
     assert jwt.get_unverified_header(tokens["id_token"])["kid"] == new_kid.group(1)
 
 
@@ -442,8 +441,6 @@ def test_configured_keys_are_listed_and_not_rotated(memory_app: Flask) -> None:
 
 
 def test_an_unreachable_database_is_one_line_not_a_traceback(sql_app: Flask) -> None:
-    from flask_passkey.errors import BackendUnavailable
-
     store: Any = sql_app.extensions["passkey"].users
 
     def down(**_: Any) -> Any:

@@ -279,6 +279,7 @@ def test_in_memory_sessions_with_several_workers(monkeypatch: pytest.MonkeyPatch
         ({"WEB_CONCURRENCY": "4"}, "WEB_CONCURRENCY=4"),
         ({"GUNICORN_CMD_ARGS": "--bind 0.0.0.0:80 --workers 3"}, "GUNICORN_CMD_ARGS --workers 3"),
         ({"GUNICORN_CMD_ARGS": "-w 2"}, "GUNICORN_CMD_ARGS -w 2"),
+        ({"GUNICORN_CMD_ARGS": "-w4 --preload"}, "GUNICORN_CMD_ARGS -w 4"),
         ({"GUNICORN_CMD_ARGS": "--workers=5"}, "GUNICORN_CMD_ARGS --workers 5"),
         ({"GUNICORN_CMD_ARGS": "--workers=1"}, None),
         ({"SERVER_SOFTWARE": "gunicorn/23.0.0"}, "SERVER_SOFTWARE=gunicorn/23.0.0"),

@@ -9,6 +9,7 @@ everything that was logged.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -30,7 +31,6 @@ from conftest import (
     new_email,
     post_challenge,
 )
-from flask import Flask
 from webauthn.helpers import base64url_to_bytes, encode_cbor
 from werkzeug.serving import make_server
 
@@ -127,6 +127,29 @@ def test_rejections_carry_the_client_id_the_request_names() -> None:
     assert all(event.description for event in recorder.events)
 
 
+class Broken:
+    @flask_passkey.hookimpl
+    def passkey_check_first_party(self, context: Any) -> None:
+        raise RuntimeError("a bug in a plugin")
+
+
+def test_a_server_error_is_reported_too() -> None:
+    recorder = Recorder()
+    app = build_app(plugins=[Broken(), recorder])
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production
+
+    response = post_challenge(app.test_client())
+
+    assert response.status_code == 500
+    assert response.get_json() == {
+        "error": "server_error",
+        "error_description": "Internal server error.",
+    }
+    assert [(e.name, e.endpoint, e.client_id, e.error) for e in recorder.events] == [
+        ("request_rejected", "challenge", "spa", "server_error")
+    ]
+
+
 # -- no secret in any log ----------------------------------------------------------------------
 
 
@@ -211,10 +234,8 @@ class Secrets:
         if value.count(".") == 2:  # a JWT: its claims and its signature on their own too
             self.values.update(value.split(".")[1:])
         else:
-            try:
+            with contextlib.suppress(ValueError):  # not base64url: only the text itself
                 self.add(base64url_to_bytes(value))
-            except ValueError:
-                pass
 
     def harvest(self, data: Any) -> Any:
         """Collect the secret fields of a request or response body; return ``data``."""
@@ -316,8 +337,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def served(everything_logged: CaptureAll, database_url: str) -> Iterator[tuple[Flask, int]]:
-    """An app on the SQL store behind a real (werkzeug) HTTP server, built while logging."""
+def served(everything_logged: CaptureAll, database_url: str) -> Iterator[int]:
+    """The port of an app on the SQL store behind a real (werkzeug) HTTP server, built while
+    everything is logged."""
     app = build_app(
         tenant=ceremony_tenant(), database_url=database_url, lockout="12 per hour"
     )
@@ -325,7 +347,7 @@ def served(everything_logged: CaptureAll, database_url: str) -> Iterator[tuple[F
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield app, server.port
+        yield server.port
     finally:
         server.shutdown()
         thread.join(10)
@@ -363,9 +385,9 @@ def unusable_key_attestation(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_no_secret_reaches_any_log(
-    served: tuple[Flask, int], everything_logged: CaptureAll
+    served: int, everything_logged: CaptureAll
 ) -> None:
-    app, port = served
+    port = served
     secrets = Secrets()
     secrets.add(CONFIDENTIAL_SECRET)
     secrets.add(BASIC_SECRET)
@@ -379,18 +401,20 @@ def test_no_secret_reaches_any_log(
 
     # Sign-up, sign-in and refresh, with a public client...
     ann = PasskeyFlow(http, client_id="refreshing", host=CUSTOM_DOMAIN)
-    signed_up = ann.sign_up({"email": new_email()}, scope="openid email offline_access")
+    ann.sign_up({"email": new_email()}, scope="openid email offline_access")
     signed_in = ann.sign_in(scope="openid offline_access")
     refresh = {"grant_type": "refresh_token", "client_id": "refreshing"}
     expect(200, http.post("/oauth/token", json={**refresh, **_pick(signed_in, "refresh_token")}))
     # ... and with confidential clients (secret in the body, in HTTP Basic, in a form).
-    bob = PasskeyFlow(http, client_id="confidential", client_secret=CONFIDENTIAL_SECRET, host=CUSTOM_DOMAIN)
+    bob = PasskeyFlow(
+        http, client_id="confidential", client_secret=CONFIDENTIAL_SECRET, host=CUSTOM_DOMAIN
+    )
     bob.sign_up({"email": new_email()})
     started = expect(
         200,
         http.post(
             "/passkey/register",
-            json={"user_profile": {"email": new_email()}},
+            json={"client_id": "basic", "user_profile": {"email": new_email()}},
             auth=("basic", BASIC_SECRET),
         ),
     )
@@ -411,30 +435,35 @@ def test_no_secret_reaches_any_log(
     )
 
     # Failures, each with a secret in play.
-    expect(401, http.post("/passkey/challenge", json={"client_id": "confidential", "client_secret": "wrong-but-secret-1"}))
-    expect(401, http.post("/oauth/token", json=refresh | {"client_id": "basic", **_pick(tokens, "refresh_token")}, auth=("basic", "wrong-but-secret-2")))
-    expect(400, http.post("/oauth/token", json={**refresh, **_pick(signed_up, "refresh_token")}))  # rotated away
-    options = ann.challenge().get_json()
-    expect(400, ann.token(options["auth_session"], ann.authenticator.get(options["authn_params_public_key"], origin="https://evil.example")))
-    expect(400, ann.token(options["auth_session"], ann.authenticator.get(options["authn_params_public_key"], origin=ORIGIN)))  # replayed
-    options = ann.challenge().get_json()
-    assertion = ann.authenticator.get(options["authn_params_public_key"], origin=ORIGIN)
-    tampered = {**assertion, "response": {**assertion["response"], "signature": assertion["response"]["signature"][::-1]}}
-    expect(400, ann.token(options["auth_session"], tampered))
-    options = ann.challenge().get_json()
-    assertion = ann.authenticator.get(options["authn_params_public_key"], origin=ORIGIN, user_handle=carol.credentials[0].user_handle)
-    expect(400, ann.token(options["auth_session"], assertion))  # another user's handle
-    options = ann.challenge().get_json()
-    garbled = {**assertion, "response": {**assertion["response"], "clientDataJSON": assertion["response"]["clientDataJSON"][5:]}}
-    expect(400, ann.token(options["auth_session"], garbled))
-    started = expect(200, ann.register({"email": new_email()}))
-    expect(400, ann.token(started["auth_session"], unusable_key_attestation(started["authn_params_public_key"])))
-    started = expect(200, ann.register({"email": new_email()}))
-    lying = SoftAuthenticator().create(started["authn_params_public_key"], origin=ORIGIN, rp_id="acme.test")
-    expect(400, ann.token(started["auth_session"], lying))
+    wrong_secret = {"client_id": "confidential", "client_secret": "wrong-but-secret-1"}
+    expect(401, http.post("/passkey/challenge", json=wrong_secret))
+    basic_refresh = {**refresh, "client_id": "basic", **_pick(tokens, "refresh_token")}
+    guess = ("basic", "wrong-but-secret-2")
+    expect(401, http.post("/oauth/token", json=basic_refresh, auth=guess))
+    reused = {**refresh, **_pick(signed_in, "refresh_token")}
+    expect(400, http.post("/oauth/token", json=reused))
+    session, options = _started(ann.challenge())
+    expect(400, ann.token(session, ann.authenticator.get(options, origin="https://evil.example")))
+    expect(400, ann.token(session, ann.authenticator.get(options, origin=ORIGIN)))  # replayed
+    session, options = _started(ann.challenge())
+    assertion = ann.authenticator.get(options, origin=ORIGIN)
+    expect(400, ann.token(session, _with(assertion, signature=_reversed)))
+    session, options = _started(ann.challenge())
+    handle = carol.credentials[0].user_handle  # another user's
+    assertion = ann.authenticator.get(options, origin=ORIGIN, user_handle=handle)
+    expect(400, ann.token(session, assertion))
+    session, options = _started(ann.challenge())
+    assertion = ann.authenticator.get(options, origin=ORIGIN)
+    expect(400, ann.token(session, _with(assertion, clientDataJSON=lambda value: value[5:])))
+    session, options = _started(ann.register({"email": new_email()}))
+    expect(400, ann.token(session, unusable_key_attestation(options)))
+    session, options = _started(ann.register({"email": new_email()}))
+    lying = SoftAuthenticator().create(options, origin=ORIGIN, rp_id="acme.test")
+    expect(400, ann.token(session, lying))
     # ...until the lockout starts and refuses the next one.
     for _ in range(10):
-        if http.post("/oauth/token", json={**refresh, "refresh_token": os.urandom(16).hex()}).status_code == 429:
+        guessed = {**refresh, "refresh_token": os.urandom(16).hex()}
+        if http.post("/oauth/token", json=guessed).status_code == 429:
             break
     else:
         pytest.fail("the lockout never started")
@@ -456,3 +485,21 @@ def test_no_secret_reaches_any_log(
 
 def _pick(body: dict[str, Any], key: str) -> dict[str, Any]:
     return {key: body[key]}
+
+
+def _started(response: HttpResponse) -> tuple[str, dict[str, Any]]:
+    body = response.get_json()
+    assert response.status_code == 200, body
+    return body["auth_session"], body["authn_params_public_key"]
+
+
+def _with(credential: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``credential`` with ``response`` members passed through the given functions."""
+    response = dict(credential["response"])
+    for name, change in changes.items():
+        response[name] = change(response[name])
+    return {**credential, "response": response}
+
+
+def _reversed(value: str) -> str:
+    return value[::-1]

@@ -328,11 +328,14 @@ def test_every_failure_and_the_lockout_are_reported(recorder: Recorder) -> None:
 # -- across processes (Redis) ------------------------------------------------------------------
 
 
+REDIS_URL = os.environ.get("PASSKEY_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
 @pytest.fixture
 def redis_client() -> Iterator[Any]:
     """A client of the test Redis (PASSKEY_TEST_REDIS_URL)."""
     redis = pytest.importorskip("redis")
-    url = os.environ.get("PASSKEY_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    url = REDIS_URL
     client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     try:
         client.ping()
@@ -344,12 +347,10 @@ def redis_client() -> Iterator[Any]:
 
 @pytest.mark.redis
 def test_lockout_holds_across_apps_sharing_redis(redis_client: Any) -> None:
-    url = redis_client.connection_pool.connection_kwargs
-    uri = f"redis://{url.get('host', '127.0.0.1')}:{url.get('port', 6379)}/{url.get('db', 0)}"
     ip = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
     raw_id = b64url(os.urandom(32))
     one, two = (
-        build_app(tenant=ceremony_tenant(), lockout="2 per hour", rate_limit_storage_uri=uri)
+        build_app(tenant=ceremony_tenant(), lockout="2 per hour", rate_limit_storage_uri=REDIS_URL)
         for _ in range(2)
     )
     body = {

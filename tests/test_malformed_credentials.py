@@ -37,7 +37,7 @@ HOST = {"Host": CUSTOM_DOMAIN}
 MAX_BODY = 16 * 1024
 SUITE = "hypothesis malformed authn_response"
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=100,
     deadline=2000,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -49,9 +49,12 @@ class Server:
     """The app with one registered user (whose passkey signs login assertions) and helpers that
     open sessions and redeem them."""
 
-    def __init__(self, signing_key_pem: str) -> None:
+    def __init__(self, signing_key_pem: str, **config: Any) -> None:
         self.app: Flask = new_ceremony_app(
-            signing_key_pem=signing_key_pem, rate_limit_enabled=False, max_body_size=MAX_BODY
+            signing_key_pem=signing_key_pem,
+            rate_limit_enabled=False,
+            max_body_size=MAX_BODY,
+            **config,
         )
         self.client = self.app.test_client()
         self.login_authenticator = SoftAuthenticator(counter="increment")
@@ -64,6 +67,10 @@ class Server:
         self.login_authenticator.credentials.append(self.signup_authenticator.credentials.pop())
         response = self.token(started["auth_session"], created)
         assert response.status_code == 200, response.get_json()
+        #: A real (packed) attestation object, decoded: the shape junk CBOR imitates.
+        self.attestation_template: dict[str, Any] = cbor2.loads(
+            base64url_to_bytes(created["response"]["attestationObject"])
+        )
 
     def _register_body(self) -> dict[str, Any]:
         return {"client_id": "spa", "user_profile": {"email": new_email()}}
@@ -112,6 +119,12 @@ def server(signing_key_pem: str) -> Server:
     return Server(signing_key_pem)
 
 
+@pytest.fixture(scope="module")
+def guarded_server(signing_key_pem: str) -> Server:
+    """With the lockout on (never reached: it only has to count the junk)."""
+    return Server(signing_key_pem, lockout="1000000 per minute")
+
+
 def assert_refused(response: Any, *, statuses: range = range(400, 500)) -> None:
     """A 4xx with exactly the spec's error body."""
     assert response.status_code in statuses, (response.status_code, response.get_data()[:500])
@@ -146,27 +159,34 @@ def redeem_refused(
 
 # -- strategies ------------------------------------------------------------------------------
 
+#: Any character JSON can carry, lone surrogates ("\\ud800") included.
+json_characters = st.characters(exclude_categories=()) | st.sampled_from(["\ud800", "\udfff"])
+json_text = st.text(json_characters, max_size=40)
 json_scalars = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40)
+    | json_text
 )
 json_junk = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(json_characters, max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 #: Strings that are not base64url: characters outside the alphabet, or a length no base64
 #: string has (4n + 1).
 bad_base64url = st.one_of(
-    st.text(min_size=1, max_size=60).filter(
+    st.text(json_characters, min_size=1, max_size=60).filter(
         lambda s: any(not (c.isascii() and (c.isalnum() or c in "-_")) for c in s)
     ),
     st.integers(0, 20).flatmap(
-        lambda n: st.text(alphabet="ABCDEFabcdef0123456789-_", min_size=4 * n + 1, max_size=4 * n + 1)
+        lambda n: st.text(
+            alphabet="ABCDEFabcdef0123456789-_", min_size=4 * n + 1, max_size=4 * n + 1
+        )
     ),
 )
 #: Members every response of the ceremony needs: breaking any of them must fail the exchange.
@@ -252,8 +272,60 @@ def test_required_members_replaced_by_junk_or_missing_are_refused(
         value = _DELETE if path and junk == get(valid, path) else junk
         return replaced(valid, path, value)
 
-    redeem_refused(server, case_counts, ceremony, "required member: junk or missing", make,
-                   form=form)
+    redeem_refused(
+        server, case_counts, ceremony, "required member: junk or missing", make, form=form
+    )
+
+
+@pytest.mark.parametrize("ceremony", CEREMONIES)
+@SETTINGS
+@given(
+    credential_id=json_junk | bad_base64url,
+    member=st.sampled_from(["rawId", "id"]),
+    form=st.booleans(),
+)
+def test_junk_credential_ids_are_refused_with_the_lockout_on(
+    guarded_server: Server,
+    case_counts: CaseCounts,
+    ceremony: str,
+    credential_id: Any,
+    member: str,
+    form: bool,
+) -> None:
+    """The lockout reads the credential id before anything is verified."""
+    redeem_refused(
+        guarded_server,
+        case_counts,
+        ceremony,
+        "junk credential id, lockout on",
+        lambda options: replaced(
+            guarded_server.valid_response(ceremony, options), (member,), credential_id
+        ),
+        form=form,
+    )
+
+
+def test_a_lone_surrogate_credential_id_is_refused_with_the_lockout_on(
+    guarded_server: Server, case_counts: CaseCounts
+) -> None:
+    """Regression: hashing the id for the lockout counter raised UnicodeEncodeError (a 500)
+    for a rawId that is not base64url and holds a lone surrogate."""
+    auth_session, _ = guarded_server.session("login")
+    response = guarded_server.client.post(
+        "/oauth/token",
+        data=json.dumps(
+            {
+                "grant_type": WEBAUTHN_GRANT,
+                "client_id": "spa",
+                "auth_session": auth_session,
+                "authn_response": {"id": "\ud800", "rawId": "\ud800"},
+            }
+        ),
+        content_type="application/json",
+        headers=HOST,
+    )
+    case_counts.add(SUITE, "lone surrogate rawId, lockout on", response.status_code)
+    assert_refused(response)
 
 
 @pytest.mark.parametrize("ceremony", CEREMONIES)
@@ -501,9 +573,7 @@ def test_truncated_or_oversized_attestation_objects_are_refused(
     head = data.draw(st.sampled_from([0x5B, 0x9B, 0xBB, 0x7B, 0x5A, 0x9A, 0xBA]), label="head")
     size = data.draw(st.integers(2**20, 2**63 - 1 if head & 0x1F == 27 else 2**32 - 1))
     tail = data.draw(st.binary(min_size=1, max_size=2000), label="tail")
-    template = cbor2.loads(base64url_to_bytes(server.valid_response("signup", server.session(
-        "signup")[1])["response"]["attestationObject"]))
-    junk = data.draw(_attestation_junk(template), label="object")
+    junk = data.draw(_attestation_junk(server.attestation_template), label="object")
 
     def make(options: dict[str, Any]) -> Any:
         valid = server.valid_response("signup", options)
@@ -534,8 +604,10 @@ def _attestation_junk(original: dict[str, Any]) -> st.SearchStrategy[Any]:
     )
     cbor_junk = st.recursive(
         cbor_scalars,
-        lambda children: st.lists(children, max_size=3)
-        | st.dictionaries(st.text(max_size=8) | st.integers(-5, 5), children, max_size=3),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.text(max_size=8) | st.integers(-5, 5), children, max_size=3)
+        ),
         max_leaves=8,
     )
 
@@ -556,10 +628,103 @@ def _attestation_junk(original: dict[str, Any]) -> st.SearchStrategy[Any]:
         ).filter(lambda obj: obj != original),
         st.builds(
             lambda junk: {**original, "attStmt": {**original["attStmt"], **junk}},
-            st.dictionaries(st.sampled_from(["alg", "sig", "x5c", "ecdaaKeyId"]), cbor_junk,
-                            min_size=1),
+            st.dictionaries(
+                st.sampled_from(["alg", "sig", "x5c", "ecdaaKeyId"]), cbor_junk, min_size=1
+            ),
         ).filter(lambda obj: obj != original),
     )
+
+
+ATTESTATION_FORMATS = ["packed", "tpm", "android-key", "android-safetynet", "fido-u2f", "apple"]
+_STATEMENT_KEYS = ["alg", "sig", "x5c", "ver", "certInfo", "pubArea", "response", "ecdaaKeyId"]
+
+
+def _with_statement(valid: dict[str, Any], fmt: str, statement: Any) -> dict[str, Any]:
+    """``valid`` with its attestation statement replaced (authData and clientDataJSON intact)."""
+    attestation = cbor2.loads(base64url_to_bytes(valid["response"]["attestationObject"]))
+    attestation.update(fmt=fmt, attStmt=statement)
+    return replaced(
+        valid,
+        ("response", "attestationObject"),
+        bytes_to_base64url(encode_cbor(attestation)),
+    )
+
+
+@settings(SETTINGS, max_examples=120)
+@given(
+    fmt=st.sampled_from(ATTESTATION_FORMATS),
+    statement=st.dictionaries(
+        st.sampled_from(_STATEMENT_KEYS),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(-(2**64) + 1, 2**64 - 1),
+            st.binary(max_size=300),
+            st.text(max_size=30),
+            st.lists(st.binary(max_size=300), max_size=3),
+            st.dictionaries(st.text(max_size=5), st.binary(max_size=20), max_size=3),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_junk_attestation_statements_of_every_format_are_refused(
+    server: Server, case_counts: CaseCounts, fmt: str, statement: dict[str, Any]
+) -> None:
+    redeem_refused(
+        server,
+        case_counts,
+        "signup",
+        f"attStmt junk, fmt {fmt}",
+        lambda options: _with_statement(server.valid_response("signup", options), fmt, statement),
+    )
+
+
+def _jws(header: bytes, payload: bytes = b"{}") -> bytes:
+    return b".".join(bytes_to_base64url(part).encode() for part in (header, payload, b"signature"))
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        ["not", "bytes"],  # AttributeError: 'list' object has no attribute 'decode'
+        {"not": b"bytes"},
+        _jws(b"[]"),  # AttributeError: 'list' object has no attribute 'get'
+        _jws(b"{}", b"1"),
+        _jws(b"[" * 2000 + b"]" * 2000),  # RecursionError in json.loads
+        b"\xff\xfe.not.ascii",
+    ],
+)
+def test_safetynet_statements_that_crashed_py_webauthn_are_refused(
+    server: Server, case_counts: CaseCounts, response: Any
+) -> None:
+    """Regression: py_webauthn's android-safetynet verifier raised AttributeError and
+    RecursionError on such statements, which escaped the ceremony's mapping (a 500)."""
+    statement = {"ver": "1", "response": response}
+    redeem_refused(
+        server,
+        case_counts,
+        "signup",
+        "attStmt android-safetynet regression",
+        lambda options: _with_statement(
+            server.valid_response("signup", options), "android-safetynet", statement
+        ),
+    )
+
+
+def test_attestation_object_with_trailing_bytes_is_refused(
+    server: Server, case_counts: CaseCounts
+) -> None:
+    """Regression: cbor2 decodes the first item and ignores what follows, so an attestation
+    object with bytes after it signed the user up."""
+
+    def make(options: dict[str, Any]) -> Any:
+        valid = server.valid_response("signup", options)
+        blob = base64url_to_bytes(valid["response"]["attestationObject"]) + b"\x00"
+        return replaced(valid, ("response", "attestationObject"), bytes_to_base64url(blob))
+
+    response = redeem_refused(server, case_counts, "signup", "attestationObject regression", make)
+    assert response.get_json()["error"] == "invalid_grant"
 
 
 # -- one flipped byte of a real signed response ------------------------------------------------
@@ -577,7 +742,7 @@ SIGNED = {
 
 
 @pytest.mark.parametrize("ceremony", CEREMONIES)
-@settings(SETTINGS, max_examples=100)
+@settings(SETTINGS, max_examples=200)
 @given(data=st.data())
 def test_one_changed_byte_of_a_signed_part_is_refused(
     server: Server, case_counts: CaseCounts, ceremony: str, data: st.DataObject
@@ -597,8 +762,9 @@ def test_one_changed_byte_of_a_signed_part_is_refused(
             mutated["id"] = mutated["rawId"]
         return mutated
 
-    redeem_refused(server, case_counts, ceremony, f"one byte changed in {path[-1]}", make,
-                   form=form)
+    redeem_refused(
+        server, case_counts, ceremony, f"one byte changed in {path[-1]}", make, form=form
+    )
 
 
 def test_the_unmodified_responses_do_succeed(server: Server) -> None:
@@ -607,4 +773,3 @@ def test_the_unmodified_responses_do_succeed(server: Server) -> None:
         auth_session, options = server.session(ceremony)
         response = server.token(auth_session, server.valid_response(ceremony, options))
         assert response.status_code == 200, response.get_json()
-

@@ -29,7 +29,7 @@ from flask_passkey.account import MY_ACCOUNT_SCOPES
 from flask_passkey.config import Settings
 from flask_passkey.models import REFRESH_TOKEN_GRANT
 from flask_passkey.openapi import OPENAPI_PATH, OPERATIONS, build_openapi, main
-from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
+from flask_passkey.testing import SoftAuthenticator
 
 HOST = {"Host": CUSTOM_DOMAIN}
 ME = f"https://{CUSTOM_DOMAIN}/me/"
@@ -309,34 +309,52 @@ def test_answers_of_every_endpoint_match_the_document(shared_app: Flask) -> None
     tokens = call(
         "POST",
         "/oauth/token",
-        json={**grant, "auth_session": started["auth_session"], "authn_response": created,
-              "scope": scope, "audience": ME},
+        json={
+            **grant,
+            "auth_session": started["auth_session"],
+            "authn_response": created,
+            "scope": scope,
+            "audience": ME,
+        },
     ).get_json()
     assert tokens["refresh_token"]
     challenge = call("POST", "/passkey/challenge", json={"client_id": "refreshing"}).get_json()
     assertion = authenticator.get(
         challenge["authn_params_public_key"], origin=f"https://{CUSTOM_DOMAIN}"
     )
-    form = {**grant, "auth_session": challenge["auth_session"],
-            "authn_response": json.dumps(assertion)}
+    form = {
+        **grant,
+        "auth_session": challenge["auth_session"],
+        "authn_response": json.dumps(assertion),
+    }
     assert call("POST", "/oauth/token", data=form).status_code == 200
     refreshed = call(
         "POST",
         "/oauth/token",
-        json={"grant_type": REFRESH_TOKEN_GRANT, "client_id": "refreshing",
-              "refresh_token": tokens["refresh_token"]},
+        json={
+            "grant_type": REFRESH_TOKEN_GRANT,
+            "client_id": "refreshing",
+            "refresh_token": tokens["refresh_token"],
+        },
     )
     assert refreshed.status_code == 200
-    again = call("POST", "/oauth/token", json={**grant, "auth_session": challenge["auth_session"],
-                                               "authn_response": assertion})
+    again = call(
+        "POST",
+        "/oauth/token",
+        json={**grant, "auth_session": challenge["auth_session"], "authn_response": assertion},
+    )
     assert_oauth_error(again, 400, "invalid_grant")
-    assert_oauth_error(call("POST", "/passkey/challenge", json={"client_id": "nobody"}), 401,
-                       "invalid_client")
-    assert_oauth_error(call("POST", "/passkey/challenge", data=b"x" * 70_000,
-                                            content_type="application/json"), 413,
-                       "invalid_request")
-    assert_oauth_error(call("POST", "/passkey/register", json={"client_id": "spa"}), 400,
-                       "invalid_request")
+    assert_oauth_error(
+        call("POST", "/passkey/challenge", json={"client_id": "nobody"}), 401, "invalid_client"
+    )
+    assert_oauth_error(
+        call("POST", "/passkey/challenge", data=b"x" * 70_000, content_type="application/json"),
+        413,
+        "invalid_request",
+    )
+    assert_oauth_error(
+        call("POST", "/passkey/register", json={"client_id": "spa"}), 400, "invalid_request"
+    )
 
     # My Account API with the token: enroll, list, get, rename, delete.
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -347,8 +365,13 @@ def test_answers_of_every_endpoint_match_the_document(shared_app: Flask) -> None
         options["authn_params_public_key"], origin=f"https://{CUSTOM_DOMAIN}"
     )
     verify_template = ACCOUNT + "/{authentication_method_id}/verify"
-    verified = call("POST", ACCOUNT + "/passkey%7Cnew/verify", verify_template, headers=bearer,
-                    json={"auth_session": options["auth_session"], "authn_response": extra})
+    verified = call(
+        "POST",
+        ACCOUNT + "/passkey%7Cnew/verify",
+        verify_template,
+        headers=bearer,
+        json={"auth_session": options["auth_session"], "authn_response": extra},
+    )
     assert verified.status_code == 200
     listed = call("GET", ACCOUNT, headers=bearer).get_json()["authentication_methods"]
     assert len(listed) == 2
@@ -386,8 +409,11 @@ def test_passkeys_disabled_is_a_documented_404(document: dict[str, Any]) -> None
 
     app = build_app(tenant={**tenant_data(), "passkeys_enabled": False})
     client = app.test_client()
-    for path, method in (("/passkey/challenge", "POST"), ("/.well-known/jwks.json", "GET"),
-                         (OPENAPI_PATH, "GET")):
+    for path, method in (
+        ("/passkey/challenge", "POST"),
+        ("/.well-known/jwks.json", "GET"),
+        (OPENAPI_PATH, "GET"),
+    ):
         response = client.open(path, method=method, json={"client_id": "spa"}, headers=HOST)
         check_response(document, path, method, response)
         assert_oauth_error(response, 404, "not_found")
@@ -406,8 +432,12 @@ def test_locked_out_exchange_matches_the_document(shared_app: Flask) -> None:
     app = build_app(rate_limit_enabled=False, lockout="1 per minute")
     document = build_openapi(app.extensions["passkey"].settings)
     client = app.test_client()
-    body = {"grant_type": "urn:okta:params:oauth:grant-type:webauthn", "client_id": "spa",
-            "auth_session": "unknown", "authn_response": {"rawId": "AAAA"}}
+    body = {
+        "grant_type": "urn:okta:params:oauth:grant-type:webauthn",
+        "client_id": "spa",
+        "auth_session": "unknown",
+        "authn_response": {"rawId": "AAAA"},
+    }
     statuses = []
     for _ in range(3):
         response = client.post("/oauth/token", json=body, headers=HOST)

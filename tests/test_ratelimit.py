@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 from conftest import CUSTOM_DOMAIN, DEFAULT_DOMAIN, build_app, post_challenge, tenant_data
+from flask import current_app
 from flask.testing import FlaskClient
+from limits.errors import StorageError
+
+from flask_passkey import hookimpl
 
 
 def limited(limit: str = "2 per hour", **config: Any) -> FlaskClient:
@@ -199,3 +203,32 @@ def test_without_forwarded_headers_the_peer_address_counts(trusted_proxies: int)
 
     assert post_challenge(client, **from_ip("192.0.2.50")).status_code == 200
     assert post_challenge(client, **from_ip("192.0.2.50")).status_code == 429
+
+
+# -- storage failing mid-request ---------------------------------------------------------------
+
+
+class StorageDiesInTheView:
+    """Breaks the limiter's storage once the request has been let in (a Redis stopped while the
+    view runs)."""
+
+    @hookimpl
+    def passkey_check_custom_domain(self, request: Any) -> None:
+        storage = current_app.extensions["passkey"].limiter.storage
+
+        def unreachable(*args: Any, **kwargs: Any) -> Any:
+            raise StorageError(ConnectionError("Connection refused"))
+
+        for name in ("get", "get_expiry", "incr"):
+            setattr(storage, name, unreachable)
+
+
+def test_storage_failing_after_the_request_was_let_in_leaves_the_answer_alone() -> None:
+    app = build_app(rate_limit="5 per hour", plugins=[StorageDiesInTheView()])
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: no re-raise, a 500 answer
+
+    response = post_challenge(app.test_client())
+
+    assert response.status_code == 200, response.get_json()
+    assert "auth_session" in response.get_json()
+    assert "X-RateLimit-Remaining" not in response.headers

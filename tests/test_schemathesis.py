@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
+from webauthn.helpers import bytes_to_base64url
 
 from flask_passkey.account import MY_ACCOUNT_SCOPES
 from flask_passkey.openapi import OPENAPI_PATH, OPERATIONS
@@ -71,9 +72,9 @@ CLIENTS = [
     "org-allowed",
 ]
 SECRETS = {"confidential": CONFIDENTIAL_SECRET}
-POSITIVE_EXAMPLES = 110
-NEGATIVE_EXAMPLES = 70
-STATEFUL_EXAMPLES = 60
+POSITIVE_EXAMPLES = 150
+NEGATIVE_EXAMPLES = 100
+STATEFUL_EXAMPLES = 80
 SETTINGS = {
     "deadline": 2000,  # ms per case; a case is a few requests in-process
     "database": None,
@@ -107,8 +108,6 @@ class Fixture:
         user_id = jwt.decode(self.token, options={"verify_signature": False})["sub"]
         users = self.app.extensions["passkey"].users
         (credential,) = users.list_credentials(user_id)
-        from webauthn.helpers import bytes_to_base64url
-
         self.method_id = f"passkey|{bytes_to_base64url(credential.id)}"
 
 
@@ -157,7 +156,9 @@ def _call(case: Case, host: str) -> Any:
         if has_inputs or mode is GenerationMode.POSITIVE
     ],
 )
-def test_stateless(target: Fixture, case_counts: CaseCounts, label: str, mode: GenerationMode) -> None:
+def test_stateless(
+    target: Fixture, case_counts: CaseCounts, label: str, mode: GenerationMode
+) -> None:
     operation = target.schema.find_operation_by_label(label)
     assert operation is not None, label
     positive = mode is GenerationMode.POSITIVE
@@ -174,8 +175,9 @@ def test_stateless(target: Fixture, case_counts: CaseCounts, label: str, mode: G
         host = data.draw(st.sampled_from(HOSTS))
         response = _call(case, host)
         domain = "default domain" if host == DEFAULT_DOMAIN else "custom domain"
-        case_counts.add("schemathesis stateless", f"{label} [{mode.value}, {domain}]",
-                        response.status_code)
+        case_counts.add(
+            "schemathesis stateless", f"{label} [{mode.value}, {domain}]", response.status_code
+        )
 
     run()
 

@@ -17,9 +17,11 @@ from conftest import (
     PostgresSchemas,
     build_app,
     post_challenge,
+    tenant_data,
 )
 from sqlalchemy.engine import URL
 
+from flask_passkey import hookimpl
 from flask_passkey.client_secrets import hash_secret
 from flask_passkey.clients import ClientCache, ClientStore, ClientTaken
 from flask_passkey.default_plugins.sql_schema import metadata
@@ -273,7 +275,7 @@ def test_stored_clients_are_listed_after_the_configuration_ones(tmp_path: Path) 
 
     clients = app.extensions["passkey"].clients()
     assert clients[-1] == native
-    assert [c.client_id for c in clients[:-1]] == [c["client_id"] for c in tenant_clients()]
+    assert [c.client_id for c in clients[:-1]] == [c["client_id"] for c in tenant_data()["clients"]]
     response = app.test_client().get(
         "/.well-known/assetlinks.json", base_url=f"https://{CUSTOM_DOMAIN}"
     )
@@ -281,16 +283,7 @@ def test_stored_clients_are_listed_after_the_configuration_ones(tmp_path: Path) 
     assert "com.acme.stored" in packages
 
 
-def tenant_clients() -> list[dict[str, Any]]:
-    from conftest import tenant_data
-
-    clients: list[dict[str, Any]] = tenant_data()["clients"]
-    return clients
-
-
 def test_an_operator_plugin_wins_over_a_stored_client(tmp_path: Path) -> None:
-    from flask_passkey import hookimpl
-
     class Override:
         @hookimpl
         def passkey_get_client(self, client_id: str) -> Client | None:

@@ -8,16 +8,18 @@ by the Alembic migrations shipped in ``flask_passkey/migrations`` (:func:`upgrad
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
+import select
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
@@ -53,11 +55,18 @@ logger = logging.getLogger(__name__)
 #: The engines' ``logging_name``: they log as ``sqlalchemy.engine.Engine.flask_passkey``.
 ENGINE_LOGGING_NAME = "flask_passkey"
 # SQLAlchemy logs every result row at DEBUG (sessions with their challenge, public keys, user
-# handles). Unless configured otherwise, our engines' logger stops at INFO: statements, with
-# parameters hidden. (SQLAlchemy itself keeps its "sqlalchemy" logger at WARN the same way.)
+# handles): our engines' logger drops DEBUG records, so it stops at INFO (statements, with
+# parameters hidden) however verbose "sqlalchemy" is made. Its level is left alone: by default
+# it inherits SQLAlchemy's WARN, and an engine that may log INFO formats a record for every
+# statement (about 15 per token request), whether any handler prints it or not.
 _engine_logger = logging.getLogger(f"sqlalchemy.engine.Engine.{ENGINE_LOGGING_NAME}")
-if _engine_logger.level == logging.NOTSET:
-    _engine_logger.setLevel(logging.INFO)
+
+
+def _not_debug(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.DEBUG
+
+
+_engine_logger.addFilter(_not_debug)
 
 #: ``PASSKEY_DATABASE_URL`` value that selects the in-memory stores instead of this one.
 MEMORY_URL = "memory://"
@@ -117,6 +126,13 @@ _LIST_USERS = sa.select(*_USER_COLUMNS).order_by(users.c.created_at, users.c.id)
 _INSERT_CREDENTIAL = credentials.insert()
 _GET_CREDENTIAL = sa.select(*_CREDENTIAL_COLUMNS).where(
     credentials.c.id == sa.bindparam("credential_id")
+)
+# The owner's columns labelled "owner_<name>": both tables have id and created_at.
+_OWNER_COLUMNS = [users.c[f.name].label(f"owner_{f.name}") for f in fields(User)]
+_GET_CREDENTIAL_WITH_USER = (
+    sa.select(*_CREDENTIAL_COLUMNS, *_OWNER_COLUMNS)
+    .join(users, users.c.id == credentials.c.user_id)
+    .where(credentials.c.id == sa.bindparam("credential_id"))
 )
 _LIST_CREDENTIALS = (
     sa.select(*_CREDENTIAL_COLUMNS)
@@ -180,6 +196,28 @@ _SET_CLIENT_SECRET_HASH = (
 _DELETE_CLIENT = clients.delete().where(clients.c.client_id == sa.bindparam("wanted"))
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _read(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A read runs once more, on a new connection, when its pooled connection turned out to
+    be closed by the server (which the checkout check, see :func:`_check_out`, can miss in the
+    instant after it happens). Writes are not repeated: they answer BackendUnavailable."""
+
+    @functools.wraps(method)
+    def read(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except BackendUnavailable as error:
+            dropped = error.__cause__
+            if not (isinstance(dropped, exc.DBAPIError) and dropped.connection_invalidated):
+                raise
+        return method(*args, **kwargs)
+
+    return read
+
+
 class SqlStore:
     """:class:`~flask_passkey.sessions.SessionStore`, :class:`~flask_passkey.users.UserStore` and
     :class:`~flask_passkey.clients.ClientStore` on one SQLAlchemy engine: a SQLite file or a
@@ -187,7 +225,8 @@ class SqlStore:
 
     Creates or upgrades the schema when constructed, or, when the database cannot be reached
     then, on first use. Every method raises BackendUnavailable while the database cannot be
-    reached and works again once it can (pooled connections are checked before each use).
+    reached and works again once it can (pooled connections are checked before each use,
+    without a round trip: see :func:`_check_out`).
     Raises ConfigurationError for a URL it cannot serve.
     """
 
@@ -256,16 +295,19 @@ class SqlStore:
                 raise
             raise conflict from error
 
+    @_read
     def find_user(self, *, connection: str, kind: Identifier, value: str) -> User | None:
         with self._connect() as db:
             row = db.execute(_FIND_USER[kind], {"connection": connection, "value": value}).first()
         return _user(row) if row is not None else None
 
+    @_read
     def get_user(self, user_id: str) -> User | None:
         with self._connect() as connection:
             row = connection.execute(_GET_USER, {"user_id": user_id}).first()
         return _user(row) if row is not None else None
 
+    @_read
     def get_credential(self, credential_id: bytes) -> Credential | None:
         with self._connect() as connection:
             row = connection.execute(_GET_CREDENTIAL, {"credential_id": credential_id}).first()
@@ -294,6 +336,23 @@ class SqlStore:
             )
         return result.rowcount == 1
 
+    @_read
+    def get_credential_with_user(self, credential_id: bytes) -> tuple[Credential, User] | None:
+        """The credential and its owner in one statement (a login's two reads, one round
+        trip); None when there is no such credential."""
+        with self._connect() as connection:
+            row = connection.execute(
+                _GET_CREDENTIAL_WITH_USER, {"credential_id": credential_id}
+            ).first()
+        if row is None:
+            return None
+        values = row._mapping
+        credential = {f.name: values[f.name] for f in fields(Credential)}
+        credential["transports"] = tuple(credential["transports"])
+        owner = {f.name: values[f"owner_{f.name}"] for f in fields(User)}
+        return Credential(**credential), User(**owner)
+
+    @_read
     def list_credentials(self, user_id: str) -> list[Credential]:
         with self._connect() as connection:
             rows = connection.execute(_LIST_CREDENTIALS, {"owner": user_id}).all()
@@ -323,6 +382,7 @@ class SqlStore:
             )
         return result.rowcount == 1
 
+    @_read
     def list_users(self, *, limit: int = 100, offset: int = 0) -> list[User]:
         with self._connect() as connection:
             rows = connection.execute(_LIST_USERS.limit(limit).offset(offset)).all()
@@ -334,6 +394,7 @@ class SqlStore:
                 self._add_member, {"organization_id": organization_id, "user_id": user_id}
             )
 
+    @_read
     def is_member(self, *, organization_id: str, user_id: str) -> bool:
         with self._connect() as connection:
             row = connection.execute(
@@ -352,6 +413,7 @@ class SqlStore:
             return None
         return RefreshGrant(**{**row._mapping, "scope": tuple(row.scope)})
 
+    @_read
     def signing_keys(self) -> list[SigningKey]:
         with self._connect() as connection:
             rows = connection.execute(_SIGNING_KEYS).all()
@@ -363,6 +425,7 @@ class SqlStore:
 
     # -- ClientStore ----------------------------------------------------------------------
 
+    @_read
     def list_clients(self) -> list[Client]:
         with self._connect() as connection:
             rows = connection.execute(_LIST_CLIENTS).all()
@@ -563,7 +626,8 @@ def _create_engine(url: URL, **options: Any) -> Engine:
     try:
         engine = sa.create_engine(
             url,
-            pool_pre_ping=True,
+            # Not pool_pre_ping, which costs a round trip per statement: see _check_out.
+            pool_pre_ping=False,
             # Parameters are emails, keys and token hashes: keep them out of errors and logs.
             hide_parameters=True,
             logging_name=ENGINE_LOGGING_NAME,
@@ -574,7 +638,62 @@ def _create_engine(url: URL, **options: Any) -> Engine:
         raise ConfigurationError(f"PASSKEY_DATABASE_URL: {error}") from error
     if backend == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:  # a file needs no liveness check; a server connection does
+        sa.event.listen(engine, "checkout", _check_out)
+        sa.event.listen(engine, "checkin", _check_in)
     return engine
+
+
+#: A pooled PostgreSQL connection idle for longer than this is pinged before it is reused
+#: (catches one a firewall or load balancer dropped silently); a busy one never is.
+PING_IDLE_SECONDS = 30.0
+_IDLE_SINCE = "flask_passkey_idle_since"
+
+
+def _check_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Refuse a pooled connection that cannot serve (SQLAlchemy then replaces it).
+
+    Instead of ``pool_pre_ping``'s round trip before every statement: a connection the server
+    closed or terminated (a restart, ``pg_terminate_backend``, a proxy gone) has its socket
+    readable while idle (the server's last message, or end of file), which a zero-timeout
+    poll sees; only one idle for over PING_IDLE_SECONDS is pinged.
+    """
+    idle_since = record.info.get(_IDLE_SINCE)
+    if (
+        getattr(dbapi_connection, "closed", False)
+        or getattr(dbapi_connection, "broken", False)
+        or _readable(dbapi_connection.fileno())
+        or (
+            idle_since is not None
+            and time.monotonic() - idle_since > PING_IDLE_SECONDS
+            and not _pings(dbapi_connection)
+        )
+    ):
+        raise exc.DisconnectionError("The pooled database connection was closed.")
+
+
+def _check_in(dbapi_connection: Any, record: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _readable(fd: int) -> bool:
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])  # pragma: no cover (Windows)
+
+
+def _pings(dbapi_connection: Any) -> bool:
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception:  # any failure means the connection is unusable
+        return False
+    return True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:

@@ -84,7 +84,7 @@ class _ClientSchema(Schema):
     name = fields.String(load_default="")
     client_secret = fields.String(load_default=None)
     client_secret_hash = fields.String(
-        load_default=None, validate=validate.Regexp(r"^sha256\$[0-9a-f]{64}$")
+        load_default=None, validate=validate.Regexp(r"sha256\$[0-9a-f]{64}\Z")
     )
     app_type = fields.String(
         load_default="spa",
