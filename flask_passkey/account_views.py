@@ -25,9 +25,9 @@ from .account import (
 from .context import PasskeyRequest
 from .errors import MethodNotAllowed
 from .events import EventName, PasskeyEvent
+from .http import NO_STORE, event_endpoint, read_body, register_error_handlers, request_intake
 from .ratelimit import ACCOUNT_BLUEPRINT_NAME
 from .schemas import EnrollmentRequestSchema, EnrollmentVerifySchema, RenameRequestSchema, load_body
-from .views import _NO_STORE, _event_endpoint, _incoming, _register_error_handlers, read_body
 
 if TYPE_CHECKING:
     from .extension import PasskeyState
@@ -52,7 +52,7 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
     enrollment_schema = EnrollmentRequestSchema()
     verify_schema = EnrollmentVerifySchema()
     rename_schema = RenameRequestSchema()
-    incoming = _incoming(state)
+    incoming = request_intake(state)
 
     def authenticated(scope: str) -> tuple[PasskeyRequest, Caller]:
         passkey_request = incoming("account")
@@ -68,7 +68,7 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
         state.emit(
             PasskeyEvent(
                 name=name,
-                endpoint=_event_endpoint(),
+                endpoint=event_endpoint(),
                 client_ip=passkey_request.client_ip,
                 client_id=caller.client_id,
                 user_id=caller.user.id,
@@ -97,7 +97,7 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
                 authn_params_public_key=challenge.authn_params_public_key,
             ),
             201,
-            {**_NO_STORE, "Location": location},
+            {**NO_STORE, "Location": location},
         )
 
     @bp.post("/<authentication_method_id>/verify")
@@ -111,18 +111,18 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
             authn_response=data["authn_response"],
         )
         happened("passkey_enrolled", passkey_request, caller)
-        return jsonify(method), 200, _NO_STORE
+        return jsonify(method), 200, NO_STORE
 
     @bp.get("")
     def list_methods() -> tuple[Response, int, dict[str, str]]:
         _, caller = authenticated(SCOPE_READ)
         methods = account.list_methods(caller, method_type=request.args.get("type"))
-        return jsonify(authentication_methods=methods), 200, _NO_STORE
+        return jsonify(authentication_methods=methods), 200, NO_STORE
 
     @bp.get("/<authentication_method_id>")
     def get_method(authentication_method_id: str) -> tuple[Response, int, dict[str, str]]:
         _, caller = authenticated(SCOPE_READ)
-        return jsonify(account.get_method(caller, authentication_method_id)), 200, _NO_STORE
+        return jsonify(account.get_method(caller, authentication_method_id)), 200, NO_STORE
 
     @bp.patch("/<authentication_method_id>")
     def rename_method(authentication_method_id: str) -> tuple[Response, int, dict[str, str]]:
@@ -130,14 +130,14 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
         name = body(rename_schema)["name"]
         method = account.rename_method(caller, authentication_method_id, name=name)
         happened("passkey_renamed", passkey_request, caller)
-        return jsonify(method), 200, _NO_STORE
+        return jsonify(method), 200, NO_STORE
 
     @bp.delete("/<authentication_method_id>")
     def delete_method(authentication_method_id: str) -> Response:
         passkey_request, caller = authenticated(SCOPE_DELETE)
         account.delete_method(caller, authentication_method_id)
         happened("passkey_deleted", passkey_request, caller)
-        return Response(status=204, headers=_NO_STORE)
+        return Response(status=204, headers=NO_STORE)
 
     for rule, endpoint, allowed in (
         ("", "collection", ("GET", "POST")),
@@ -151,7 +151,7 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
             methods=[method for method in _METHODS if method not in allowed],
         )
 
-    _register_error_handlers(bp, state)
+    register_error_handlers(bp, state, problem_details=True)
     if state.limiter is not None:
         state.limiter.limit(settings.rate_limit)(bp)
     return bp

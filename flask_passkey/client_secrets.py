@@ -24,9 +24,11 @@ def hash_secret(secret: str) -> str:
 
 
 def secret_matches(presented: str, *, secret: str | None, secret_hash: str | None) -> bool:
-    """Whether ``presented`` equals the stored secret or matches its hash, in constant time."""
-    if secret_hash is not None:
-        return hmac.compare_digest(hash_secret(presented).encode(), secret_hash.encode())
-    if secret is not None:
-        return hmac.compare_digest(presented.encode(), secret.encode())
-    return False
+    """Whether ``presented`` equals the stored secret or matches its hash, in constant time.
+
+    Both sides are hashed before comparing, so not even the secret's length leaks.
+    """
+    expected = secret_hash if secret_hash is not None else secret and hash_secret(secret)
+    if expected is None:
+        return False
+    return hmac.compare_digest(hash_secret(presented).encode(), expected.encode())

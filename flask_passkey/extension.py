@@ -16,6 +16,7 @@ from .ceremony import Ceremonies
 from .cli import passkey_cli
 from .config import Settings, check_unknown_keys
 from .default_plugins.tenant_config import ConfigTenant, load_tenant_data
+from .discovery_views import DISCOVERY_BLUEPRINT_NAME
 from .errors import ConfigurationError
 from .events import PasskeyEvent
 from .grants import Grants
@@ -33,7 +34,7 @@ from .sessions import SessionStore
 from .tokens import KeyRing, TokenIssuer, configured_signing_keys
 from .users import UserStore
 from .validation import Validator
-from .views import DISCOVERY_BLUEPRINT_NAME, create_blueprints
+from .views import create_blueprints
 
 EXTENSION_KEY = "passkey"
 

@@ -243,9 +243,7 @@ class Grants:
         )
         return token
 
-    def _scope(
-        self, requested: str | None, client: Client, *, my_account: bool
-    ) -> tuple[str, ...]:
+    def _scope(self, requested: str | None, client: Client, *, my_account: bool) -> tuple[str, ...]:
         """The asked scopes the client may have (others are dropped), always with ``openid``;
         the My Account scopes only when the token is for the My Account audience."""
         asked = requested.split() if requested else list(DEFAULT_SCOPE)

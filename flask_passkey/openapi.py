@@ -468,6 +468,7 @@ def _dict_size(self: OpenAPIConverter, field: fields.Field[Any], **kwargs: Any) 
 
 def _add_components(spec: APISpec) -> None:
     spec.components.schema("Error", schema=schemas.ErrorSchema)
+    spec.components.schema("ProblemError", schema=schemas.ProblemErrorSchema)
     spec.components.schema("AttestationResponse", schema=schemas._AttestationResponseSchema)
     spec.components.schema("AssertionResponse", schema=schemas._AssertionResponseSchema)
     spec.components.schema("PublicKeyCredential", schema=schemas.PublicKeyCredentialSchema)
@@ -545,6 +546,9 @@ def _operation(
     if operation.links:
         success["links"] = dict(operation.links)
     responses: dict[str, Any] = {str(status): success}
+    error_schema = (
+        schemas.ProblemErrorSchema if operation.tag == "my-account" else schemas.ErrorSchema
+    )
     for code in operation.errors:
         if code == 429 and not too_many:
             continue
@@ -564,7 +568,7 @@ def _operation(
         responses[str(code)] = {
             "description": description,
             "headers": headers,
-            "content": {JSON: {"schema": schemas.ErrorSchema}},
+            "content": {JSON: {"schema": error_schema}},
         }
     for response in responses.values():
         if not response["headers"]:

@@ -92,7 +92,6 @@ def registered_names(manager: pluggy.PluginManager) -> Iterable[str]:
     return [name for name, _ in manager.list_name_plugin()]
 
 
-
 class FastHook:
     """``manager.hook.<name>(**kwargs)`` for a hook on the request path, without pluggy's
     per-call machinery (argument checks, a copy of the implementation list, the wrapper-aware

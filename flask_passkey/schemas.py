@@ -286,6 +286,15 @@ class ErrorSchema(Schema):
     error_description = fields.String(required=True)
 
 
+class ProblemErrorSchema(ErrorSchema):
+    """The My Account API's error body: ours plus the RFC 7807 members Auth0's SDKs read."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+
+
 def load_body(schema: Schema, body: Any) -> dict[str, Any]:
     """Validate a decoded body; raise InvalidRequest naming every bad field."""
     if not isinstance(body, Mapping):

@@ -239,7 +239,6 @@ class TokenIssuer:
             id_token = signer.encode("JWT", id_claims)
         return IssuedTokens(access_token, id_token, self._access_token_lifetime)
 
-
     def verify_access_token(self, token: str, *, issuer: str, audience: str) -> dict[str, Any]:
         """The claims of ``token`` if it is an access token this issuer signed for ``audience``.
 

@@ -129,4 +129,3 @@ class CredentialWithUserStore(Protocol):
     def get_credential_with_user(self, credential_id: bytes) -> tuple[Credential, User] | None:
         """``get_credential(credential_id)`` and ``get_user`` of its ``user_id``, together;
         None when either is missing."""
-

@@ -1,38 +1,29 @@
-"""The HTTP endpoints: read the request, call the validator and the core, write JSON."""
+"""The passkey API endpoints: read the request, call the validator and the core, write JSON."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from flask import Blueprint, Response, g, jsonify, request
-from flask_limiter import RateLimitExceeded
-from limits.errors import StorageError
-from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
 
-from .context import Endpoint, PasskeyRequest, SecretSource
-from .errors import (
-    BackendUnavailable,
-    InvalidClient,
-    InvalidRequest,
-    LockedOut,
-    MethodNotAllowed,
-    PasskeyError,
-    PayloadTooLarge,
-    ServerError,
-    TemporarilyUnavailable,
-    TooManyRequests,
-    UnsupportedGrantType,
-)
+from .ceremony import Challenge
+from .context import PasskeyRequest, SecretSource, ValidationContext
+from .discovery_views import create_discovery_blueprint
+from .errors import InvalidRequest, UnsupportedGrantType
 from .events import EventName, PasskeyEvent
 from .grants import TokenRequest
-from .lockout import count_failure, guard_exchange
+from .http import (
+    CLIENT_ID,
+    NO_STORE,
+    method_not_allowed,
+    read_body,
+    register_error_handlers,
+    request_intake,
+)
+from .lockout import guard_exchange
 from .models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
-from .openapi import OPENAPI_PATH, openapi_json
-from .ratelimit import BLUEPRINT_NAME, forwarded_value
+from .ratelimit import BLUEPRINT_NAME
 from .schemas import (
     ChallengeRequestSchema,
     RefreshGrantSchema,
@@ -46,19 +37,12 @@ from .validation import REFRESH_STEPS, TOKEN_STEPS
 if TYPE_CHECKING:
     from .extension import PasskeyState
 
-DISCOVERY_BLUEPRINT_NAME = "passkey_discovery"
 _OTHER_METHODS = ["GET", "PUT", "PATCH", "DELETE"]
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_CLIENT_ID = "passkey_client_id"  # flask.g attribute: the client_id the request names
-#: A Host value: a DNS name or IPv4 address (or a bracketed IPv6 one), and an optional port.
-_HOST = re.compile(
-    r"(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII | re.IGNORECASE
-)
 
 
 def create_blueprints(state: PasskeyState) -> list[Blueprint]:
     """The rate-limited API blueprint and the discovery blueprint for one app."""
-    return [_api_blueprint(state), _discovery_blueprint(state)]
+    return [_api_blueprint(state), create_discovery_blueprint(state)]
 
 
 def _api_blueprint(state: PasskeyState) -> Blueprint:
@@ -73,7 +57,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
         REFRESH_TOKEN_GRANT: RefreshGrantSchema(),
     }
     grant_steps = {WEBAUTHN_GRANT: TOKEN_STEPS, REFRESH_TOKEN_GRANT: REFRESH_STEPS}
-    incoming = _incoming(state)
+    incoming = request_intake(state)
 
     def json_body(*, form_allowed: bool = False) -> Any:
         return read_body(settings.max_body_size, form_allowed=form_allowed)
@@ -88,6 +72,20 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             )
         )
 
+    def answer_challenge(
+        passkey_request: PasskeyRequest, context: ValidationContext, result: Challenge
+    ) -> Response:
+        issued(
+            "challenge_issued",
+            passkey_request,
+            client_id=context.client_id,
+            connection=context.connection_name,
+            organization_id=context.organization_id,
+        )
+        return jsonify(
+            auth_session=result.auth_session, authn_params_public_key=result.authn_params_public_key
+        )
+
     @bp.post("/passkey/challenge")
     def challenge() -> Response:
         passkey_request = incoming("challenge")
@@ -99,16 +97,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             organization=body["organization"],
         )
         result = state.ceremonies.begin_login(context=context)
-        issued(
-            "challenge_issued",
-            passkey_request,
-            client_id=context.client_id,
-            connection=context.connection_name,
-            organization_id=context.organization_id,
-        )
-        return jsonify(
-            auth_session=result.auth_session, authn_params_public_key=result.authn_params_public_key
-        )
+        return answer_challenge(passkey_request, context, result)
 
     @bp.post("/passkey/register")
     def register() -> Response:
@@ -124,16 +113,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
         result = state.ceremonies.begin_signup(
             context=context, user_profile=body["user_profile"], user_metadata=body["user_metadata"]
         )
-        issued(
-            "challenge_issued",
-            passkey_request,
-            client_id=context.client_id,
-            connection=context.connection_name,
-            organization_id=context.organization_id,
-        )
-        return jsonify(
-            auth_session=result.auth_session, authn_params_public_key=result.authn_params_public_key
-        )
+        return answer_challenge(passkey_request, context, result)
 
     @bp.post("/oauth/token")
     def token() -> tuple[Response, int, dict[str, str]]:
@@ -182,7 +162,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             connection=result.connection,
             organization_id=result.organization_id,
         )
-        return jsonify(result.body), 200, _NO_STORE
+        return jsonify(result.body), 200, NO_STORE
 
     for rule, endpoint in (
         ("/passkey/challenge", "challenge"),
@@ -190,212 +170,13 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
         ("/oauth/token", "token"),
     ):
         bp.add_url_rule(
-            rule, f"{endpoint}_other_methods", _method_not_allowed, methods=_OTHER_METHODS
+            rule, f"{endpoint}_other_methods", method_not_allowed, methods=_OTHER_METHODS
         )
 
-    _register_error_handlers(bp, state)
+    register_error_handlers(bp, state)
     if state.limiter is not None:
         state.limiter.limit(settings.rate_limit)(bp)
     return bp
-
-
-def _discovery_blueprint(state: PasskeyState) -> Blueprint:
-    """The well-known files: JWKS, OpenID configuration, Android asset links, Apple AASA."""
-    bp = Blueprint(DISCOVERY_BLUEPRINT_NAME, __name__)
-    incoming = _incoming(state)
-    prefix = state.settings.url_prefix
-
-    @bp.get("/.well-known/jwks.json")
-    def jwks() -> tuple[Response, int, dict[str, str]]:
-        incoming("discovery")
-        return (
-            jsonify(state.grants.issuer.keys.jwks()),
-            200,
-            {"Cache-Control": "public, max-age=300"},
-        )
-
-    @bp.get("/.well-known/openid-configuration")
-    def openid_configuration() -> Response:
-        base = incoming("discovery").origin
-        return jsonify(
-            issuer=base + "/",
-            jwks_uri=f"{base}/.well-known/jwks.json",
-            token_endpoint=f"{base}{prefix}/oauth/token",
-            grant_types_supported=[WEBAUTHN_GRANT, REFRESH_TOKEN_GRANT],
-            response_types_supported=["token"],
-            subject_types_supported=["public"],
-            id_token_signing_alg_values_supported=["RS256"],
-            token_endpoint_auth_methods_supported=[
-                "none",
-                "client_secret_post",
-                "client_secret_basic",
-            ],
-            scopes_supported=["openid", "profile", "email", "phone", "offline_access"],
-            claims_supported=[
-                "iss",
-                "sub",
-                "aud",
-                "exp",
-                "iat",
-                "auth_time",
-                "amr",
-                "org_id",
-                "name",
-                "given_name",
-                "family_name",
-                "nickname",
-                "picture",
-                "preferred_username",
-                "email",
-                "email_verified",
-                "phone_number",
-                "phone_number_verified",
-            ],
-        )
-
-    @bp.get("/.well-known/assetlinks.json")
-    def assetlinks() -> Response:
-        incoming("discovery")
-        statements = [
-            {
-                "relation": [
-                    "delegate_permission/common.handle_all_urls",
-                    "delegate_permission/common.get_login_creds",
-                ],
-                "target": {
-                    "namespace": "android_app",
-                    "package_name": app.package_name,
-                    "sha256_cert_fingerprints": list(app.sha256_cert_fingerprints),
-                },
-            }
-            for client in state.clients()
-            for app in client.android_apps
-        ]
-        return jsonify(statements)
-
-    @bp.get("/.well-known/apple-app-site-association")
-    def apple_app_site_association() -> Response:
-        incoming("discovery")
-        apps = sorted({app.app_id for client in state.clients() for app in client.ios_apps})
-        return jsonify(webcredentials={"apps": apps})
-
-    @bp.get(prefix + OPENAPI_PATH)
-    def openapi_document() -> Response:
-        incoming("discovery")
-        return Response(openapi_json(state.settings), mimetype="application/json")
-
-    for rule, endpoint in (
-        ("/.well-known/jwks.json", "jwks"),
-        ("/.well-known/openid-configuration", "openid_configuration"),
-        ("/.well-known/assetlinks.json", "assetlinks"),
-        ("/.well-known/apple-app-site-association", "apple_app_site_association"),
-        (prefix + OPENAPI_PATH, "openapi_document"),
-    ):
-        bp.add_url_rule(
-            rule, f"{endpoint}_other_methods", _get_only, methods=["POST", "PUT", "PATCH", "DELETE"]
-        )
-
-    _register_error_handlers(bp, state)
-    return bp
-
-
-def _incoming(state: PasskeyState) -> Callable[[Endpoint], PasskeyRequest]:
-    trusted_proxies = state.settings.trusted_proxies
-
-    def incoming(endpoint: Endpoint) -> PasskeyRequest:
-        host, port = _request_host(trusted_proxies)
-        return state.validator.check_request(
-            endpoint=endpoint, host=host, port=port, client_ip=state.client_address()
-        )
-
-    return incoming
-
-
-def _register_error_handlers(bp: Blueprint, state: PasskeyState) -> None:
-    max_body_size = state.settings.max_body_size
-
-    @bp.errorhandler(PasskeyError)
-    def passkey_error(error: PasskeyError) -> tuple[Response, int, dict[str, str]]:
-        rejected = PasskeyEvent(
-            name=_rejection_name(error),
-            endpoint=_event_endpoint(),
-            client_ip=state.client_address(),
-            client_id=g.get(_CLIENT_ID),
-            error=error.error,
-            description=error.description,
-        )
-        state.emit(rejected)
-        for description in count_failure(state.lockout, error):
-            state.emit(
-                replace(rejected, name="lockout_started", error=None, description=description)
-            )
-        headers = dict(_NO_STORE)
-        if isinstance(error, LockedOut):
-            headers["Retry-After"] = str(error.retry_after)
-        if isinstance(error, MethodNotAllowed):
-            headers["Allow"] = ", ".join(error.allow)
-        if isinstance(error, InvalidClient) and request.authorization is not None:
-            headers["WWW-Authenticate"] = 'Basic realm="passkey"'
-        challenge = error.www_authenticate()
-        if challenge is not None:
-            headers["WWW-Authenticate"] = challenge
-        return jsonify(error.to_dict()), error.status, headers
-
-    @bp.errorhandler(RateLimitExceeded)
-    def rate_limited(error: RateLimitExceeded) -> tuple[Response, int, dict[str, str]]:
-        return passkey_error(TooManyRequests(f"Too many requests: limit {error.description}."))
-
-    @bp.errorhandler(RequestEntityTooLarge)
-    def too_large(error: RequestEntityTooLarge) -> tuple[Response, int, dict[str, str]]:
-        return passkey_error(PayloadTooLarge(f"The request body exceeds {max_body_size} bytes."))
-
-    @bp.errorhandler(BackendUnavailable)
-    @bp.errorhandler(StorageError)
-    def backend_down(error: Exception) -> tuple[Response, int, dict[str, str]]:
-        return passkey_error(TemporarilyUnavailable())
-
-    @bp.errorhandler(InternalServerError)
-    def server_error(error: InternalServerError) -> tuple[Response, int, dict[str, str]]:
-        # Flask has already logged the original exception; the client gets JSON, not HTML.
-        return passkey_error(ServerError())
-
-
-def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:
-    """The request's decoded JSON body (or form fields, when allowed and sent as a form).
-
-    Raises InvalidRequest when it is not JSON, RequestEntityTooLarge beyond ``max_body_size``.
-    """
-    request.max_content_length = max_body_size
-    if form_allowed and request.mimetype == "application/x-www-form-urlencoded":
-        return request.form.to_dict()
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # nested too deeply for the JSON parser: not a body we take
-        body = None
-    if body is None:
-        raise InvalidRequest("The request body must be JSON (Content-Type: application/json).")
-    return body
-
-
-def _rejection_name(error: PasskeyError) -> EventName:
-    if isinstance(error, LockedOut):
-        return "locked_out"
-    return "rate_limited" if isinstance(error, TooManyRequests) else "request_rejected"
-
-
-def _event_endpoint() -> str:
-    """The endpoint name events use (``challenge``, ``register``, ``token``...), whatever the
-    outcome: the view's name without blueprint or method-fallback suffix."""
-    name = (request.endpoint or "").rpartition(".")[2]
-    return name.removesuffix("_other_methods")
-
-
-def _method_not_allowed() -> NoReturn:
-    raise MethodNotAllowed()
-
-
-def _get_only() -> NoReturn:
-    raise MethodNotAllowed(allow=("GET", "HEAD"))
 
 
 def _client_fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -413,32 +194,11 @@ def _client_credentials(body: dict[str, Any]) -> tuple[str, str | None, SecretSo
             raise InvalidRequest("Use one client authentication method, not both.")
         if body.get("client_id") not in (None, basic_id):
             raise InvalidRequest("client_id does not match the HTTP Basic credentials.")
-        setattr(g, _CLIENT_ID, basic_id)
+        setattr(g, CLIENT_ID, basic_id)
         return basic_id, unquote_plus(auth.password or ""), "basic"
     client_id = body.get("client_id")
     if not client_id:
         raise InvalidRequest("client_id: Missing data for required field.")
-    setattr(g, _CLIENT_ID, client_id)
+    setattr(g, CLIENT_ID, client_id)
     secret = body.get("client_secret")
     return client_id, secret, "post" if secret is not None else "none"
-
-
-def _request_host(trusted_proxies: int) -> tuple[str, int | None]:
-    """The request's host name (lower case, one trailing dot dropped) and port.
-
-    Anything but ``name[:port]`` is refused, whether from Host or X-Forwarded-Host: user info,
-    a path, a second port, non-ASCII look-alikes, an empty or out-of-range port.
-    """
-    forwarded = (
-        forwarded_value(request.headers.get("X-Forwarded-Host"), trusted_proxies)
-        if trusted_proxies > 0
-        else None
-    )
-    raw = forwarded or request.host
-    if not raw:
-        raise InvalidRequest("The Host header is missing.")
-    match = _HOST.fullmatch(raw)
-    port = int(match["port"]) if match and match["port"] else None
-    if match is None or (port is not None and not 0 < port < 65536):
-        raise InvalidRequest("The Host header is malformed.")
-    return match["name"].lower().removesuffix("."), port

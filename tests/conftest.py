@@ -39,7 +39,11 @@ def tenant_data() -> dict[str, Any]:
             {"name": "elsewhere"},
         ],
         "clients": [
-            {"client_id": "spa", "connections": [*connections, "no-passkeys"], "web_origins": [WEB_ORIGIN]},
+            {
+                "client_id": "spa",
+                "connections": [*connections, "no-passkeys"],
+                "web_origins": [WEB_ORIGIN],
+            },
             {
                 "client_id": "confidential",
                 "app_type": "regular_web",
@@ -48,9 +52,17 @@ def tenant_data() -> dict[str, Any]:
                 "connections": connections,
             },
             {"client_id": "third-party", "is_first_party": False, "connections": connections},
-            {"client_id": "no-grant", "grant_types": ["authorization_code"], "connections": connections},
+            {
+                "client_id": "no-grant",
+                "grant_types": ["authorization_code"],
+                "connections": connections,
+            },
             {"client_id": "legacy", "oidc_conformant": False, "connections": connections},
-            {"client_id": "org-required", "organization_usage": "require", "connections": connections},
+            {
+                "client_id": "org-required",
+                "organization_usage": "require",
+                "connections": connections,
+            },
             {"client_id": "org-allowed", "organization_usage": "allow", "connections": connections},
         ],
         "organizations": [{"id": "org_acme", "name": "acme"}],
@@ -315,8 +327,22 @@ def assert_oauth_error(response: Any, status: int, error: str) -> None:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert set(body) == {"error", "error_description"}, body
+    assert_error_body(body, status)
     assert body["error"] == error, body
+
+
+#: RFC 7807 members the My Account endpoints add to the error body for Auth0's SDKs.
+PROBLEM_DETAILS = {"type", "title", "status", "detail"}
+
+
+def assert_error_body(body: Any, status: int) -> None:
+    """The spec's error body, optionally with consistent RFC 7807 members (My Account API)."""
+    assert {"error", "error_description"} <= set(body), body
+    assert isinstance(body["error"], str) and isinstance(body["error_description"], str), body
+    extra = set(body) - {"error", "error_description"}
+    assert extra in (set(), PROBLEM_DETAILS), body
+    if extra:
+        assert body["status"] == status and body["detail"] == body["error_description"], body
 
 
 def verify_jwt(

@@ -332,3 +332,11 @@ def test_failed_init_app_registers_nothing() -> None:
 
     assert "passkey" not in app.extensions
     assert post_challenge(app.test_client()).status_code == 404
+
+
+def test_client_with_both_a_secret_and_its_hash_is_refused() -> None:
+    tenant = tenant_data()
+    tenant["clients"][1]["client_secret_hash"] = "sha256$" + "0" * 64
+
+    with pytest.raises(ConfigurationError, match="not both"):
+        build_app(tenant=tenant)

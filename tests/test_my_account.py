@@ -19,6 +19,7 @@ from conftest import (
     DB_CONNECTION,
     DEFAULT_DOMAIN,
     FakeClock,
+    assert_error_body,
     assert_oauth_error,
     ceremony_tenant,
     generate_rsa_pem,
@@ -998,11 +999,23 @@ def test_junk_never_gets_a_server_error(ann: Account, method: str, path: str, bo
 
     for answer in (response, as_json):
         assert 400 <= answer.status_code < 500, answer.get_data(as_text=True)
-        assert set(answer.get_json()) == {"error", "error_description"}
+        assert_error_body(answer.get_json(), answer.status_code)
 
 
 def test_a_body_too_large_is_413(ann: Account) -> None:
     response = ann.call("POST", json={"type": "passkey", "pad": "x" * 70_000})
 
     assert response.status_code == 413
-    assert set(response.get_json()) == {"error", "error_description"}
+    assert_error_body(response.get_json(), 413)
+
+
+def test_errors_carry_problem_details_for_auth0_my_account_clients(ann: Account) -> None:
+    response = ann.call("GET", "/passkey|AA")
+
+    body = response.get_json()
+    assert response.status_code == 404
+    assert body["error"] == "not_found"
+    assert body["status"] == 404
+    assert body["title"] == "Not Found"
+    assert body["detail"] == body["error_description"]
+    assert body["type"] == "urn:flask-passkey:error:not_found"

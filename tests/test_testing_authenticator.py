@@ -395,5 +395,5 @@ def test_get_only_uses_credentials_for_the_requested_rp() -> None:
     other_rp = options_to_json_dict(
         generate_authentication_options(rp_id="other.example")
     )
-    with pytest.raises(ValueError, match="other.example"):
+    with pytest.raises(ValueError, match=r"other\.example"):
         authenticator.get(other_rp, origin="https://other.example")

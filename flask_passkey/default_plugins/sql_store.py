@@ -185,9 +185,7 @@ _SIGNING_KEYS = sa.select(*(signing_keys.c[f.name] for f in fields(SigningKey)))
 _CLIENT_COLUMNS = [clients.c[f.name] for f in fields(Client) if f.name != "client_secret"]
 _LIST_CLIENTS = sa.select(*_CLIENT_COLUMNS).order_by(clients.c.client_id)
 _ADD_CLIENT = clients.insert()
-_CLIENT_EXISTS = sa.select(clients.c.client_id).where(
-    clients.c.client_id == sa.bindparam("wanted")
-)
+_CLIENT_EXISTS = sa.select(clients.c.client_id).where(clients.c.client_id == sa.bindparam("wanted"))
 _SET_CLIENT_SECRET_HASH = (
     clients.update()
     .where(clients.c.client_id == sa.bindparam("wanted"))

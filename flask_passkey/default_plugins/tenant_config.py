@@ -110,6 +110,10 @@ class _ClientSchema(Schema):
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Client:
+        if data["client_secret"] and data["client_secret_hash"]:
+            raise ValidationError(
+                "give client_secret or client_secret_hash, not both.", "client_secret_hash"
+            )
         if data["token_endpoint_auth_method"] != "none" and not (
             data["client_secret"] or data["client_secret_hash"]
         ):

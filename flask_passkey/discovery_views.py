@@ -1,0 +1,117 @@
+"""The well-known files on every custom domain: JWKS, OpenID configuration, Android asset
+links, Apple app-site association, and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Response, jsonify
+
+from .http import get_only, register_error_handlers, request_intake
+from .models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
+from .openapi import OPENAPI_PATH, openapi_json
+
+if TYPE_CHECKING:
+    from .extension import PasskeyState
+
+DISCOVERY_BLUEPRINT_NAME = "passkey_discovery"
+
+
+def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
+    """The well-known files: JWKS, OpenID configuration, Android asset links, Apple AASA."""
+    bp = Blueprint(DISCOVERY_BLUEPRINT_NAME, __name__)
+    incoming = request_intake(state)
+    prefix = state.settings.url_prefix
+
+    @bp.get("/.well-known/jwks.json")
+    def jwks() -> tuple[Response, int, dict[str, str]]:
+        incoming("discovery")
+        return (
+            jsonify(state.grants.issuer.keys.jwks()),
+            200,
+            {"Cache-Control": "public, max-age=300"},
+        )
+
+    @bp.get("/.well-known/openid-configuration")
+    def openid_configuration() -> Response:
+        base = incoming("discovery").origin
+        return jsonify(
+            issuer=base + "/",
+            jwks_uri=f"{base}/.well-known/jwks.json",
+            token_endpoint=f"{base}{prefix}/oauth/token",
+            grant_types_supported=[WEBAUTHN_GRANT, REFRESH_TOKEN_GRANT],
+            response_types_supported=["token"],
+            subject_types_supported=["public"],
+            id_token_signing_alg_values_supported=["RS256"],
+            token_endpoint_auth_methods_supported=[
+                "none",
+                "client_secret_post",
+                "client_secret_basic",
+            ],
+            scopes_supported=["openid", "profile", "email", "phone", "offline_access"],
+            claims_supported=[
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "amr",
+                "org_id",
+                "name",
+                "given_name",
+                "family_name",
+                "nickname",
+                "picture",
+                "preferred_username",
+                "email",
+                "email_verified",
+                "phone_number",
+                "phone_number_verified",
+            ],
+        )
+
+    @bp.get("/.well-known/assetlinks.json")
+    def assetlinks() -> Response:
+        incoming("discovery")
+        statements = [
+            {
+                "relation": [
+                    "delegate_permission/common.handle_all_urls",
+                    "delegate_permission/common.get_login_creds",
+                ],
+                "target": {
+                    "namespace": "android_app",
+                    "package_name": app.package_name,
+                    "sha256_cert_fingerprints": list(app.sha256_cert_fingerprints),
+                },
+            }
+            for client in state.clients()
+            for app in client.android_apps
+        ]
+        return jsonify(statements)
+
+    @bp.get("/.well-known/apple-app-site-association")
+    def apple_app_site_association() -> Response:
+        incoming("discovery")
+        apps = sorted({app.app_id for client in state.clients() for app in client.ios_apps})
+        return jsonify(webcredentials={"apps": apps})
+
+    @bp.get(prefix + OPENAPI_PATH)
+    def openapi_document() -> Response:
+        incoming("discovery")
+        return Response(openapi_json(state.settings), mimetype="application/json")
+
+    for rule, endpoint in (
+        ("/.well-known/jwks.json", "jwks"),
+        ("/.well-known/openid-configuration", "openid_configuration"),
+        ("/.well-known/assetlinks.json", "assetlinks"),
+        ("/.well-known/apple-app-site-association", "apple_app_site_association"),
+        (prefix + OPENAPI_PATH, "openapi_document"),
+    ):
+        bp.add_url_rule(
+            rule, f"{endpoint}_other_methods", get_only, methods=["POST", "PUT", "PATCH", "DELETE"]
+        )
+
+    register_error_handlers(bp, state)
+    return bp

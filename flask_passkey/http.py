@@ -1,0 +1,180 @@
+"""What every flask-passkey blueprint shares: request intake (host, custom domain, body) and
+JSON error responses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from flask import Blueprint, Response, g, jsonify, request
+from flask_limiter import RateLimitExceeded
+from limits.errors import StorageError
+from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
+
+from .context import Endpoint, PasskeyRequest
+from .errors import (
+    BackendUnavailable,
+    InvalidClient,
+    InvalidRequest,
+    LockedOut,
+    MethodNotAllowed,
+    PasskeyError,
+    PayloadTooLarge,
+    ServerError,
+    TemporarilyUnavailable,
+    TooManyRequests,
+)
+from .events import EventName, PasskeyEvent
+from .lockout import count_failure
+from .ratelimit import forwarded_value
+
+if TYPE_CHECKING:
+    from .extension import PasskeyState
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+#: flask.g attribute: the client_id the request names, for rejection events.
+CLIENT_ID = "passkey_client_id"
+#: A Host value: a DNS name or IPv4 address (or a bracketed IPv6 one), and an optional port.
+_HOST = re.compile(
+    r"(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII | re.IGNORECASE
+)
+
+
+def request_intake(state: PasskeyState) -> Callable[[Endpoint], PasskeyRequest]:
+    """Steps 1 and 2 for the request in hand: passkeys enabled, custom domain."""
+    trusted_proxies = state.settings.trusted_proxies
+
+    def incoming(endpoint: Endpoint) -> PasskeyRequest:
+        host, port = request_host(trusted_proxies)
+        return state.validator.check_request(
+            endpoint=endpoint, host=host, port=port, client_ip=state.client_address()
+        )
+
+    return incoming
+
+
+def register_error_handlers(
+    bp: Blueprint, state: PasskeyState, *, problem_details: bool = False
+) -> None:
+    """Answer every failure in ``bp`` with the JSON error body (never HTML), emit the rejection
+    event and count the failure for the lockout.
+
+    With ``problem_details`` the body also carries RFC 7807 members (``type``, ``title``,
+    ``status``, ``detail``), which Auth0's My Account API clients read.
+    """
+    max_body_size = state.settings.max_body_size
+
+    @bp.errorhandler(PasskeyError)
+    def passkey_error(error: PasskeyError) -> tuple[Response, int, dict[str, str]]:
+        rejected = PasskeyEvent(
+            name=rejection_name(error),
+            endpoint=event_endpoint(),
+            client_ip=state.client_address(),
+            client_id=g.get(CLIENT_ID),
+            error=error.error,
+            description=error.description,
+        )
+        state.emit(rejected)
+        for description in count_failure(state.lockout, error):
+            state.emit(
+                replace(rejected, name="lockout_started", error=None, description=description)
+            )
+        headers = dict(NO_STORE)
+        if isinstance(error, LockedOut):
+            headers["Retry-After"] = str(error.retry_after)
+        if isinstance(error, MethodNotAllowed):
+            headers["Allow"] = ", ".join(error.allow)
+        if isinstance(error, InvalidClient) and request.authorization is not None:
+            headers["WWW-Authenticate"] = 'Basic realm="passkey"'
+        challenge = error.www_authenticate()
+        if challenge is not None:
+            headers["WWW-Authenticate"] = challenge
+        body: dict[str, Any] = error.to_dict()
+        if problem_details:
+            body |= {
+                "type": f"urn:flask-passkey:error:{error.error}",
+                "title": HTTP_STATUS_CODES.get(error.status, "Error"),
+                "status": error.status,
+                "detail": error.description,
+            }
+        return jsonify(body), error.status, headers
+
+    @bp.errorhandler(RateLimitExceeded)
+    def rate_limited(error: RateLimitExceeded) -> tuple[Response, int, dict[str, str]]:
+        return passkey_error(TooManyRequests(f"Too many requests: limit {error.description}."))
+
+    @bp.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge) -> tuple[Response, int, dict[str, str]]:
+        return passkey_error(PayloadTooLarge(f"The request body exceeds {max_body_size} bytes."))
+
+    @bp.errorhandler(BackendUnavailable)
+    @bp.errorhandler(StorageError)
+    def backend_down(error: Exception) -> tuple[Response, int, dict[str, str]]:
+        return passkey_error(TemporarilyUnavailable())
+
+    @bp.errorhandler(InternalServerError)
+    def server_error(error: InternalServerError) -> tuple[Response, int, dict[str, str]]:
+        # Flask has already logged the original exception; the client gets JSON, not HTML.
+        return passkey_error(ServerError())
+
+
+def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:
+    """The request's decoded JSON body (or form fields, when allowed and sent as a form).
+
+    Raises InvalidRequest when it is not JSON, RequestEntityTooLarge beyond ``max_body_size``.
+    """
+    request.max_content_length = max_body_size
+    if form_allowed and request.mimetype == "application/x-www-form-urlencoded":
+        return request.form.to_dict()
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested too deeply for the JSON parser: not a body we take
+        body = None
+    if body is None:
+        raise InvalidRequest("The request body must be JSON (Content-Type: application/json).")
+    return body
+
+
+def rejection_name(error: PasskeyError) -> EventName:
+    if isinstance(error, LockedOut):
+        return "locked_out"
+    return "rate_limited" if isinstance(error, TooManyRequests) else "request_rejected"
+
+
+def event_endpoint() -> str:
+    """The endpoint name events use (``challenge``, ``register``, ``token``...), whatever the
+    outcome: the view's name without blueprint or method-fallback suffix."""
+    name = (request.endpoint or "").rpartition(".")[2]
+    return name.removesuffix("_other_methods")
+
+
+def method_not_allowed() -> NoReturn:
+    raise MethodNotAllowed()
+
+
+def get_only() -> NoReturn:
+    raise MethodNotAllowed(allow=("GET", "HEAD"))
+
+
+def request_host(trusted_proxies: int) -> tuple[str, int | None]:
+    """The request's host name (lower case, one trailing dot dropped) and port.
+
+    Anything but ``name[:port]`` is refused, whether from Host or X-Forwarded-Host: user info,
+    a path, a second port, non-ASCII look-alikes, an empty or out-of-range port.
+    """
+    forwarded = (
+        forwarded_value(request.headers.get("X-Forwarded-Host"), trusted_proxies)
+        if trusted_proxies > 0
+        else None
+    )
+    raw = forwarded or request.host
+    if not raw:
+        raise InvalidRequest("The Host header is missing.")
+    match = _HOST.fullmatch(raw)
+    port = int(match["port"]) if match and match["port"] else None
+    if match is None or (port is not None and not 0 < port < 65536):
+        raise InvalidRequest("The Host header is malformed.")
+    return match["name"].lower().removesuffix("."), port
