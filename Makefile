@@ -12,8 +12,12 @@ $(VENV)/installed: pyproject.toml plugins/flask-passkey-redis/pyproject.toml plu
 	$(PY) -m pip install --quiet -e plugins/flask-passkey-example
 	touch $@
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint bench bench-credentials bench-micro bench-profile
 install: $(VENV)/installed
+
+$(VENV)/bench-installed: $(VENV)/installed
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
 
 demo: install
 	@echo "flask-passkey demo: open http://localhost:5000 (tenant: $${PASSKEY_DEMO_TENANT:-examples/demo/tenant.toml})"
@@ -26,3 +30,18 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict flask_passkey
 	$(VENV)/bin/mypy --strict plugins/flask-passkey-redis/flask_passkey_redis plugins/flask-passkey-example/flask_passkey_example
+
+# Load benchmark (needs wrk: apt-get install wrk, PostgreSQL and Redis as for the tests).
+bench: $(VENV)/bench-installed
+	$(PY) -m bench.run
+
+bench-credentials: $(VENV)/bench-installed
+	$(PY) -m bench.credentials
+
+bench-micro: $(VENV)/bench-installed
+	$(PY) -m pytest bench/test_micro.py -p no:cacheprovider --benchmark-sort=name
+
+bench-profile: $(VENV)/bench-installed
+	$(PY) -m bench.profile_challenge memory
+	$(PY) -m bench.profile_challenge redis
+

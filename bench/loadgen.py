@@ -29,8 +29,10 @@ class Measurement:
     errors: int
     bad_status: int
     exhausted: int
-    #: Share of the CPUs busy just before the load (other jobs on the machine).
+    #: Share of the CPUs busy just before the load, and share of the CPU capacity other jobs
+    #: on the machine used during it.
     busy_before: float = 0.0
+    foreign: float = 0.0
 
     @property
     def rps(self) -> float:

@@ -50,6 +50,8 @@ class Summary:
     errors: int
     bad_status: int
     exhausted: int
+    #: Largest share of the CPUs other jobs on the machine took during one of the loads.
+    foreign: float
 
 
 def summarise(
@@ -73,6 +75,7 @@ def summarise(
                 errors=sum(m.errors for m in measured),
                 bad_status=sum(m.bad_status for m in measured),
                 exhausted=sum(m.exhausted for m in measured),
+                foreign=max(m.foreign for m in measured),
             )
         )
     return summaries
@@ -80,15 +83,16 @@ def summarise(
 
 def table(summaries: Sequence[Summary]) -> str:
     lines = [
-        "| target | req/s | x floor | p50 ms | x floor | p99 ms | x floor | requests | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| target | req/s | x floor | p50 ms | x floor | p99 ms | x floor | requests | errors "
+        "| other jobs (max) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in summaries:
         problems = s.errors + s.bad_status + s.exhausted
         lines.append(
             f"| {s.target} | {s.rps:,.0f} | {s.rps_ratio:.2f} | {s.p50_ms:.2f} | "
             f"{s.p50_ratio:.2f} | {s.p99_ms:.2f} | {s.p99_ratio:.2f} | {s.requests:,} | "
-            f"{problems} |"
+            f"{problems} | {s.foreign:.0%} |"
         )
     return "\n".join(lines)
 

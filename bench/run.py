@@ -9,9 +9,15 @@ Targets: ``POST /passkey/challenge`` on the memory, SQLite, PostgreSQL and Redis
 stores, and ``POST /oauth/token`` logins (sessions issued ahead, real ES256 assertions, each
 body redeemed once) on SQLite, PostgreSQL and Redis+PostgreSQL. The per-IP limit is on
 everywhere (memory storage; the Redis plugin's shared storage with Redis) and never reached.
+Two diagnostic targets split a challenge's cost: the floor behind flask-limiter alone, and the
+memory-store challenge with the limiter off.
 
-``--credentials`` runs the 1,000 vs 1,000,000 stored credentials benchmark instead
-(:mod:`bench.credentials`).
+Other jobs on the machine are waited out before each load, and a load during which they took
+more than FOREIGN_LIMIT of the CPUs (or that saw errors) is made again, at most twice.
+
+``--baseline REV`` also serves flask-passkey as of git revision REV (``before:`` targets), for
+before/after comparisons in one run. ``--credentials`` runs the 1,000 vs 1,000,000 stored
+credentials benchmark instead (:mod:`bench.credentials`).
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ import argparse
 import contextlib
 import math
 import os
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import redis
 import sqlalchemy as sa
@@ -32,35 +40,62 @@ from .common import (
     CHALLENGE_BODY,
     REDIS_URL,
     RESULTS_DIR,
+    ROOT,
     WORK_DIR,
     postgres_url,
     sqlite_url,
 )
 from .fixtures import LoginFixture, create_database, login_fixture, token_bodies
 from .loadgen import Measurement, run_wrk, wrk_path
-from .quiet import wait_until_quiet
+from .quiet import CpuAccount, wait_until_quiet
 from .report import machine, summarise, table, to_json
-from .server import Server, servers
+from .server import Server, descendants, servers
+
+#: Largest share of the CPU capacity other jobs may take during a kept measurement.
+FOREIGN_LIMIT = 0.05
+CHALLENGE = "/passkey/challenge"
+TOKEN = "/oauth/token"
 
 
 @dataclass(frozen=True)
 class Target:
     name: str
-    server: str
+    #: The app gunicorn serves (BENCH_APP, see bench.apps).
+    app: str
     path: str
     #: For the token endpoint: the backend whose fixture issues sessions and assertions.
     login: str | None = None
+    #: Served from the baseline revision (--baseline).
+    baseline: bool = False
+    #: The PostgreSQL database of the app, when not the benchmark's default one.
+    database: str | None = None
+
+    @property
+    def server(self) -> str:
+        name = f"before:{self.app}" if self.baseline else self.app
+        return f"{name}@{self.database}" if self.database else name
+
+    def env(self, baseline: Path | None = None) -> dict[str, str]:
+        """The environment of the target's gunicorn."""
+        env = {"BENCH_APP": self.app}
+        if self.database:
+            env["BENCH_DATABASE"] = self.database
+        if self.baseline and baseline is not None:
+            env["PYTHONPATH"] = f"{baseline}:{baseline / 'plugins' / 'flask-passkey-redis'}"
+        return env
 
 
 TARGETS = (
-    Target("floor", "floor", "/passkey/challenge"),
-    Target("challenge/memory", "memory", "/passkey/challenge"),
-    Target("challenge/sqlite", "sqlite", "/passkey/challenge"),
-    Target("challenge/postgres", "postgres", "/passkey/challenge"),
-    Target("challenge/redis", "redis", "/passkey/challenge"),
-    Target("token/sqlite", "sqlite", "/oauth/token", login="sqlite"),
-    Target("token/postgres", "postgres", "/oauth/token", login="postgres"),
-    Target("token/redis+postgres", "redis", "/oauth/token", login="redis"),
+    Target("floor", "floor", CHALLENGE),
+    Target("diag/floor+flask-limiter", "floor+limiter", CHALLENGE),
+    Target("challenge/memory", "memory", CHALLENGE),
+    Target("diag/challenge/memory, limiter off", "memory-nolimit", CHALLENGE),
+    Target("challenge/sqlite", "sqlite", CHALLENGE),
+    Target("challenge/postgres", "postgres", CHALLENGE),
+    Target("challenge/redis", "redis", CHALLENGE),
+    Target("token/sqlite", "sqlite", TOKEN, login="sqlite"),
+    Target("token/postgres", "postgres", TOKEN, login="postgres"),
+    Target("token/redis+postgres", "redis", TOKEN, login="redis"),
 )
 
 
@@ -108,6 +143,28 @@ def backends_up(timeout: float = 60.0) -> None:
             time.sleep(1)
 
 
+def baseline_tree(revision: str) -> Path:
+    """flask_passkey and the Redis plugin as of ``revision``, extracted under bench/.work."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", revision],
+        cwd=ROOT.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tree = WORK_DIR / f"baseline-{commit}"
+    if not tree.exists():
+        tree.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "flask_passkey", "plugins/flask-passkey-redis"],
+            cwd=ROOT.parent,
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
 class Runner:
     """Measures targets on running servers; token bodies are made just before each load."""
 
@@ -120,46 +177,127 @@ class Runner:
         #: Token requests per second seen so far, to size the next load's bodies.
         self.rates: dict[str, float] = {}
         self._loads = 0
+        self._pids = [os.getpid()]
+        for server in running.values():
+            self._pids += descendants(server.process.pid)
 
     def measure(self, target: Target, seconds: float | None = None) -> Measurement:
-        """One load, after waiting for an idle machine; once more if it saw errors (a backend
-        restarted by another job, bodies that ran out)."""
+        """One load, after waiting for an idle machine; made again (at most twice) when other
+        jobs took over FOREIGN_LIMIT of the CPUs during it or it saw errors (a backend
+        restarted by another job, bodies that ran out). The cleanest attempt is kept."""
         seconds = seconds or self.seconds
-        for attempt in range(3):
+        attempts: list[Measurement] = []
+        for _ in range(3):
             backends_up()
             busy = wait_until_quiet()
+            account = CpuAccount(tuple(self._pids))
+            account.start()
             measured = self._load(target, seconds)
-            measured = replace(measured, busy_before=busy)
+            measured = replace(measured, busy_before=busy, foreign=account.foreign_share())
+            attempts.append(measured)
             problems = measured.errors + measured.bad_status + measured.exhausted
-            if problems <= measured.requests * 0.001 or attempt == 2:
-                return measured
-            print(f"  {target.name}: {problems} failed requests, measuring again", flush=True)
-        raise AssertionError("unreachable")
+            if problems <= measured.requests * 0.001 and measured.foreign <= FOREIGN_LIMIT:
+                break
+            print(
+                f"  {target.name}: {problems} failed requests, other jobs took "
+                f"{measured.foreign:.0%} of the CPUs; measuring again",
+                flush=True,
+            )
+        return min(attempts, key=lambda m: (m.errors + m.bad_status + m.exhausted, m.foreign))
 
     def _load(self, target: Target, seconds: float) -> Measurement:
         server = self.running[target.server]
         if target.login is None:
             return run_wrk(server.port, target.path, seconds=seconds, body=CHALLENGE_BODY)
-        rate = self.rates.get(target.name, 1500.0)
+        rate = self.rates.get(target.name, 1000.0)
         count = math.ceil(rate * seconds * 2.0) + 500
         self._loads += 1
         prefix = WORK_DIR / f"bodies-{target.login}-{self._loads}"
         token_bodies(self.fixtures[target.login], count, prefix)
-        measured = run_wrk(server.port, target.path, seconds=seconds, body_files=prefix)
-        for thread_file in WORK_DIR.glob(f"{prefix.name}-*.jsonl"):
-            thread_file.unlink()
+        try:
+            measured = run_wrk(server.port, target.path, seconds=seconds, body_files=prefix)
+        finally:
+            for thread_file in WORK_DIR.glob(f"{prefix.name}-*.jsonl"):
+                thread_file.unlink()
         if not measured.exhausted:
             self.rates[target.name] = max(measured.rps, 100.0)
         return measured
 
 
+def interleave(
+    runner: Runner, targets: Sequence[Target], args: argparse.Namespace
+) -> dict[str, list[Measurement]]:
+    """A warm-up load per target, then ``args.rounds`` rounds of one load per target, in an
+    order rotated every round."""
+    for target in targets:
+        warm = runner.measure(target, args.warmup)
+        print(f"warm-up {target.name}: {warm.rps:,.0f} req/s", flush=True)
+    runs: dict[str, list[Measurement]] = {t.name: [] for t in targets}
+    for round_ in range(args.rounds):
+        shift = round_ % len(targets)
+        for target in [*targets[shift:], *targets[:shift]]:
+            measured = runner.measure(target)
+            runs[target.name].append(measured)
+            print(
+                f"round {round_ + 1}/{args.rounds} {target.name}: {measured.rps:,.0f} req/s "
+                f"p50 {measured.p50_ms:.2f} ms p99 {measured.p99_ms:.2f} ms "
+                f"(other jobs {measured.foreign:.0%})"
+                + (
+                    f" errors {measured.errors} non-2xx {measured.bad_status}"
+                    f" exhausted {measured.exhausted}"
+                    if measured.errors or measured.bad_status or measured.exhausted
+                    else ""
+                ),
+                flush=True,
+            )
+    return runs
+
+
+def write_results(
+    output: str,
+    info: dict[str, object],
+    settings: dict[str, object],
+    runs: dict[str, list[Measurement]],
+    *,
+    floor: str = "floor",
+) -> str:
+    """Print the table and write results/<output>.json and .md; returns the table."""
+    summaries = summarise(runs, floor=floor)
+    text = table(summaries)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / f"{output}.json").write_text(to_json(info, settings, runs, summaries))
+    (RESULTS_DIR / f"{output}.md").write_text(
+        f"{info['date']}, {info['nproc']} x {info['cpu']}, {info['memory']}; "
+        f"{settings['rounds']} rounds x {settings['seconds']} s per target\n\n{text}\n"
+    )
+    print()
+    print(text)
+    print(f"\n{settings['elapsed_seconds']} s; results in {RESULTS_DIR}/{output}.json")
+    return text
+
+
+def select_targets(names: str, baseline: bool) -> list[Target]:
+    wanted = {name.strip() for name in names.split(",") if name.strip()}
+    targets = [t for t in TARGETS if not wanted or t.name in wanted or t.name == "floor"]
+    if baseline:
+        targets += [
+            replace(t, name=f"before: {t.name}", baseline=True)
+            for t in targets
+            if not t.name.startswith(("floor", "diag/"))
+        ]
+    return targets
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per load (default 4)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per target")
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per load (default 3)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per target")
     parser.add_argument(
         "--targets", default="", help="comma-separated target names (default: all; floor is kept)"
+    )
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also serve flask-passkey as of git revision REV"
     )
     parser.add_argument(
         "--credentials", action="store_true", help="run the 1k vs 1M credentials benchmark"
@@ -172,8 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return credentials_main([f"--rounds={args.rounds}", f"--seconds={args.seconds}"])
 
     wrk_path()
-    wanted = {name.strip() for name in args.targets.split(",") if name.strip()}
-    targets = [t for t in TARGETS if not wanted or t.name in wanted or t.name == "floor"]
+    targets = select_targets(args.targets, baseline=args.baseline is not None)
     started = time.monotonic()
     info = machine()
     backends_up()
@@ -184,50 +321,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             fixtures[target.login] = login_fixture(target.login)
     print(f"fixtures ready in {time.monotonic() - started:.0f} s", flush=True)
 
-    specs = {t.server: {"BENCH_APP": t.server} for t in targets}
+    tree = baseline_tree(args.baseline) if args.baseline else None
+    specs = {target.server: target.env(tree) for target in targets}
     with servers(specs) as running:
         print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
-        runner = Runner(running, fixtures, args.seconds)
-        for target in targets:
-            warm = runner.measure(target, args.warmup)
-            print(f"warm-up {target.name}: {warm.rps:,.0f} req/s", flush=True)
-
-        runs: dict[str, list[Measurement]] = {t.name: [] for t in targets}
-        for round_ in range(args.rounds):
-            shift = round_ % len(targets)
-            for target in targets[shift:] + targets[:shift]:
-                measured = runner.measure(target)
-                runs[target.name].append(measured)
-                print(
-                    f"round {round_ + 1}/{args.rounds} {target.name}: {measured.rps:,.0f} req/s "
-                    f"p50 {measured.p50_ms:.2f} ms p99 {measured.p99_ms:.2f} ms "
-                    f"(machine {measured.busy_before:.0%} busy before)"
-                    + (
-                        f" errors {measured.errors} non-2xx {measured.bad_status}"
-                        f" exhausted {measured.exhausted}"
-                        if measured.errors or measured.bad_status or measured.exhausted
-                        else ""
-                    ),
-                    flush=True,
-                )
-
-    summaries = summarise(runs)
-    text = table(summaries)
+        runs = interleave(Runner(running, fixtures, args.seconds), targets, args)
     settings = {
         "rounds": args.rounds,
         "seconds": args.seconds,
         "warmup": args.warmup,
+        "baseline": args.baseline,
         "elapsed_seconds": round(time.monotonic() - started),
     }
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / f"{args.output}.json").write_text(to_json(info, settings, runs, summaries))
-    (RESULTS_DIR / f"{args.output}.md").write_text(
-        f"{info['date']}, {info['nproc']} x {info['cpu']}, {info['memory']}; "
-        f"{args.rounds} rounds x {args.seconds:g} s per target\n\n{text}\n"
-    )
-    print()
-    print(text)
-    print(f"\n{settings['elapsed_seconds']} s; results in {RESULTS_DIR}/{args.output}.json")
+    write_results(args.output, info, settings, runs)
     return 0
 
 

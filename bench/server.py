@@ -25,6 +25,18 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (gunicorn's master and workers)."""
+    found = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            for child in children.read().split():
+                found += descendants(int(child))
+    except OSError:
+        pass
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -48,7 +48,7 @@ class Settings:
         None,
         (str,),
         "flask-limiter storage URI (redis://... to share across processes); unset = what a "
-        "plugin provides (passkey_rate_limit_storage), else memory://.",
+        "plugin provides (passkey_rate_limit_storage), else passkey+memory:// (in-process).",
     )
     lockout: str | None = _setting(
         None,

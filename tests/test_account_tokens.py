@@ -12,7 +12,14 @@ from typing import Any
 
 import jwt as pyjwt
 import pytest
-from conftest import (
+from flask import Flask
+from joserfc import jwt
+
+from flask_passkey.account import MY_ACCOUNT_SCOPES, SCOPE_READ, SCOPE_UPDATE
+from flask_passkey.errors import InvalidToken
+from flask_passkey.testing import PasskeyFlow
+from flask_passkey.tokens import KeyRing, TokenIssuer, configured_signing_keys
+from tests.conftest import (
     API_AUDIENCE,
     CUSTOM_DOMAIN,
     FakeClock,
@@ -24,13 +31,6 @@ from conftest import (
     passkey_flow,
     verify_jwt,
 )
-from flask import Flask
-from joserfc import jwt
-
-from flask_passkey.account import MY_ACCOUNT_SCOPES, SCOPE_READ, SCOPE_UPDATE
-from flask_passkey.errors import InvalidToken
-from flask_passkey.testing import PasskeyFlow
-from flask_passkey.tokens import KeyRing, TokenIssuer, configured_signing_keys
 
 ME = f"https://{CUSTOM_DOMAIN}/me/"
 ISSUER = f"https://{CUSTOM_DOMAIN}/"

@@ -8,7 +8,11 @@ import re
 from typing import Any
 
 import pytest
-from conftest import (
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_passkey.client_secrets import hash_secret
+from tests.conftest import (
     CONFIDENTIAL_SECRET,
     CUSTOM_DOMAIN,
     DB_CONNECTION,
@@ -18,10 +22,6 @@ from conftest import (
     post_challenge,
     tenant_data,
 )
-from flask import Flask
-from flask.testing import FlaskClient
-
-from flask_passkey.client_secrets import hash_secret
 
 JSON = "application/json"
 

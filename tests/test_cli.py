@@ -11,16 +11,6 @@ import jwt
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
-from conftest import (
-    CUSTOM_DOMAIN,
-    DB_CONNECTION,
-    FakeClock,
-    build_app,
-    new_email,
-    passkey_flow,
-    post_challenge,
-    tenant_data,
-)
 from flask import Flask
 from flask.cli import ScriptInfo
 from webauthn.helpers import bytes_to_base64url
@@ -32,6 +22,16 @@ from flask_passkey.default_plugins.sql_store import SqlStore, upgrade_database
 from flask_passkey.errors import BackendUnavailable
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import SoftAuthenticator
+from tests.conftest import (
+    CUSTOM_DOMAIN,
+    DB_CONNECTION,
+    FakeClock,
+    build_app,
+    new_email,
+    passkey_flow,
+    post_challenge,
+    tenant_data,
+)
 
 
 def run(app: Flask, *args: str) -> Result:

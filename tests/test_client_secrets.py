@@ -8,7 +8,14 @@ import dataclasses
 from typing import Any
 
 import pytest
-from conftest import (
+from flask import Flask
+
+import flask_passkey
+from flask_passkey import ConfigurationError, PasskeyEvent
+from flask_passkey.client_secrets import generate_secret, hash_secret, secret_matches
+from flask_passkey.models import WEBAUTHN_GRANT
+from flask_passkey.testing import SoftAuthenticator
+from tests.conftest import (
     CUSTOM_DOMAIN,
     DB_CONNECTION,
     REFRESH_GRANT,
@@ -17,13 +24,6 @@ from conftest import (
     new_email,
     tenant_data,
 )
-from flask import Flask
-
-import flask_passkey
-from flask_passkey import ConfigurationError, PasskeyEvent
-from flask_passkey.client_secrets import generate_secret, hash_secret, secret_matches
-from flask_passkey.models import WEBAUTHN_GRANT
-from flask_passkey.testing import SoftAuthenticator
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 POST_SECRET = generate_secret()

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CUSTOM_DOMAIN, build_app, post_challenge, tenant_data
 from flask import Flask
 
 import flask_passkey
 from flask_passkey import ConfigurationError, Passkey
 from flask_passkey.config import documented_settings
 from flask_passkey.models import Tenant
+from tests.conftest import CUSTOM_DOMAIN, build_app, post_challenge, tenant_data
 
 
 def tenant_with(**changes: Any) -> dict[str, Any]:

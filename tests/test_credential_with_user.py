@@ -6,13 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import PostgresSchemas
 from sqlalchemy.engine import URL
 
 from flask_passkey.ceremony import Ceremonies
 from flask_passkey.default_plugins.memory_store import MemorySessionStore, MemoryUserStore
 from flask_passkey.default_plugins.sql_store import SqlStore
 from flask_passkey.models import Credential, User
+from tests.conftest import PostgresSchemas
 
 
 def _user() -> tuple[User, Credential]:

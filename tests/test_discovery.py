@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from conftest import (
+from flask import Flask
+
+from flask_passkey.models import WEBAUTHN_GRANT
+from tests.conftest import (
     ANDROID_FINGERPRINT,
     ANDROID_PACKAGE,
     BETA_ANDROID_FINGERPRINT,
@@ -21,9 +24,6 @@ from conftest import (
     passkey_flow,
     verify_jwt,
 )
-from flask import Flask
-
-from flask_passkey.models import WEBAUTHN_GRANT
 
 WELL_KNOWN = [
     "/.well-known/jwks.json",

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import CUSTOM_DOMAIN, DB_CONNECTION, build_app
 from flask import Flask
 from flask.cli import ScriptInfo
 
@@ -21,6 +20,7 @@ from flask_passkey.cli import passkey_cli
 from flask_passkey.doctor import several_workers
 from flask_passkey.errors import BackendUnavailable
 from flask_passkey.models import AndroidApp, Client, Tenant
+from tests.conftest import CUSTOM_DOMAIN, DB_CONNECTION, build_app
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_FINGERPRINT = ":".join(f"{i:02X}" for i in range(32))

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from webauthn.helpers import base64url_to_bytes, encode_cbor
+from werkzeug.serving import make_server
+
+import flask_passkey
+from flask_passkey import PasskeyEvent
+from flask_passkey.models import WEBAUTHN_GRANT
+from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
+from tests.conftest import (
     BASIC_SECRET,
     CONFIDENTIAL_SECRET,
     CUSTOM_DOMAIN,
@@ -31,13 +38,6 @@ from conftest import (
     new_email,
     post_challenge,
 )
-from webauthn.helpers import base64url_to_bytes, encode_cbor
-from werkzeug.serving import make_server
-
-import flask_passkey
-from flask_passkey import PasskeyEvent
-from flask_passkey.models import WEBAUTHN_GRANT
-from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 LOGGER = "flask_passkey"
@@ -340,9 +340,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def served(everything_logged: CaptureAll, database_url: str) -> Iterator[int]:
     """The port of an app on the SQL store behind a real (werkzeug) HTTP server, built while
     everything is logged."""
-    app = build_app(
-        tenant=ceremony_tenant(), database_url=database_url, lockout="12 per hour"
-    )
+    app = build_app(tenant=ceremony_tenant(), database_url=database_url, lockout="12 per hour")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -384,9 +382,7 @@ def unusable_key_attestation(options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_no_secret_reaches_any_log(
-    served: int, everything_logged: CaptureAll
-) -> None:
+def test_no_secret_reaches_any_log(served: int, everything_logged: CaptureAll) -> None:
     port = served
     secrets = Secrets()
     secrets.add(CONFIDENTIAL_SECRET)

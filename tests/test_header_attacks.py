@@ -13,7 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import (
+from flask import Flask
+from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+from flask_passkey.testing import SoftAuthenticator
+from tests.conftest import (
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
     WEB_ORIGIN,
@@ -26,10 +30,6 @@ from conftest import (
     store_snapshot,
     tenant_data,
 )
-from flask import Flask
-from werkzeug.test import EnvironBuilder, run_wsgi_app
-
-from flask_passkey.testing import SoftAuthenticator
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 OTHER_DOMAIN = "id.acme.test"
@@ -86,8 +86,9 @@ def test_other_client_address_headers_never_open_a_new_bucket(
     spoofed = [f"{prefix}198.51.100.{i}" for i in (1, 2, 3)]
 
     statuses = [
-        post_challenge(client, headers={header: value}, environ_base={"REMOTE_ADDR": PROXY})
-        .status_code
+        post_challenge(
+            client, headers={header: value}, environ_base={"REMOTE_ADDR": PROXY}
+        ).status_code
         for value in spoofed
     ]
 
@@ -295,9 +296,7 @@ def test_x_forwarded_host_does_not_pick_another_custom_domain_without_a_trusted_
 
 @pytest.mark.parametrize("trusted_proxies", [0, 1])
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-@pytest.mark.parametrize(
-    "host", [*EQUIVALENT_HOSTS, OTHER_DOMAIN, *FORGED_HOSTS, *REPEATED_HOSTS]
-)
+@pytest.mark.parametrize("host", [*EQUIVALENT_HOSTS, OTHER_DOMAIN, *FORGED_HOSTS, *REPEATED_HOSTS])
 def test_a_configured_rp_id_is_the_only_one_ever_offered(
     endpoint: str, host: str, trusted_proxies: int, rp_id_apps: dict[int, Flask]
 ) -> None:

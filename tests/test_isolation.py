@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import (
+from flask import Flask, abort
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+import flask_passkey
+from flask_passkey import Passkey, PasskeyError, PasskeyEvent
+from tests.conftest import (
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
     FakeClock,
@@ -14,12 +20,6 @@ from conftest import (
     shared_signing_key,
     tenant_data,
 )
-from flask import Flask, abort
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-
-import flask_passkey
-from flask_passkey import Passkey, PasskeyError, PasskeyEvent
 
 GLOBEX_DOMAIN = "login.globex.test"
 

@@ -10,14 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import (
-    CUSTOM_DOMAIN,
-    assert_oauth_error,
-    backend_missing,
-    build_app,
-    ceremony_tenant,
-    new_email,
-)
 from flask import Flask
 
 import flask_passkey
@@ -26,6 +18,14 @@ from flask_passkey.errors import BackendUnavailable
 from flask_passkey.lockout import credential_key
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
+from tests.conftest import (
+    CUSTOM_DOMAIN,
+    assert_oauth_error,
+    backend_missing,
+    build_app,
+    ceremony_tenant,
+    new_email,
+)
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 EVIL_ORIGIN = "https://evil.example"

@@ -12,7 +12,12 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import (
+from flask import Flask
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+
+from flask_passkey.models import WEBAUTHN_GRANT
+from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, android_origin
+from tests.conftest import (
     ANDROID_FINGERPRINT,
     BETA_ANDROID_FINGERPRINT,
     CONFIDENTIAL_SECRET,
@@ -29,11 +34,6 @@ from conftest import (
     store_snapshot,
     verify_jwt,
 )
-from flask import Flask
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-
-from flask_passkey.models import WEBAUTHN_GRANT
-from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, android_origin
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"

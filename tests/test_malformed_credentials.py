@@ -17,13 +17,6 @@ from typing import Any
 
 import cbor2
 import pytest
-from conftest import (
-    CUSTOM_DOMAIN,
-    CaseCounts,
-    new_ceremony_app,
-    new_email,
-    store_snapshot,
-)
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,6 +24,13 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor
 
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import SoftAuthenticator, _sign
+from tests.conftest import (
+    CUSTOM_DOMAIN,
+    CaseCounts,
+    new_ceremony_app,
+    new_email,
+    store_snapshot,
+)
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 HOST = {"Host": CUSTOM_DOMAIN}

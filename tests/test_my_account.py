@@ -13,20 +13,6 @@ from urllib.parse import quote, urlsplit
 
 import jwt as pyjwt
 import pytest
-from conftest import (
-    API_AUDIENCE,
-    CUSTOM_DOMAIN,
-    DB_CONNECTION,
-    DEFAULT_DOMAIN,
-    FakeClock,
-    assert_error_body,
-    assert_oauth_error,
-    ceremony_tenant,
-    generate_rsa_pem,
-    new_ceremony_app,
-    new_email,
-    store_snapshot,
-)
 from flask import Flask
 from webauthn.helpers import bytes_to_base64url
 
@@ -46,6 +32,20 @@ from flask_passkey.schemas import (
     EnrollmentChallengeResponseSchema,
 )
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
+from tests.conftest import (
+    API_AUDIENCE,
+    CUSTOM_DOMAIN,
+    DB_CONNECTION,
+    DEFAULT_DOMAIN,
+    FakeClock,
+    assert_error_body,
+    assert_oauth_error,
+    ceremony_tenant,
+    generate_rsa_pem,
+    new_ceremony_app,
+    new_email,
+    store_snapshot,
+)
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 ME = f"{ORIGIN}/me/"

@@ -12,7 +12,15 @@ from typing import Any
 import jsonschema_rs
 import pytest
 import schemathesis
-from conftest import (
+from flask import Flask
+from werkzeug.test import TestResponse
+
+from flask_passkey.account import MY_ACCOUNT_SCOPES
+from flask_passkey.config import Settings
+from flask_passkey.models import REFRESH_TOKEN_GRANT
+from flask_passkey.openapi import OPENAPI_PATH, OPERATIONS, build_openapi, main
+from flask_passkey.testing import SoftAuthenticator
+from tests.conftest import (
     ANDROID_PACKAGE,
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
@@ -22,14 +30,6 @@ from conftest import (
     new_ceremony_app,
     new_email,
 )
-from flask import Flask
-from werkzeug.test import TestResponse
-
-from flask_passkey.account import MY_ACCOUNT_SCOPES
-from flask_passkey.config import Settings
-from flask_passkey.models import REFRESH_TOKEN_GRANT
-from flask_passkey.openapi import OPENAPI_PATH, OPERATIONS, build_openapi, main
-from flask_passkey.testing import SoftAuthenticator
 
 HOST = {"Host": CUSTOM_DOMAIN}
 ME = f"https://{CUSTOM_DOMAIN}/me/"
@@ -406,7 +406,7 @@ def test_rate_limit_headers_and_429_match_the_document() -> None:
 
 
 def test_passkeys_disabled_is_a_documented_404(document: dict[str, Any]) -> None:
-    from conftest import tenant_data
+    from tests.conftest import tenant_data
 
     app = build_app(tenant={**tenant_data(), "passkeys_enabled": False})
     client = app.test_client()

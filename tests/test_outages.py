@@ -28,7 +28,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from conftest import (
+from flask import Flask
+
+from flask_passkey.testing import SoftAuthenticator
+from tests.conftest import (
     CUSTOM_DOMAIN,
     DB_CONNECTION,
     POSTGRES_URL,
@@ -38,9 +41,6 @@ from conftest import (
     ceremony_tenant,
     new_email,
 )
-from flask import Flask
-
-from flask_passkey.testing import SoftAuthenticator
 
 pytestmark = pytest.mark.slow
 
@@ -168,8 +168,10 @@ class Traffic:
         data = response.get_json(silent=True)
         if response.status_code == 200:
             return data
-        if response.status_code != 503 or data is None or data.get("error") != (
-            "temporarily_unavailable"
+        if (
+            response.status_code != 503
+            or data is None
+            or data.get("error") != ("temporarily_unavailable")
         ):
             with self.lock:
                 self.unexpected.append(

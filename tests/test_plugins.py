@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CONFIDENTIAL_SECRET, DB_CONNECTION, build_app, post_challenge
 from flask import current_app
 
 import flask_passkey
 from flask_passkey import ConfigurationError, PasskeyError, PasskeyEvent
+from tests.conftest import CONFIDENTIAL_SECRET, DB_CONNECTION, build_app, post_challenge
 
 REFUSING_MODULE = """
 import flask_passkey

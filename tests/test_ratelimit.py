@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 import pytest
-from conftest import CUSTOM_DOMAIN, DEFAULT_DOMAIN, build_app, post_challenge, tenant_data
 from flask import current_app
 from flask.testing import FlaskClient
 from limits.errors import StorageError
 
 from flask_passkey import hookimpl
+from tests.conftest import CUSTOM_DOMAIN, DEFAULT_DOMAIN, build_app, post_challenge, tenant_data
 
 
 def limited(limit: str = "2 per hour", **config: Any) -> FlaskClient:

@@ -42,8 +42,7 @@ def _bodies() -> list[dict[str, Any]]:
         bodies += [{name: value} for value in VALUES]
     for first, second in itertools.combinations(FIELDS[:5], 2):
         bodies += [
-            {first: a, second: b}
-            for a, b in itertools.product(["ok", "", None, 1], repeat=2)
+            {first: a, second: b} for a, b in itertools.product(["ok", "", None, 1], repeat=2)
         ]
     bodies.append(
         {"client_id": "bench-spa", "client_secret": "s", "realm": "r", "organization": "o"}
@@ -127,4 +126,3 @@ def test_schemas_with_anything_else_have_no_fast_path() -> None:
     others = (Hooked(), Other(), Renamed(), Regexp(), _Strict(only=("name",)), _Strict(many=True))
     for schema in others:
         assert fast_loader(schema) is None
-

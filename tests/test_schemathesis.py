@@ -18,14 +18,6 @@ from urllib.parse import quote
 import jwt
 import pytest
 import schemathesis
-from conftest import (
-    CONFIDENTIAL_SECRET,
-    CUSTOM_DOMAIN,
-    DEFAULT_DOMAIN,
-    CaseCounts,
-    new_ceremony_app,
-    new_email,
-)
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -44,6 +36,14 @@ from webauthn.helpers import bytes_to_base64url
 from flask_passkey.account import MY_ACCOUNT_SCOPES
 from flask_passkey.openapi import OPENAPI_PATH, OPERATIONS
 from flask_passkey.testing import PasskeyFlow
+from tests.conftest import (
+    CONFIDENTIAL_SECRET,
+    CUSTOM_DOMAIN,
+    DEFAULT_DOMAIN,
+    CaseCounts,
+    new_ceremony_app,
+    new_email,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,11 @@ import re
 from typing import Any
 
 import pytest
-from conftest import (
+from flask import Flask
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor, parse_cbor
+
+from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, android_origin
+from tests.conftest import (
     ANDROID_FINGERPRINT,
     BETA_ANDROID_FINGERPRINT,
     CUSTOM_DOMAIN,
@@ -32,10 +36,6 @@ from conftest import (
     store_snapshot,
     verify_jwt,
 )
-from flask import Flask
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor, parse_cbor
-
-from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, android_origin
 
 EMAIL = "ann@example.com"
 ORIGIN = f"https://{CUSTOM_DOMAIN}"

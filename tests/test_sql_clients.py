@@ -10,15 +10,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import (
-    CUSTOM_DOMAIN,
-    DB_CONNECTION,
-    FakeClock,
-    PostgresSchemas,
-    build_app,
-    post_challenge,
-    tenant_data,
-)
 from sqlalchemy.engine import URL
 
 from flask_passkey import hookimpl
@@ -40,6 +31,15 @@ from flask_passkey.store_contract import (
     new_user,
 )
 from flask_passkey.users import SigningKey
+from tests.conftest import (
+    CUSTOM_DOMAIN,
+    DB_CONNECTION,
+    FakeClock,
+    PostgresSchemas,
+    build_app,
+    post_challenge,
+    tenant_data,
+)
 
 FINGERPRINT = ":".join(f"{i:02X}" for i in range(32))
 

@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import PostgresSchemas, tenant_data
 from flask import Flask
 from sqlalchemy.engine import URL
 
@@ -38,6 +37,7 @@ from flask_passkey.store_contract import (
     race,
 )
 from flask_passkey.users import SigningKey
+from tests.conftest import PostgresSchemas, tenant_data
 
 HEAD = "0002"
 

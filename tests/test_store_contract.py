@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PostgresSchemas
 from sqlalchemy.engine import URL
 
 from flask_passkey.default_plugins.memory_store import MemorySessionStore, MemoryUserStore
 from flask_passkey.default_plugins.sql_schema import metadata
 from flask_passkey.default_plugins.sql_store import SqlStore
 from flask_passkey.store_contract import SessionStoreContract, UserStoreContract
+from tests.conftest import PostgresSchemas
 
 
 def emptied(store: SqlStore) -> SqlStore:

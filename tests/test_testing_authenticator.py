@@ -55,9 +55,7 @@ def authentication_options(**kwargs: Any) -> dict[str, Any]:
     return options_to_json_dict(generate_authentication_options(rp_id=RP_ID, **kwargs))
 
 
-def verify_create(
-    response: dict[str, Any], options: dict[str, Any], **kwargs: Any
-) -> Any:
+def verify_create(response: dict[str, Any], options: dict[str, Any], **kwargs: Any) -> Any:
     return verify_registration_response(
         credential=response,
         expected_challenge=base64url_to_bytes(options["challenge"]),
@@ -82,9 +80,7 @@ def verify_get(
     )
 
 
-def register(
-    authenticator: SoftAuthenticator, **kwargs: Any
-) -> tuple[dict[str, Any], Any]:
+def register(authenticator: SoftAuthenticator, **kwargs: Any) -> tuple[dict[str, Any], Any]:
     options = registration_options(**kwargs)
     response = authenticator.create(options, origin=ORIGIN)
     return response, verify_create(response, options)
@@ -110,9 +106,7 @@ def test_registration_and_assertion_verify_for_every_algorithm_and_format(
 
     assert registered.fmt == attestation
     assert registered.credential_id == authenticator.credentials[0].credential_id
-    assert (
-        registered.credential_public_key == authenticator.credentials[0].cose_public_key
-    )
+    assert registered.credential_public_key == authenticator.credentials[0].cose_public_key
     assert registered.sign_count == 0
     assert registered.user_verified is True
     assert response["response"]["publicKeyAlgorithm"] == COSE_ALGORITHMS[algorithm]
@@ -140,9 +134,7 @@ def test_responses_have_the_browser_tojson_shape() -> None:
         assert response["type"] == "public-key"
         assert response["authenticatorAttachment"] == "platform"
         assert response["clientExtensionResults"] == {}
-        assert not any(
-            "=" in v for v in response["response"].values() if isinstance(v, str)
-        )
+        assert not any("=" in v for v in response["response"].values() if isinstance(v, str))
     assert created["response"]["transports"] == ["internal", "hybrid"]
     assert set(asserted["response"]) == {
         "clientDataJSON",
@@ -182,9 +174,7 @@ def test_increment_counter_counts_up_per_credential() -> None:
     counts = []
     for cred, current in [(first, 0), (first, 1), (second, 0), (first, 2)]:
         request = authentication_options()
-        assertion = authenticator.get(
-            request, origin=ORIGIN, credential_id=cred.credential_id
-        )
+        assertion = authenticator.get(request, origin=ORIGIN, credential_id=cred.credential_id)
         verified = verify_get(
             assertion, request, cred.credential_public_key, current_sign_count=current
         )
@@ -199,12 +189,7 @@ def test_zero_counter_always_reports_zero() -> None:
     for _ in range(3):
         request = authentication_options()
         assertion = authenticator.get(request, origin=ORIGIN)
-        assert (
-            verify_get(
-                assertion, request, registered.credential_public_key
-            ).new_sign_count
-            == 0
-        )
+        assert verify_get(assertion, request, registered.credential_public_key).new_sign_count == 0
 
 
 @pytest.mark.parametrize(
@@ -240,9 +225,7 @@ def test_android_origin_verifies_when_listed_as_expected_origin() -> None:
 
     request = authentication_options()
     assertion = authenticator.get(request, origin=origin)
-    verify_get(
-        assertion, request, registered.credential_public_key, expected_origin=[origin]
-    )
+    verify_get(assertion, request, registered.credential_public_key, expected_origin=[origin])
     with pytest.raises(InvalidAuthenticationResponse):
         verify_get(assertion, request, registered.credential_public_key)
 
@@ -315,9 +298,7 @@ def test_sign_count_override_simulates_a_cloned_authenticator() -> None:
     request = authentication_options()
     assertion = authenticator.get(request, origin=ORIGIN, sign_count=2)
     with pytest.raises(InvalidAuthenticationResponse):
-        verify_get(
-            assertion, request, registered.credential_public_key, current_sign_count=5
-        )
+        verify_get(assertion, request, registered.credential_public_key, current_sign_count=5)
     assert authenticator.credentials[0].sign_count == 1
 
 
@@ -328,9 +309,7 @@ def test_user_handle_override_replaces_or_omits_the_user_handle() -> None:
     other = authenticator.get(request, origin=ORIGIN, user_handle=b"someone else")
     assert base64url_to_bytes(other["response"]["userHandle"]) == b"someone else"
     assert (
-        authenticator.get(request, origin=ORIGIN, user_handle=None)["response"][
-            "userHandle"
-        ]
+        authenticator.get(request, origin=ORIGIN, user_handle=None)["response"]["userHandle"]
         is None
     )
 
@@ -347,9 +326,7 @@ def test_refuses_to_register_again_when_it_holds_an_excluded_credential() -> Non
     _, registered = register(authenticator)
     excluded = [PublicKeyCredentialDescriptor(id=registered.credential_id)]
     with pytest.raises(ValueError, match="excludeCredentials"):
-        authenticator.create(
-            registration_options(exclude_credentials=excluded), origin=ORIGIN
-        )
+        authenticator.create(registration_options(exclude_credentials=excluded), origin=ORIGIN)
 
 
 def test_rp_id_defaults_to_the_origin_host_when_options_omit_it() -> None:
@@ -392,8 +369,6 @@ def test_get_picks_explicit_then_first_allowed_then_most_recent_credential() -> 
 def test_get_only_uses_credentials_for_the_requested_rp() -> None:
     authenticator = SoftAuthenticator()
     register(authenticator)
-    other_rp = options_to_json_dict(
-        generate_authentication_options(rp_id="other.example")
-    )
+    other_rp = options_to_json_dict(generate_authentication_options(rp_id="other.example"))
     with pytest.raises(ValueError, match=r"other\.example"):
         authenticator.get(other_rp, origin="https://other.example")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import (
+from flask import Flask
+
+from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
+from tests.conftest import (
     CONFIDENTIAL_SECRET,
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
@@ -14,9 +17,6 @@ from conftest import (
     new_email,
     verify_jwt,
 )
-from flask import Flask
-
-from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
 
 
 @pytest.fixture(scope="module")

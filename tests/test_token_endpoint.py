@@ -8,7 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from conftest import (
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_passkey.hookspecs import hookimpl
+from flask_passkey.models import WEBAUTHN_GRANT
+from flask_passkey.testing import PasskeyFlow
+from tests.conftest import (
     API_AUDIENCE,
     BASIC_SECRET,
     CONFIDENTIAL_SECRET,
@@ -26,12 +32,6 @@ from conftest import (
     store_snapshot,
     verify_jwt,
 )
-from flask import Flask
-from flask.testing import FlaskClient
-
-from flask_passkey.hookspecs import hookimpl
-from flask_passkey.models import WEBAUTHN_GRANT
-from flask_passkey.testing import PasskeyFlow
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"

@@ -11,7 +11,14 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import (
+from cryptography.hazmat.primitives import serialization
+from flask import Flask
+from webauthn.helpers import bytes_to_base64url
+
+from flask_passkey.default_plugins.memory_store import MemoryUserStore
+from flask_passkey.hookspecs import hookimpl
+from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
+from tests.conftest import (
     CUSTOM_DOMAIN,
     AppFactory,
     FakeClock,
@@ -23,13 +30,6 @@ from conftest import (
     passkey_flow,
     verify_jwt,
 )
-from cryptography.hazmat.primitives import serialization
-from flask import Flask
-from webauthn.helpers import bytes_to_base64url
-
-from flask_passkey.default_plugins.memory_store import MemoryUserStore
-from flask_passkey.hookspecs import hookimpl
-from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
 
 USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"
 ISSUER = f"https://{CUSTOM_DOMAIN}/"

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CUSTOM_DOMAIN, DEFAULT_DOMAIN, build_app, post_challenge, tenant_data
 from flask.testing import FlaskClient
 
 import flask_passkey
 from flask_passkey import PasskeyError
 from flask_passkey.default_plugins.validation_steps import STEPS
+from tests.conftest import CUSTOM_DOMAIN, DEFAULT_DOMAIN, build_app, post_challenge, tenant_data
 
 
 class OperatorRejected(PasskeyError):
