@@ -10,6 +10,8 @@ database.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 from flask_limiter import Limiter
@@ -59,12 +61,17 @@ def floor_app(*, limited: bool = False) -> Flask:
     return app
 
 
-def passkey_app(backend: str, *, database: str = BENCH_DATABASE) -> Flask:
+def passkey_app(
+    backend: str, *, database: str = BENCH_DATABASE, config: Mapping[str, Any] | None = None
+) -> Flask:
+    """flask-passkey on ``backend`` (``memory-nolimit``: memory, limiter off), with
+    ``config`` on top of the benchmark's configuration."""
     app = Flask("bench_passkey")
     if backend == "memory-nolimit":
         app.config.update(passkey_config("memory"), PASSKEY_RATE_LIMIT_ENABLED=False)
     else:
         app.config.update(passkey_config(backend, database=database))
+    app.config.update(config or {})
     Passkey(app)
     return app
 

@@ -126,6 +126,8 @@ class Caller:
 
     user: User
     client_id: str
+    #: The https origin of the custom domain the request came on.
+    origin: str
 
 
 class MyAccount:
@@ -169,7 +171,7 @@ class MyAccount:
         user = self.users.get_user(subject)
         if user is None:
             raise InvalidToken("The access token's user no longer exists.")
-        return Caller(user=user, client_id=client_id)
+        return Caller(user=user, client_id=client_id, origin=request.origin)
 
     def begin_enrollment(
         self,
@@ -223,7 +225,7 @@ class MyAccount:
             raise InvalidToken("The access token's client no longer exists.")
         try:
             session = self.ceremonies.take_session(
-                auth_session, client=client, realm=None, organization=None
+                auth_session, client=client, origin=caller.origin, realm=None, organization=None
             )
             credential = self.ceremonies.finish_enrollment(
                 session=session, client=client, user=caller.user, response=authn_response

@@ -283,14 +283,24 @@ class Ceremonies:
     # -- finish --------------------------------------------------------------------------
 
     def take_session(
-        self, auth_session: str, *, client: Client, realm: str | None, organization: str | None
+        self,
+        auth_session: str,
+        *,
+        client: Client,
+        origin: str,
+        realm: str | None,
+        organization: str | None,
     ) -> AuthSession:
-        """Consume the session (single use, whatever happens next) and check who redeems it."""
+        """Consume the session (single use, whatever happens next) and check who redeems it:
+        the same client, on the same custom domain (``origin``), for the realm and organization
+        when the request names them."""
         session = self.sessions.take(auth_session, now=self.clock())
         if session is None:
             raise InvalidGrant("The auth_session is invalid, expired or already used.")
         if session.client_id != client.client_id:
             raise InvalidGrant("The auth_session was issued to another client.")
+        if session.origin != origin:
+            raise InvalidGrant("The auth_session was issued on another domain.")
         if realm is not None and realm != session.connection:
             raise InvalidGrant("The auth_session was issued for another realm.")
         if organization is not None and organization != session.organization_id:

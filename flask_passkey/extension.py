@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from .validation import Validator
 from .views import create_blueprints
 
 EXTENSION_KEY = "passkey"
+logger = logging.getLogger("flask_passkey")
 
 
 @dataclass
@@ -61,7 +63,13 @@ class PasskeyState:
         self._claims_hook = FastHook(self.plugin_manager, "passkey_token_claims")
 
     def emit(self, event: PasskeyEvent) -> None:
-        self._event_hook(event=event)
+        """Send ``event`` to every ``passkey_event`` plugin. A plugin that raises is logged and
+        ignored: by the time an event fires the work is done, and an audit hook must not turn
+        it into a failure."""
+        try:
+            self._event_hook(event=event)
+        except Exception:
+            logger.exception("A passkey_event plugin raised on a %s event", event.name)
 
     def clients(self) -> list[Client]:
         """Every client the tenant plugins know (for the well-known files)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from .account import MY_ACCOUNT_SCOPES, my_account_audience
@@ -114,7 +114,11 @@ class Grants:
             my_account=audience == my_account_audience(request.issuer),
         )
         session = self.ceremonies.take_session(
-            auth_session, client=request.client, realm=realm, organization=organization
+            auth_session,
+            client=request.client,
+            origin=request.issuer.removesuffix("/"),
+            realm=realm,
+            organization=organization,
         )
         finish = (
             self.ceremonies.finish_signup
@@ -122,15 +126,21 @@ class Grants:
             else self.ceremonies.finish_login
         )
         sign_in = finish(session=session, client=request.client, response=authn_response)
+        now = self.clock()
         body = self._respond(
             request,
             user=sign_in.user,
-            scope=scope,
-            audience=audience,
-            organization_id=session.organization_id,
             amr=authentication_methods(sign_in),
-            auth_time=self.clock(),
-            refresh_expires_at=None,
+            grant=RefreshGrant(
+                user_id=sign_in.user.id,
+                client_id=request.client.client_id,
+                scope=scope,
+                audience=audience,
+                organization_id=session.organization_id,
+                expires_at=now + self.refresh_token_lifetime,
+                auth_time=now,
+                credential_id=sign_in.credential.id,
+            ),
         )
         event: Literal["login_succeeded", "signup_succeeded"] = (
             "signup_succeeded" if session.operation == "signup" else "login_succeeded"
@@ -149,6 +159,14 @@ class Grants:
         user = self.users.get_user(grant.user_id)
         if user is None:
             raise InvalidGrant("The refresh token's user no longer exists.")
+        if grant.credential_id is not None:
+            credential = self.users.get_credential(grant.credential_id)
+            if credential is None or credential.user_id != user.id:
+                raise InvalidGrant("The passkey this session was signed in with was removed.")
+        if grant.organization_id is not None and not self.users.is_member(
+            organization_id=grant.organization_id, user_id=user.id
+        ):
+            raise InvalidGrant("The user is no longer a member of the organization.")
         scope = grant.scope
         if request.scope is not None:
             asked = set(request.scope.split())
@@ -159,29 +177,20 @@ class Grants:
         body = self._respond(
             request,
             user=user,
-            scope=scope,
-            audience=grant.audience or self._audience(request),
-            organization_id=grant.organization_id,
             amr=(),
-            auth_time=grant.auth_time,
-            refresh_expires_at=grant.expires_at,
+            grant=replace(grant, scope=scope, audience=grant.audience or self._audience(request)),
         )
         return TokenResult(
             body, "refresh_succeeded", user.id, user.connection, grant.organization_id
         )
 
     def _respond(
-        self,
-        request: TokenRequest,
-        *,
-        user: User,
-        scope: tuple[str, ...],
-        audience: str,
-        organization_id: str | None,
-        amr: Sequence[str],
-        auth_time: float,
-        refresh_expires_at: float | None,
+        self, request: TokenRequest, *, user: User, amr: Sequence[str], grant: RefreshGrant
     ) -> dict[str, Any]:
+        """Sign the tokens ``grant`` describes; when it includes ``offline_access``, keep it
+        under a new refresh token (rotation keeps its first expiry)."""
+        scope, audience, organization_id = grant.scope, grant.audience, grant.organization_id
+        assert audience is not None, "both grants settle the audience first"
         extra = {
             key: value
             for key, value in self.extra_claims(
@@ -201,7 +210,7 @@ class Grants:
             audience=audience,
             organization_id=organization_id,
             amr=amr,
-            auth_time=auth_time,
+            auth_time=grant.auth_time,
             extra_claims=extra,
         )
         body: dict[str, Any] = {
@@ -213,35 +222,10 @@ class Grants:
         if tokens.id_token is not None:
             body["id_token"] = tokens.id_token
         if "offline_access" in scope:
-            body["refresh_token"] = self._new_refresh_token(
-                request, user, scope, audience, organization_id, auth_time, refresh_expires_at
-            )
+            token = secrets.token_urlsafe(32)
+            self.users.put_refresh_token(hash_token(token), grant)
+            body["refresh_token"] = token
         return body
-
-    def _new_refresh_token(
-        self,
-        request: TokenRequest,
-        user: User,
-        scope: tuple[str, ...],
-        audience: str,
-        organization_id: str | None,
-        auth_time: float,
-        expires_at: float | None,
-    ) -> str:
-        token = secrets.token_urlsafe(32)
-        self.users.put_refresh_token(
-            hash_token(token),
-            RefreshGrant(
-                user_id=user.id,
-                client_id=request.client.client_id,
-                scope=scope,
-                audience=audience,
-                organization_id=organization_id,
-                expires_at=expires_at or self.clock() + self.refresh_token_lifetime,
-                auth_time=auth_time,
-            ),
-        )
-        return token
 
     def _scope(self, requested: str | None, client: Client, *, my_account: bool) -> tuple[str, ...]:
         """The asked scopes the client may have (others are dropped), always with ``openid``;

@@ -30,6 +30,7 @@ from .errors import (
 from .events import EventName, PasskeyEvent
 from .lockout import count_failure
 from .ratelimit import forwarded_value
+from .schemas import is_unicode_clean
 
 if TYPE_CHECKING:
     from .extension import PasskeyState
@@ -135,6 +136,9 @@ def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:
         body = None
     if body is None:
         raise InvalidRequest("The request body must be JSON (Content-Type: application/json).")
+    # Only an escape can smuggle in a lone surrogate; skip the walk for ordinary bodies.
+    if b"\\u" in request.get_data() and not is_unicode_clean(body):
+        raise InvalidRequest("The request body contains an unpaired surrogate escape (\\ud800).")
     return body
 
 

@@ -42,7 +42,8 @@ class ClientRequestSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    client_id = fields.String(required=True, validate=_ID)
+    #: Required, unless the client authenticates with HTTP Basic (which names it).
+    client_id = _optional_string()
     client_secret = _optional_string(max_length=1024)
     realm = _optional_string()
     organization = _optional_string()
@@ -98,6 +99,8 @@ class CredentialJson(fields.Field[dict[str, Any]]):
                 value = json.loads(value)
             except (ValueError, RecursionError):
                 raise ValidationError("must be a JSON object.") from None
+            if not is_unicode_clean(value):
+                raise ValidationError("must not contain unpaired surrogate escapes.")
         if not isinstance(value, dict):
             raise ValidationError("must be a JSON object.")
         return value
@@ -293,6 +296,19 @@ class ProblemErrorSchema(ErrorSchema):
     title = fields.String(required=True)
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
+
+
+def is_unicode_clean(value: Any) -> bool:
+    """Whether every string in a decoded JSON value is valid Unicode.
+
+    JSON's ``\\ud800`` escapes decode to lone surrogates that no encoder, database driver or
+    JWT signer accepts: refuse them at the door instead of failing halfway through the work.
+    """
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_body(schema: Schema, body: Any) -> dict[str, Any]:

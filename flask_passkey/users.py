@@ -37,6 +37,8 @@ class RefreshGrant:
     expires_at: float
     #: When the user signed in with the passkey; refreshed ID tokens keep it as ``auth_time``.
     auth_time: float
+    #: The passkey that signed in: once it is deleted, the refresh token stops working.
+    credential_id: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -129,14 +129,22 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             client_ip=passkey_request.client_ip,
             authn_response=data.get("authn_response"),
         )
+        # The session fixed the realm and organization; those the request names are checked
+        # (steps 6 and 7) before the session is spent, then must match it.
+        realm, organization = data.get("realm"), data.get("organization")
+        steps = grant_steps[grant_type]
+        if realm is not None:
+            steps += ("passkey_check_realm",)
+        if organization is not None:
+            steps += ("passkey_check_organization",)
         context = validator.check_client(
             passkey_request,
             client_id=client_id,
             client_secret=secret,
             secret_source=source,
-            realm=None,
-            organization=None,
-            steps=grant_steps[grant_type],
+            realm=realm,
+            organization=organization,
+            steps=steps,
         )
         token_request = TokenRequest(
             client=context.client,

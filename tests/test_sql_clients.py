@@ -97,13 +97,14 @@ def test_upgrade_from_0001_to_0002_keeps_every_row(database_url: URL) -> None:
             tables["auth_sessions"].insert(),
             {"id": session.id, "data": session.to_json(), "expires_at": session.expires_at},
         )
-        connection.execute(tables["refresh_tokens"].insert(), {"token_hash": "h", **asdict(grant)})
+        old_columns = {k: v for k, v in asdict(grant).items() if k != "credential_id"}
+        connection.execute(tables["refresh_tokens"].insert(), {"token_hash": "h", **old_columns})
         connection.execute(tables["signing_keys"].insert(), asdict(key))
     engine.dispose()
 
     upgrade_database(database_url)
 
-    assert database_revision(database_url) == head_revision() == "0002"
+    assert database_revision(database_url) == head_revision() == "0003"
     store = SqlStore(database_url)
     assert store.get_user(user.id) == user
     assert store.get_credential(credential.id) == credential

@@ -39,7 +39,7 @@ from flask_passkey.store_contract import (
 from flask_passkey.users import SigningKey
 from tests.conftest import PostgresSchemas, tenant_data
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

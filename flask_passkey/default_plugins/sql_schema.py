@@ -95,6 +95,7 @@ refresh_tokens = sa.Table(
     sa.Column("organization_id", sa.String),
     sa.Column("expires_at", sa.Double, nullable=False, index=True),
     sa.Column("auth_time", sa.Double, nullable=False),
+    sa.Column("credential_id", sa.LargeBinary),
 )
 
 signing_keys = sa.Table(

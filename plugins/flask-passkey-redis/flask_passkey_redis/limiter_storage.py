@@ -20,6 +20,9 @@ from typing import Any
 
 from flask import g, has_app_context
 from limits.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage
+from redis.exceptions import NoScriptError
+
+from .connection import command
 
 SCHEME_PREFIX = "passkey+"
 
@@ -52,7 +55,13 @@ class WindowFromHit(RedisStorage):
         self.lua_incr_window = self.get_connection().register_script(INCR_WINDOW)
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        count, ttl = self.lua_incr_window([self.prefixed_key(key)], [expiry, amount])
+        prefixed = self.prefixed_key(key)
+        try:
+            count, ttl = command(
+                self.storage, "EVALSHA", self.lua_incr_window.sha, 1, prefixed, expiry, amount
+            )
+        except NoScriptError:  # not loaded yet (or flushed): the Script object loads it
+            count, ttl = self.lua_incr_window([prefixed], [expiry, amount])
         windows = _windows()
         if windows is not None:
             # As RedisStorage.get_expiry computes it from TTL.

@@ -20,7 +20,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from .connection import RedisClient
+from .connection import RedisClient, command
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +80,13 @@ class RedisSessionStore:
             return
         value = session.to_json()
         try:
-            self.client().set(self.key(session.id), value, px=ttl_ms)
+            command(self.client(), "SET", self.key(session.id), value, "PX", ttl_ms)
         except UNAVAILABLE_ERRORS as error:
             raise _unavailable("keep a session", error) from error
 
     def take(self, session_id: str, *, now: float) -> AuthSession | None:
         try:
-            value = self.client().getdel(self.key(session_id))
+            value = command(self.client(), "GETDEL", self.key(session_id))
         except UNAVAILABLE_ERRORS as error:
             raise _unavailable("take a session", error) from error
         if value is None:

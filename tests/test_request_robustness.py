@@ -1,0 +1,196 @@
+"""Requests that once got past validation and broke halfway: lone surrogates, a failing audit
+plugin, and a session redeemed on another custom domain."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_passkey import hookimpl
+from flask_passkey.models import WEBAUTHN_GRANT
+from tests.conftest import (
+    CONFIDENTIAL_SECRET,
+    CUSTOM_DOMAIN,
+    assert_oauth_error,
+    ceremony_tenant,
+    new_email,
+    passkey_flow,
+    store_snapshot,
+)
+
+SURROGATE = "\\ud800"  # JSON text for a lone surrogate
+
+
+def raw_post(app: Flask, path: str, text: str, host: str = CUSTOM_DOMAIN) -> Any:
+    return app.test_client().post(
+        path, data=text, headers={"Host": host, "Content-Type": "application/json"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/passkey/register",
+            '{"client_id": "spa", "user_profile": {"email": "a@b.test", "name": "x%s"}}',
+        ),
+        ("/passkey/challenge", '{"client_id": "spa", "realm": "%s"}'),
+        (
+            "/passkey/challenge",
+            '{"client_id": "confidential", "client_secret": "%s"}',
+        ),
+        (
+            "/oauth/token",
+            '{"grant_type": "refresh_token", "client_id": "refreshing", "refresh_token": "%s"}',
+        ),
+        (
+            "/oauth/token",
+            '{"grant_type": "' + WEBAUTHN_GRANT + '", "client_id": "spa",'
+            ' "auth_session": "%s", "authn_response": {}}',
+        ),
+    ],
+)
+def test_lone_surrogates_are_refused_at_the_door(
+    ceremony_app: Flask, path: str, body: str
+) -> None:
+    before = store_snapshot(ceremony_app)
+
+    response = raw_post(ceremony_app, path, body % SURROGATE)
+
+    assert_oauth_error(response, 400, "invalid_request")
+    assert store_snapshot(ceremony_app) == before
+
+
+def test_a_form_encoded_credential_with_a_lone_surrogate_is_refused(ceremony_app: Flask) -> None:
+    response = ceremony_app.test_client().post(
+        "/oauth/token",
+        data={
+            "grant_type": WEBAUTHN_GRANT,
+            "client_id": "spa",
+            "auth_session": "x",
+            "authn_response": '{"id": "%s"}' % SURROGATE,
+        },
+        headers={"Host": CUSTOM_DOMAIN},
+    )
+
+    assert_oauth_error(response, 400, "invalid_request")
+
+
+def test_ordinary_unicode_escapes_are_still_welcome(ceremony_app: Flask) -> None:
+    body = json.dumps(
+        {"client_id": "spa", "user_profile": {"email": new_email(), "name": "Zoë 😀"}}
+    )
+    assert "\\u" in body
+
+    assert raw_post(ceremony_app, "/passkey/register", body).status_code == 200
+
+
+class ExplodingAudit:
+    @hookimpl
+    def passkey_event(self, event: Any) -> None:
+        raise RuntimeError("the audit database is down")
+
+
+def test_a_failing_event_plugin_does_not_undo_a_finished_sign_up(
+    make_ceremony_app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_ceremony_app(plugins=[ExplodingAudit()])
+
+    tokens = passkey_flow(app).sign_up({"email": new_email()})
+
+    assert tokens["id_token"]
+    assert "passkey_event plugin raised" in caplog.text
+
+
+def test_a_session_cannot_be_redeemed_on_another_custom_domain(make_ceremony_app: Any) -> None:
+    tenant = ceremony_tenant()
+    tenant["custom_domains"].append("login.other.test")
+    app = make_ceremony_app(tenant=tenant)
+    flow = passkey_flow(app)
+    flow.sign_up({"email": new_email()})
+    started = flow.challenge().get_json()
+    assertion = flow.authenticator.get(
+        started["authn_params_public_key"], origin=f"https://{CUSTOM_DOMAIN}"
+    )
+
+    elsewhere = passkey_flow(app, host="login.other.test", origin=f"https://{CUSTOM_DOMAIN}")
+    response = elsewhere.token(started["auth_session"], assertion)
+
+    assert_oauth_error(response, 400, "invalid_grant")
+
+
+def test_basic_authentication_needs_no_client_id_in_the_challenge_body(
+    ceremony_app: Flask,
+) -> None:
+    response = ceremony_app.test_client().post(
+        "/passkey/challenge",
+        json={},
+        headers={"Host": CUSTOM_DOMAIN},
+        auth=("confidential", CONFIDENTIAL_SECRET),
+    )
+
+    assert response.status_code == 200, response.get_json()
+
+
+def test_an_unknown_realm_at_the_token_endpoint_is_refused_before_the_session_is_spent(
+    ceremony_app: Flask,
+) -> None:
+    flow = passkey_flow(ceremony_app)
+    flow.sign_up({"email": new_email()})
+    started = flow.challenge().get_json()
+    assertion = flow.authenticator.get(
+        started["authn_params_public_key"], origin=f"https://{CUSTOM_DOMAIN}"
+    )
+
+    refused = flow.token(started["auth_session"], assertion, realm="nope")
+    accepted = flow.token(started["auth_session"], assertion)
+
+    assert_oauth_error(refused, 400, "invalid_request")
+    assert accepted.status_code == 200, accepted.get_json()
+
+
+def test_a_client_made_third_party_can_no_longer_refresh(make_ceremony_app: Any) -> None:
+    tenant = ceremony_tenant()
+    app = make_ceremony_app(tenant=tenant)
+    tokens = passkey_flow(app, "refreshing").sign_up(
+        {"email": new_email()}, scope="openid offline_access"
+    )
+    demoted = ceremony_tenant()
+    next(c for c in demoted["clients"] if c["client_id"] == "refreshing")["is_first_party"] = False
+    app.extensions["passkey"].plugin_manager.get_plugin("tenant_config").__init__(demoted)
+
+    response = app.test_client().post(
+        "/oauth/token",
+        json={
+            "grant_type": "refresh_token",
+            "client_id": "refreshing",
+            "refresh_token": tokens["refresh_token"],
+        },
+        headers={"Host": CUSTOM_DOMAIN},
+    )
+
+    assert_oauth_error(response, 400, "unauthorized_client")
+
+
+def test_deleting_the_passkey_ends_the_refresh_tokens_it_signed_in(ceremony_app: Flask) -> None:
+    flow = passkey_flow(ceremony_app, "refreshing")
+    tokens = flow.sign_up({"email": new_email()}, scope="openid offline_access")
+    users = ceremony_app.extensions["passkey"].users
+    sub = users.list_users()[-1].id
+    (credential,) = users.list_credentials(sub)
+    assert users.delete_credential(user_id=sub, credential_id=credential.id)
+
+    response = ceremony_app.test_client().post(
+        "/oauth/token",
+        json={
+            "grant_type": "refresh_token",
+            "client_id": "refreshing",
+            "refresh_token": tokens["refresh_token"],
+        },
+        headers={"Host": CUSTOM_DOMAIN},
+    )
+
+    assert_oauth_error(response, 400, "invalid_grant")
