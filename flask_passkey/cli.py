@@ -462,6 +462,22 @@ def users_revoke_passkey(state: PasskeyState, user_id: str, credential_id: str) 
         click.echo("The user has no passkey left and cannot sign in.", err=True)
 
 
+@users_cli.command("add-to-organization")
+@click.argument("user_id")
+@click.argument("organization_id")
+@pass_state
+def users_add_to_organization(state: PasskeyState, user_id: str, organization_id: str) -> None:
+    """Make USER_ID a member of ORGANIZATION_ID, so it can sign in there.
+
+    Sign-up with an organization enrolls the new user; this is how an existing one joins.
+    """
+    _user_exists(state, user_id)
+    if state.plugin_manager.hook.passkey_get_organization(organization_id=organization_id) is None:
+        raise click.BadParameter("no such organization", param_hint="ORGANIZATION_ID")
+    state.users.add_member(organization_id=organization_id, user_id=user_id)
+    click.echo(f"User {user_id!r} is a member of {organization_id!r}.")
+
+
 # -- keys ------------------------------------------------------------------------------------
 
 

@@ -76,7 +76,8 @@ class PasskeyState:
         return self.plugin_manager.hook.passkey_get_clients() or []
 
     def extra_claims(self, **arguments: Any) -> dict[str, Any]:
-        """The merged results of ``passkey_token_claims`` (first registered wins on conflicts)."""
+        """The merged results of ``passkey_token_claims``; on a conflict the implementation
+        pluggy calls first (the last registered, or a ``tryfirst`` one) wins."""
         merged: dict[str, Any] = {}
         for claims in reversed(self._claims_hook(**arguments)):
             merged.update(claims)

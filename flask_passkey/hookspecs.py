@@ -100,7 +100,9 @@ def passkey_check_custom_domain(request: PasskeyRequest) -> None:
 
 @hookspec
 def passkey_authenticate_client(context: ValidationContext) -> None:
-    """Step 4. Reject (built-in: 401 ``invalid_client``) an unknown client or a wrong secret.
+    """Step 4. Reject (built-in: 401 ``invalid_client``) a missing or wrong secret.
+
+    An unknown ``client_id`` never reaches the step: the core answers 401 for it first.
 
     The built-in step compares secrets in constant time; at the token endpoint it also requires
     the client's ``token_endpoint_auth_method`` (body for ``client_secret_post``, HTTP Basic for
@@ -144,8 +146,9 @@ def passkey_check_organization(context: ValidationContext) -> None:
 def passkey_session_store(app: Flask) -> SessionStore | None:
     """Return the store for pending ceremonies (see :class:`flask_passkey.sessions.SessionStore`).
 
-    Called once at ``init_app``; the store is kept for the life of the app. The built-in
-    in-memory store is the last resort.
+    Called once at ``init_app``; the store is kept for the life of the app. Built in: the SQL
+    store (``PASSKEY_DATABASE_URL``, SQLite by default), then the in-memory one for
+    ``memory://``.
     """
 
 
@@ -180,7 +183,8 @@ def passkey_token_claims(  # type: ignore[empty-body]
 ) -> dict[str, Any]:
     """Return extra claims for the ID and access tokens about to be issued to ``user``.
 
-    Every implementation is called; results are merged in call order. Registered claims
+    Every implementation is called and the results merged; on a conflict the implementation
+    called first (the last registered, or a ``tryfirst`` one) wins. Registered claims
     (``iss``, ``sub``, ``aud``, ``exp``, ``iat``, ``scope``, ``amr``, ``org_id``...) cannot be
     replaced and are dropped. Namespace custom claims (``https://example.com/roles``).
     """

@@ -81,7 +81,7 @@ class Client:
     name: str = ""
     #: Plain secret (compared in constant time) ...
     client_secret: str | None = None
-    #: ... or its hash as produced by :func:`flask_passkey.secrets.hash_secret`.
+    #: ... or its hash as produced by :func:`flask_passkey.client_secrets.hash_secret`.
     client_secret_hash: str | None = None
     app_type: AppType = "spa"
     is_first_party: bool = True

@@ -452,3 +452,19 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(sql_app: Flask) -> 
     assert result.exit_code == 1
     assert "The database cannot be reached" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_existing_user_added_to_an_organization_can_sign_in_there(memory_app: Flask) -> None:
+    flow = passkey_flow(memory_app, "org-allowed")
+    flow.sign_up({"email": new_email()})
+    user = memory_app.extensions["passkey"].users.list_users()[0]
+    with pytest.raises(AssertionError, match="403"):
+        flow.sign_in(organization="org_acme")
+
+    result = run(memory_app, "users", "add-to-organization", user.id, "org_acme")
+
+    assert "is a member of 'org_acme'" in ok(result)
+    assert flow.sign_in(organization="org_acme")["access_token"]
+    assert "no such organization" in failed(
+        run(memory_app, "users", "add-to-organization", user.id, "org_nope")
+    )
