@@ -25,9 +25,7 @@ import sqlalchemy as sa
 from flask import Flask
 from joserfc import jwt
 
-import flask_passkey.schemas as schemas
 from flask_passkey.extension import get_state
-from flask_passkey.plugins import FastHook
 from flask_passkey.tokens import ALGORITHM, CompactSigner
 
 from .apps import passkey_app
@@ -63,14 +61,6 @@ def _patched(owner: Any, name: str, value: Any) -> Iterator[None]:
         yield
     finally:
         setattr(owner, name, saved)
-
-
-def _pluggy_calls() -> contextlib.AbstractContextManager[None]:
-    return _patched(FastHook, "__call__", lambda self, **kwargs: self._caller(**kwargs))
-
-
-def _marshmallow_only() -> contextlib.AbstractContextManager[None]:
-    return _patched(schemas, "_compiled", lambda schema: None)
 
 
 def _joserfc_signing() -> contextlib.AbstractContextManager[None]:
@@ -150,8 +140,6 @@ OPTIMISATIONS = [
         serve=_client_commands,
     ),
     Optimisation("hiredis reply parser", frozenset({"redis"}), after_build=_python_parser),
-    Optimisation("hooks: FastHook instead of pluggy's call", ALL, serve=_pluggy_calls),
-    Optimisation("body: schema fast path", ALL, serve=_marshmallow_only),
     Optimisation("SQL: no pre-ping round trip", SQL, build=_pre_ping),
     Optimisation("SQL: engine logger not at INFO", SQL, serve=_engine_log_at_info),
     Optimisation(

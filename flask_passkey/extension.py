@@ -23,7 +23,7 @@ from .events import PasskeyEvent
 from .grants import Grants
 from .lockout import Lockout, create_lockout
 from .models import Client
-from .plugins import FastHook, build_plugin_manager
+from .plugins import build_plugin_manager
 from .ratelimit import (
     ACCOUNT_BLUEPRINT_NAME,
     BLUEPRINT_NAME,
@@ -55,12 +55,12 @@ class PasskeyState:
     client_address: Callable[[], str]
     limiter: Limiter | None = None
     lockout: Lockout | None = None
-    _event_hook: FastHook = field(init=False, repr=False)
-    _claims_hook: FastHook = field(init=False, repr=False)
+    _event_hook: Any = field(init=False, repr=False)
+    _claims_hook: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._event_hook = FastHook(self.plugin_manager, "passkey_event")
-        self._claims_hook = FastHook(self.plugin_manager, "passkey_token_claims")
+        self._event_hook = self.plugin_manager.hook.passkey_event
+        self._claims_hook = self.plugin_manager.hook.passkey_token_claims
 
     def emit(self, event: PasskeyEvent) -> None:
         """Send ``event`` to every ``passkey_event`` plugin. A plugin that raises is logged and

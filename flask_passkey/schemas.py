@@ -8,7 +8,7 @@ build those small dicts directly to keep the hot path lean.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import (
@@ -17,7 +17,6 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
-    missing,
     post_load,
     validate,
 )
@@ -315,95 +314,11 @@ def load_body(schema: Schema, body: Any) -> dict[str, Any]:
     """Validate a decoded body; raise InvalidRequest naming every bad field."""
     if not isinstance(body, Mapping):
         raise InvalidRequest("The request body must be a JSON object.")
-    fast = _compiled(schema)
-    if fast is not None and (loaded := fast(body)) is not None:
-        return loaded
     try:
         data: dict[str, Any] = schema.load(body)
     except ValidationError as error:
         raise InvalidRequest(describe_errors(error.messages)) from error
     return data
-
-
-FastLoader = Callable[[Mapping[str, Any]], "dict[str, Any] | None"]
-_FAST_LOADER = "_flask_passkey_fast_loader"
-_NOT_COMPILED = object()
-
-
-def _compiled(schema: Schema) -> FastLoader | None:
-    """``schema``'s :func:`fast_loader`, made on its first use (so once per schema object)."""
-    fast = schema.__dict__.get(_FAST_LOADER, _NOT_COMPILED)
-    if fast is _NOT_COMPILED:
-        fast = schema.__dict__[_FAST_LOADER] = fast_loader(schema)
-    return fast  # type: ignore[no-any-return]
-
-
-def fast_loader(schema: Schema) -> FastLoader | None:
-    """A loader for a schema of plain string fields (``fields.String`` validated by
-    ``validate.Length`` at most, no hooks), or None for any other schema.
-
-    It answers what ``schema.load`` would for every body it accepts (same keys, values and
-    defaults) about ten times faster, and None for anything else (a missing or null required
-    field, a non-string, a length out of bounds, an unknown field under RAISE, a body that is
-    not a plain dict): marshmallow then decides and words the error.
-    """
-    if (
-        schema.many
-        or schema.only is not None
-        or schema.exclude
-        or schema.partial
-        or schema.unknown not in (EXCLUDE, RAISE)
-        or any(schema._hooks.values())
-    ):
-        return None
-    specs: list[tuple[str, bool, bool, Any, int, int | None]] = []
-    for name, field in schema.load_fields.items():
-        if (
-            type(field) is not fields.String
-            or field.data_key not in (None, name)
-            or field.attribute not in (None, name)
-            or callable(field.load_default)
-            or any(type(v) is not validate.Length or v.equal is not None for v in field.validators)
-        ):
-            return None
-        lengths = [v for v in field.validators if isinstance(v, validate.Length)]
-        lows = [v.min for v in lengths if v.min is not None]
-        highs = [v.max for v in lengths if v.max is not None]
-        specs.append(
-            (
-                name,
-                field.required,
-                field.allow_none,
-                field.load_default,
-                max(lows, default=0),
-                min(highs, default=None),
-            )
-        )
-    known = frozenset(spec[0] for spec in specs)
-    refuse_unknown = schema.unknown == RAISE
-
-    def load(body: Mapping[str, Any]) -> dict[str, Any] | None:
-        if type(body) is not dict or (refuse_unknown and not known.issuperset(body)):
-            return None
-        data: dict[str, Any] = {}
-        for name, required, allow_none, default, low, high in specs:
-            value = body.get(name, missing)
-            if value is missing:
-                if required:
-                    return None
-                if default is not missing:
-                    data[name] = default
-            elif value is None:
-                if not allow_none:
-                    return None
-                data[name] = None
-            elif type(value) is str and low <= len(value) and (high is None or len(value) <= high):
-                data[name] = value
-            else:
-                return None
-        return data
-
-    return load
 
 
 def describe_errors(messages: Any, path: str = "") -> str:

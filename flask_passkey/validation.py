@@ -10,7 +10,6 @@ import pluggy
 from .context import Endpoint, PasskeyRequest, SecretSource, ValidationContext
 from .errors import ConfigurationError, InvalidClient, InvalidRequest
 from .models import Tenant
-from .plugins import FastHook
 
 #: The hooks that check a client-facing request once its body is read, in spec order.
 ALL_CLIENT_STEPS = (
@@ -33,7 +32,7 @@ REFRESH_STEPS = (
 )
 
 
-#: The hooks a validation calls, resolved once (see :class:`~flask_passkey.plugins.FastHook`).
+#: The hooks a validation calls, looked up once.
 _HOOKS = (
     "passkey_get_tenant",
     "passkey_check_passkeys_enabled",
@@ -49,7 +48,7 @@ class Validator:
     """The plugin-driven checks every client-facing endpoint makes before doing any work."""
 
     def __init__(self, manager: pluggy.PluginManager) -> None:
-        self._hook = SimpleNamespace(**{name: FastHook(manager, name) for name in _HOOKS})
+        self._hook = SimpleNamespace(**{name: getattr(manager.hook, name) for name in _HOOKS})
         self._steps = [(step, getattr(self._hook, step)) for step in ALL_CLIENT_STEPS]
 
     def tenant(self) -> Tenant:

@@ -358,21 +358,28 @@ def test_login_session_of_another_client_gets_invalid_grant(
 
 
 @pytest.mark.parametrize(
-    ("client_id", "issued", "redeemed"),
+    ("client_id", "issued", "redeemed", "error"),
     [
-        ("spa", {}, {"realm": "partners"}),
-        ("spa", {"realm": DB_CONNECTION}, {"realm": "partners"}),
-        ("spa", {}, {"organization": "org_acme"}),
-        ("org-allowed", {"organization": "org_acme"}, {"organization": "org_other"}),
+        ("spa", {}, {"realm": "partners"}, "invalid_grant"),
+        ("spa", {"realm": DB_CONNECTION}, {"realm": "partners"}, "invalid_grant"),
+        # Steps 6 and 7 run on what the token request names, before the session is spent:
+        ("spa", {}, {"organization": "org_acme"}, "invalid_request"),  # spa denies orgs
+        (
+            "org-allowed",
+            {"organization": "org_acme"},
+            {"organization": "org_other"},
+            "invalid_request",
+        ),
     ],
-    ids=["default realm vs partners", "realm vs partners", "no org vs org", "org vs other"],
+    ids=["default realm vs partners", "realm vs partners", "no org vs org", "org vs unknown"],
 )
-def test_login_session_redeemed_with_another_realm_or_organization_gets_invalid_grant(
+def test_login_session_redeemed_with_another_realm_or_organization_is_refused(
     shared_app: Flask,
     ann: SoftAuthenticator,
     client_id: str,
     issued: dict[str, str],
     redeemed: dict[str, str],
+    error: str,
 ) -> None:
     flow = passkey_flow(shared_app, client_id, authenticator=ann)
     auth_session, options = start(flow, **issued)
@@ -380,7 +387,7 @@ def test_login_session_redeemed_with_another_realm_or_organization_gets_invalid_
 
     response = refused(shared_app, flow, auth_session, assertion, **redeemed)
 
-    assert_oauth_error(response, 400, "invalid_grant")
+    assert_oauth_error(response, 400, error)
 
 
 def test_login_session_redeemed_with_an_attestation_gets_invalid_grant(

@@ -53,9 +53,7 @@ def raw_post(app: Flask, path: str, text: str, host: str = CUSTOM_DOMAIN) -> Any
         ),
     ],
 )
-def test_lone_surrogates_are_refused_at_the_door(
-    ceremony_app: Flask, path: str, body: str
-) -> None:
+def test_lone_surrogates_are_refused_at_the_door(ceremony_app: Flask, path: str, body: str) -> None:
     before = store_snapshot(ceremony_app)
 
     response = raw_post(ceremony_app, path, body % SURROGATE)
@@ -71,7 +69,7 @@ def test_a_form_encoded_credential_with_a_lone_surrogate_is_refused(ceremony_app
             "grant_type": WEBAUTHN_GRANT,
             "client_id": "spa",
             "auth_session": "x",
-            "authn_response": '{"id": "%s"}' % SURROGATE,
+            "authn_response": '{"id": "' + SURROGATE + '"}',
         },
         headers={"Host": CUSTOM_DOMAIN},
     )

@@ -642,17 +642,22 @@ def test_sign_up_session_of_another_client_gets_invalid_grant(
 
 
 @pytest.mark.parametrize(
-    ("issued", "redeemed"),
+    ("issued", "redeemed", "error"),
     [
-        ({}, {"realm": "partners"}),
-        ({"realm": "partners"}, {"realm": DB_CONNECTION}),
-        ({}, {"organization": "org_acme"}),
-        ({"organization": "org_acme"}, {"organization": "org_other"}),
+        ({}, {"realm": "partners"}, "invalid_grant"),
+        ({"realm": "partners"}, {"realm": DB_CONNECTION}, "invalid_grant"),
+        ({}, {"organization": "org_acme"}, "invalid_grant"),
+        # An unknown organization fails step 7 before the session is spent.
+        ({"organization": "org_acme"}, {"organization": "org_other"}, "invalid_request"),
     ],
-    ids=["default realm vs partners", "partners vs default", "no org vs org", "org vs other"],
+    ids=["default realm vs partners", "partners vs default", "no org vs org", "org vs unknown"],
 )
-def test_sign_up_session_redeemed_with_another_realm_or_organization_gets_invalid_grant(
-    shared_app: Flask, before: Snapshot, issued: dict[str, str], redeemed: dict[str, str]
+def test_sign_up_session_redeemed_with_another_realm_or_organization_is_refused(
+    shared_app: Flask,
+    before: Snapshot,
+    issued: dict[str, str],
+    redeemed: dict[str, str],
+    error: str,
 ) -> None:
     flow = passkey_flow(shared_app, "org-allowed")
     auth_session, options = start(
@@ -662,7 +667,7 @@ def test_sign_up_session_redeemed_with_another_realm_or_organization_gets_invali
 
     response = flow.token(auth_session, credential, **redeemed)
 
-    assert_oauth_error(response, 400, "invalid_grant")
+    assert_oauth_error(response, 400, error)
     assert store_snapshot(shared_app) == before
 
 
