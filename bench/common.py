@@ -31,6 +31,8 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("PASSKEY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 #: Databases (created on the server of POSTGRES_URL) the benchmark owns.
 BENCH_DATABASE = "passkey_bench"
+#: The baseline revision's (--baseline): its migrations may be older than this checkout's.
+BASELINE_DATABASE = "passkey_bench_baseline"
 
 
 def tenant() -> dict[str, Any]:
@@ -58,7 +60,8 @@ def postgres_url(database: str) -> str:
 
 
 def sqlite_url() -> str:
-    return f"sqlite:///{WORK_DIR / 'passkey-bench.sqlite3'}"
+    """The SQLite database (BENCH_SQLITE_FILE: another file, for the baseline's servers)."""
+    return f"sqlite:///{os.environ.get('BENCH_SQLITE_FILE') or WORK_DIR / 'passkey-bench.sqlite3'}"
 
 
 #: Store backends: (PASSKEY_DATABASE_URL, PASSKEY_REDIS_URL). ``redis`` keeps sessions and

@@ -92,8 +92,8 @@ def fill(size: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.credentials", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--output", default="credentials")
     args = parser.parse_args(argv)

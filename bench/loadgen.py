@@ -62,7 +62,7 @@ def run_wrk(
         wrk_path(),
         f"-t{THREADS}",
         f"-c{CONNECTIONS}",
-        f"-d{max(1, round(seconds))}s",
+        f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
         "--timeout",
         "5s",
         "-s",

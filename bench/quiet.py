@@ -38,7 +38,7 @@ def wait_until_quiet(threshold: float = 0.15, patience: float = 30.0) -> float:
     """Wait (at most ``patience`` seconds) until under ``threshold`` of the CPUs are busy while
     the benchmark itself is idle; returns the last busy share seen."""
     deadline = time.monotonic() + patience
-    busy = busy_fraction()
+    busy = busy_fraction(0.2)
     while busy > threshold and time.monotonic() < deadline:
         busy = busy_fraction(1.0)
     return busy

@@ -65,6 +65,8 @@ def gunicorn(name: str, env: Mapping[str, str], *, timeout: float = 60) -> Itera
     """Serve ``bench.apps:app_from_env()`` with ``env`` on a free loopback port until exit."""
     port = free_port()
     WORK_DIR.mkdir(exist_ok=True)
+    env = dict(env)
+    cwd = env.pop("BENCH_CWD", str(ROOT.parent))
     log = open(WORK_DIR / f"gunicorn-{name}.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
@@ -81,7 +83,7 @@ def gunicorn(name: str, env: Mapping[str, str], *, timeout: float = 60) -> Itera
             "warning",
             "bench.apps:app_from_env()",
         ],
-        cwd=ROOT.parent,
+        cwd=cwd,
         env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,

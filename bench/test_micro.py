@@ -28,8 +28,6 @@ from flask_passkey.default_plugins.memory_store import MemorySessionStore
 from flask_passkey.default_plugins.sql_store import SqlStore
 from flask_passkey.extension import PasskeyState, get_state
 from flask_passkey.models import User
-from flask_passkey.plugins import FastHook
-from flask_passkey.schemas import ChallengeRequestSchema, load_body
 from flask_passkey.sessions import AuthSession, SessionStore
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
 from flask_passkey.tokens import ALGORITHM, KeyRing, TokenIssuer, generate_signing_key
@@ -86,27 +84,6 @@ def test_challenge_validation(benchmark: BenchmarkFixture) -> None:
     """Every validation hook of a challenge (tenant, client, connection, six steps)."""
     state = _state()
     assert benchmark(lambda: _context(state)).client_id == CLIENT_ID
-
-
-def test_hook_call_fast(benchmark: BenchmarkFixture) -> None:
-    state = _state()
-    call = FastHook(state.plugin_manager, "passkey_get_client")
-    assert benchmark(lambda: call(client_id=CLIENT_ID)) is not None
-
-
-def test_hook_call_before(benchmark: BenchmarkFixture) -> None:
-    hook = _state().plugin_manager.hook
-    assert benchmark(lambda: hook.passkey_get_client(client_id=CLIENT_ID)) is not None
-
-
-def test_challenge_body_fast_path(benchmark: BenchmarkFixture) -> None:
-    schema = ChallengeRequestSchema()
-    assert benchmark(lambda: load_body(schema, {"client_id": CLIENT_ID}))["client_id"]
-
-
-def test_challenge_body_before(benchmark: BenchmarkFixture) -> None:
-    schema = ChallengeRequestSchema()
-    assert benchmark(lambda: schema.load({"client_id": CLIENT_ID}))["client_id"]
 
 
 # -- session take -----------------------------------------------------------------------------
@@ -247,3 +224,31 @@ def test_one_rs256_signature_before(benchmark: BenchmarkFixture, issuer: TokenIs
     header = {"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}
     benchmark(lambda: jwt.encode(header, {"sub": "passkey|micro", "iat": 1}, key, [ALGORITHM]))
 
+
+
+# -- Redis command path -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2.0, health_check_interval=30)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis: {error}")
+    yield client
+    client.close()
+
+
+def test_redis_set(benchmark: BenchmarkFixture, redis_client: redis.Redis) -> None:
+    """One SET through flask_passkey_redis.connection.command (the pool, not the client)."""
+    from flask_passkey_redis.connection import command
+
+    value = "v" * 300
+    benchmark(lambda: command(redis_client, "SET", "passkey-micro:set", value, "PX", 60000))
+
+
+def test_redis_set_before(benchmark: BenchmarkFixture, redis_client: redis.Redis) -> None:
+    """The same SET through redis-py's client (before)."""
+    value = "v" * 300
+    benchmark(lambda: redis_client.set("passkey-micro:set", value, px=60000))
