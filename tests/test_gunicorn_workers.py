@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +33,8 @@ from tests.conftest import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
-GUNICORN = Path("/work/venv/bin/gunicorn")
+#: The gunicorn of the interpreter running the tests (the dev extra installs it).
+GUNICORN = Path(sys.executable).parent / "gunicorn"
 WORKERS = 4
 CLIENT_ID = "spa"  # tenant_data()'s public client
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
