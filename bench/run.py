@@ -54,6 +54,8 @@ from .server import Server, descendants, servers
 
 #: Largest share of the CPU capacity other jobs may take during a kept measurement.
 FOREIGN_LIMIT = 0.05
+#: Rounds made whatever the time budget (--budget) says.
+MIN_ROUNDS = 4
 CHALLENGE = "/passkey/challenge"
 TOKEN = "/oauth/token"
 
@@ -177,11 +179,18 @@ class Runner:
     """Measures targets on running servers; token bodies are made just before each load."""
 
     def __init__(
-        self, running: dict[str, Server], fixtures: dict[str, LoginFixture], seconds: float
+        self,
+        running: dict[str, Server],
+        fixtures: dict[str, LoginFixture],
+        seconds: float,
+        *,
+        deadline: float = float("inf"),
     ) -> None:
         self.running = running
         self.fixtures = fixtures
         self.seconds = seconds
+        #: time.monotonic() after which loads are neither waited for nor repeated.
+        self.deadline = deadline
         #: Token requests per second seen so far, to size the next load's bodies.
         self.rates: dict[str, float] = {}
         self._loads = 0
@@ -195,9 +204,9 @@ class Runner:
         restarted by another job, bodies that ran out). The cleanest attempt is kept."""
         seconds = seconds or self.seconds
         attempts: list[Measurement] = []
-        for _ in range(3):
+        for _ in range(3 if time.monotonic() < self.deadline else 1):
             backends_up()
-            busy = wait_until_quiet()
+            busy = wait_until_quiet(patience=30.0 if time.monotonic() < self.deadline else 0.0)
             account = CpuAccount(tuple(self._pids))
             account.start()
             measured = self._load(target, seconds)
@@ -242,6 +251,9 @@ def interleave(
         print(f"warm-up {target.name}: {warm.rps:,.0f} req/s", flush=True)
     runs: dict[str, list[Measurement]] = {t.name: [] for t in targets}
     for round_ in range(args.rounds):
+        if round_ >= MIN_ROUNDS and time.monotonic() > runner.deadline:
+            print(f"time budget spent: stopping after {round_} rounds", flush=True)
+            break
         shift = round_ % len(targets)
         for target in [*targets[shift:], *targets[:shift]]:
             measured = runner.measure(target)
@@ -314,6 +326,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--credentials", action="store_true", help="run the 1k vs 1M credentials benchmark"
     )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=480.0,
+        help="seconds after which loads are no longer waited for or repeated, and no round "
+        f"is begun past the {MIN_ROUNDS}th (default 480: the run ends within ~10 minutes)",
+    )
     parser.add_argument("--output", default="latest", help="results/<name>.json and .md")
     args = parser.parse_args(argv)
     if args.credentials:
@@ -339,7 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     specs = {target.server: target.env(tree) for target in targets}
     with servers(specs) as running:
         print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
-        runs = interleave(Runner(running, fixtures, args.seconds), targets, args)
+        runner = Runner(running, fixtures, args.seconds, deadline=started + args.budget)
+        runs = interleave(runner, targets, args)
     settings = {
         "rounds": args.rounds,
         "seconds": args.seconds,
