@@ -8,8 +8,7 @@ Every request is checked in this order: rate limit (429), passkeys enabled (404)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
@@ -23,9 +22,15 @@ from .account import (
     MyAccount,
 )
 from .context import PasskeyRequest
-from .errors import MethodNotAllowed
 from .events import EventName, PasskeyEvent
-from .http import NO_STORE, event_endpoint, read_body, register_error_handlers, request_intake
+from .http import (
+    NO_STORE,
+    event_endpoint,
+    method_not_allowed,
+    read_body,
+    register_error_handlers,
+    request_intake,
+)
 from .ratelimit import ACCOUNT_BLUEPRINT_NAME
 from .schemas import EnrollmentRequestSchema, EnrollmentVerifySchema, RenameRequestSchema, load_body
 
@@ -147,7 +152,7 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
         bp.add_url_rule(
             rule,
             f"{endpoint}_other_methods",
-            _method_not_allowed(allowed),
+            method_not_allowed(allowed),
             methods=[method for method in _METHODS if method not in allowed],
         )
 
@@ -155,10 +160,3 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
     if state.limiter is not None:
         state.limiter.limit(settings.rate_limit)(bp)
     return bp
-
-
-def _method_not_allowed(allowed: tuple[str, ...]) -> Callable[..., NoReturn]:
-    def method_not_allowed(**_: Any) -> NoReturn:
-        raise MethodNotAllowed(allow=allowed)
-
-    return method_not_allowed

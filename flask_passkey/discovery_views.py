@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify
 
-from .http import get_only, register_error_handlers, request_intake
+from .http import method_not_allowed, register_error_handlers, request_intake
 from .models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 from .openapi import OPENAPI_PATH, openapi_json
 
@@ -110,7 +110,10 @@ def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
         (prefix + OPENAPI_PATH, "openapi_document"),
     ):
         bp.add_url_rule(
-            rule, f"{endpoint}_other_methods", get_only, methods=["POST", "PUT", "PATCH", "DELETE"]
+            rule,
+            f"{endpoint}_other_methods",
+            method_not_allowed(("GET", "HEAD")),
+            methods=["POST", "PUT", "PATCH", "DELETE"],
         )
 
     register_error_handlers(bp, state)

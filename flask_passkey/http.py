@@ -155,12 +155,13 @@ def event_endpoint() -> str:
     return name.removesuffix("_other_methods")
 
 
-def method_not_allowed() -> NoReturn:
-    raise MethodNotAllowed()
+def method_not_allowed(allow: tuple[str, ...]) -> Callable[..., NoReturn]:
+    """A view for the other methods of a rule: a JSON 405 naming ``allow``."""
 
+    def refuse(**_: Any) -> NoReturn:
+        raise MethodNotAllowed(allow=allow)
 
-def get_only() -> NoReturn:
-    raise MethodNotAllowed(allow=("GET", "HEAD"))
+    return refuse
 
 
 def request_host(trusted_proxies: int) -> tuple[str, int | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -85,8 +85,3 @@ def _resolve(spec: Any) -> tuple[str, object]:
             f"Cannot import plugin {spec!r} from PASSKEY_PLUGINS: {error}"
         ) from error
     return spec, plugin
-
-
-def registered_names(manager: pluggy.PluginManager) -> Iterable[str]:
-    """Names of the plugins registered, for diagnostics."""
-    return [name for name, _ in manager.list_name_plugin()]

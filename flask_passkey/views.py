@@ -178,7 +178,10 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
         ("/oauth/token", "token"),
     ):
         bp.add_url_rule(
-            rule, f"{endpoint}_other_methods", method_not_allowed, methods=_OTHER_METHODS
+            rule,
+            f"{endpoint}_other_methods",
+            method_not_allowed(("POST",)),
+            methods=_OTHER_METHODS,
         )
 
     register_error_handlers(bp, state)
