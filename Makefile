@@ -12,7 +12,7 @@ $(VENV)/installed: pyproject.toml plugins/flask-passkey-redis/pyproject.toml plu
 	$(PY) -m pip install --quiet -e plugins/flask-passkey-example
 	touch $@
 
-.PHONY: install demo test lint bench bench-credentials bench-micro bench-profile
+.PHONY: install demo test lint bench bench-check bench-credentials bench-micro bench-profile
 install: $(VENV)/installed
 
 $(VENV)/bench-installed: $(VENV)/installed
@@ -32,11 +32,17 @@ lint: install
 	$(VENV)/bin/mypy --strict plugins/flask-passkey-redis/flask_passkey_redis plugins/flask-passkey-example/flask_passkey_example
 
 # Load benchmark (needs wrk: apt-get install wrk, PostgreSQL and Redis as for the tests).
+# Each load benchmark ends with bench.check: a regression against bench/baseline.json fails it.
 bench: $(VENV)/bench-installed
 	$(PY) -m bench.run
+	$(PY) -m bench.check bench/results/latest.json
+
+bench-check: $(VENV)/bench-installed
+	$(PY) -m bench.check bench/results/latest.json
 
 bench-credentials: $(VENV)/bench-installed
 	$(PY) -m bench.credentials
+	$(PY) -m bench.check bench/results/credentials.json
 
 bench-micro: $(VENV)/bench-installed
 	$(PY) -m pytest bench/test_micro.py -p no:cacheprovider --benchmark-sort=name

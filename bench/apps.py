@@ -1,10 +1,12 @@
-"""The WSGI apps gunicorn serves: the bare-Flask floor, flask-passkey on each backend, and two
-diagnostic apps that split the cost of a challenge between flask-limiter and flask-passkey.
+"""The WSGI apps gunicorn serves: the bare-Flask floor, flask-passkey on each backend, two
+diagnostic apps that split the cost of a challenge between flask-limiter and flask-passkey, and
+the issue's reference endpoints (a naive py_webauthn challenge, with and without Redis and
+flask-limiter), which calibrate this run against the reference points the targets came from.
 
 ``gunicorn 'bench.apps:app_from_env()'`` builds the app named by ``BENCH_APP``: ``floor``,
-``floor+limiter``, ``memory-nolimit`` or a backend of :func:`bench.common.passkey_config`
-(``memory``, ``sqlite``, ``postgres``, ``redis``), with ``BENCH_DATABASE`` as PostgreSQL
-database.
+``floor+limiter``, ``memory-nolimit``, a reference app of :data:`NAIVE_APPS`, or a backend of
+:func:`bench.common.passkey_config` (``memory``, ``sqlite``, ``postgres``, ``redis``), with
+``BENCH_DATABASE`` as PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import redis
 from flask import Blueprint, Flask, Response, jsonify, request
 from flask_limiter import Limiter
+from webauthn import generate_authentication_options
+from webauthn.helpers import bytes_to_base64url
 
 from flask_passkey import Passkey
 
-from .common import BENCH_DATABASE, RATE_LIMIT, passkey_config
+from .common import BENCH_DATABASE, HOST, RATE_LIMIT, REDIS_URL, passkey_config
 
 #: What the floor answers: the shape and size of a challenge response, always the same.
 _FLOOR_ANSWER = {
@@ -76,8 +81,61 @@ def passkey_app(
     return app
 
 
+#: The issue's reference endpoints: BENCH_APP name -> (sessions in Redis, limiter storage).
+NAIVE_APPS: dict[str, tuple[bool, str | None]] = {
+    "naive": (False, None),
+    "naive+limiter": (False, "memory://"),
+    "naive+redis": (True, None),
+    "naive+redis+limiter": (True, REDIS_URL),
+}
+
+
+def naive_app(*, redis_sessions: bool, limiter_storage: str | None) -> Flask:
+    """The naive challenge endpoint the issue's reference points describe: py_webauthn's
+    ``generate_authentication_options``, the session in a dict (or one Redis ``SET`` with a
+    TTL), and optionally flask-limiter with its documented defaults on the route.
+
+    No validation, no client, no plugins: what a challenge costs at the least, with and
+    without the storage and the limiter flask-passkey's targets are measured with.
+    """
+    app = Flask("bench_naive")
+    sessions: dict[str, str] = {}
+    store = redis.Redis.from_url(REDIS_URL) if redis_sessions else None
+
+    def challenge() -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not body.get("client_id"):
+            return jsonify(error="invalid_request")
+        options = generate_authentication_options(rp_id=HOST)
+        challenge = bytes_to_base64url(options.challenge)
+        auth_session = bytes_to_base64url(os.urandom(32))
+        if store is not None:
+            store.set(f"naive:{auth_session}", challenge, ex=300)
+        else:
+            sessions[auth_session] = challenge
+        return jsonify(
+            auth_session=auth_session,
+            authn_params_public_key={
+                "challenge": challenge,
+                "timeout": options.timeout,
+                "rpId": options.rp_id,
+                "userVerification": "preferred",
+            },
+        )
+
+    if limiter_storage is not None:
+        limiter = Limiter(lambda: request.remote_addr or "unknown", storage_uri=limiter_storage)
+        limiter.init_app(app)
+        challenge = limiter.limit(RATE_LIMIT)(challenge)
+    app.post("/passkey/challenge")(challenge)
+    return app
+
+
 def app_from_env() -> Flask:
     name = os.environ["BENCH_APP"]
     if name in ("floor", "floor+limiter"):
         return floor_app(limited=name == "floor+limiter")
+    if name in NAIVE_APPS:
+        redis_sessions, limiter_storage = NAIVE_APPS[name]
+        return naive_app(redis_sessions=redis_sessions, limiter_storage=limiter_storage)
     return passkey_app(name, database=os.environ.get("BENCH_DATABASE", BENCH_DATABASE))

@@ -39,6 +39,7 @@ from .common import (
     BASELINE_DATABASE,
     BENCH_DATABASE,
     CHALLENGE_BODY,
+    POSTGRES_URL,
     REDIS_URL,
     RESULTS_DIR,
     ROOT,
@@ -106,6 +107,11 @@ TARGETS = (
     Target("token/sqlite", "sqlite", TOKEN, login="sqlite"),
     Target("token/postgres", "postgres", TOKEN, login="postgres"),
     Target("token/redis+postgres", "redis", TOKEN, login="redis"),
+    # The reference points, measured in the same run (see bench.apps.naive_app).
+    Target("ref/naive", "naive", CHALLENGE),
+    Target("ref/naive+flask-limiter", "naive+limiter", CHALLENGE),
+    Target("ref/naive+redis", "naive+redis", CHALLENGE),
+    Target("ref/naive+redis+flask-limiter", "naive+redis+limiter", CHALLENGE),
 )
 
 
@@ -142,7 +148,8 @@ def backends_up(timeout: float = 60.0) -> None:
             client = redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
             client.ping()
             client.close()
-            engine = sa.create_engine(postgres_url(BENCH_DATABASE), poolclass=sa.NullPool)
+            # The server's own database: on a fresh machine the benchmark's is not made yet.
+            engine = sa.create_engine(POSTGRES_URL, poolclass=sa.NullPool)
             with engine.connect() as connection:
                 connection.exec_driver_sql("SELECT 1")
             engine.dispose()
@@ -305,7 +312,7 @@ def select_targets(names: str, baseline: bool) -> list[Target]:
         targets += [
             replace(t, name=f"before: {t.name}", baseline=True)
             for t in targets
-            if t.path == CHALLENGE and not t.name.startswith(("floor", "diag/"))
+            if t.path == CHALLENGE and not t.name.startswith(("floor", "diag/", "ref/"))
         ]
     return targets
 

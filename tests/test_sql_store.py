@@ -39,7 +39,7 @@ from flask_passkey.store_contract import (
 from flask_passkey.users import SigningKey
 from tests.conftest import PostgresSchemas, tenant_data
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -117,6 +117,49 @@ def test_workers_starting_together_upgrade_the_schema_once(database_url: URL) ->
 
     assert results == [None] * 6
     assert current_revision(database_url) == HEAD
+
+
+def table_persistence(url: URL) -> dict[str, str]:
+    """PostgreSQL's ``relpersistence`` of each table of the schema at ``url`` (``p``: logged,
+    ``u``: unlogged)."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT c.relname, c.relpersistence FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+        ).all()
+    engine.dispose()
+    return {name: persistence for name, persistence in rows}
+
+
+@pytest.mark.postgres
+def test_on_postgresql_only_auth_sessions_skip_the_write_ahead_log(
+    postgres_schemas: PostgresSchemas,
+) -> None:
+    url = postgres_schemas.new_url()
+    upgrade_database(url, revision="0003")
+    session = new_session()
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        connection.execute(
+            metadata.tables["auth_sessions"].insert(),
+            {"id": session.id, "data": session.to_json(), "expires_at": session.expires_at},
+        )
+    engine.dispose()
+    assert table_persistence(url)["auth_sessions"] == "p"
+
+    store = SqlStore(url)  # upgrades to the newest revision
+
+    persistence = table_persistence(url)
+    assert persistence.pop("auth_sessions") == "u"
+    # Users, credentials, refresh tokens and keys stay crash-safe and replicated.
+    assert set(persistence.values()) == {"p"}
+    assert {"users", "credentials", "refresh_tokens", "signing_keys"} <= set(persistence)
+    # Sessions issued before the upgrade can still be redeemed, once.
+    assert store.take(session.id, now=NOW) == session
+    assert store.take(session.id, now=NOW) is None
+    store.close()
 
 
 # -- statements -----------------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""bench.check: the verdicts ``make bench`` ends with (no load is run here; runs are made up)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import check
+
+
+def summary(target: str, ratio: float, *, errors: int = 0, p99_ms: float = 10.0) -> dict[str, Any]:
+    return {
+        "target": target,
+        "rps_ratio": ratio,
+        "p50_ratio": 1.0,
+        "p99_ratio": 1.0,
+        "p99_ms": p99_ms,
+        "errors": errors,
+        "bad_status": 0,
+        "exhausted": 0,
+    }
+
+
+def write_run(path: Path, *summaries: dict[str, Any]) -> Path:
+    path.write_text(json.dumps({"summary": [summary("floor", 1.0), *summaries]}))
+    return path
+
+
+@pytest.fixture
+def baseline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    recorded = tmp_path / "baseline.json"
+    recorded.write_text(
+        json.dumps({"rps_ratio": {"challenge/memory": 0.5, "ref/naive": 0.98, "floor": 1.0}})
+    )
+    monkeypatch.setattr(check, "BASELINE", recorded)
+    return recorded
+
+
+def test_a_ratio_within_the_tolerance_of_the_baseline_passes(
+    tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_run(tmp_path / "run.json", summary("challenge/memory", 0.5 * (1 - check.TOLERANCE)))
+
+    assert check.main([str(run)]) == 0
+    assert "no regression" in capsys.readouterr().out
+
+
+def test_a_ratio_below_the_tolerance_is_a_regression(
+    tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_run(tmp_path / "run.json", summary("challenge/memory", 0.42))
+
+    assert check.main([str(run)]) == 1
+    assert "challenge/memory  0.42x" in capsys.readouterr().out
+
+
+def test_failed_requests_fail_the_check_whatever_the_ratio(tmp_path: Path, baseline: Path) -> None:
+    run = write_run(tmp_path / "run.json", summary("challenge/memory", 0.6, errors=3))
+
+    assert check.main([str(run)]) == 1
+
+
+def test_the_floor_and_reference_endpoints_are_calibration_not_regressions(
+    tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_run(tmp_path / "run.json", summary("ref/naive", 0.5))
+
+    assert check.main([str(run)]) == 0
+    assert "DIFFERENT MACHINE" in capsys.readouterr().out
+
+
+def test_missed_issue_targets_fail_only_when_strict(tmp_path: Path, baseline: Path) -> None:
+    run = write_run(
+        tmp_path / "run.json",
+        summary("challenge/memory", 0.5),
+        summary("challenge/redis", 0.61, p99_ms=16.0),
+    )
+
+    verdicts = {v.name: v for v in check.issue_targets(check.load_summaries(run))}
+    assert not verdicts["challenge, memory store"].ok
+    assert verdicts["challenge, Redis store + limiter"].ok
+    assert verdicts["challenge p99, every store"].value == "worst challenge/redis 16.0 ms"
+    assert not verdicts["challenge p99, every store"].ok
+    assert check.main([str(run)]) == 0
+    assert check.main([str(run), "--strict"]) == 1
+
+
+def test_record_keeps_other_targets_and_takes_the_runs_ratios(
+    tmp_path: Path, baseline: Path
+) -> None:
+    run = write_run(tmp_path / "run.json", summary("challenge/memory", 0.61))
+
+    assert check.main([str(run), "--record"]) == 0
+
+    recorded = json.loads(baseline.read_text())
+    assert recorded["rps_ratio"]["challenge/memory"] == 0.61
+    assert recorded["rps_ratio"]["ref/naive"] == 0.98
+    assert recorded["recorded_from"] == "run.json"
