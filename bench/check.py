@@ -156,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--record", action="store_true", help="write these runs' ratios to bench/baseline.json"
     )
     args = parser.parse_args(argv)
+    missing = [str(path) for path in args.results if not path.exists()]
+    if missing:
+        parser.error(f"no results at {', '.join(missing)}: run `make bench` first")
     summaries: Summaries = {}
     for path in args.results:
         summaries |= load_summaries(path)

@@ -99,3 +99,13 @@ def test_record_keeps_other_targets_and_takes_the_runs_ratios(
     assert recorded["rps_ratio"]["challenge/memory"] == 0.61
     assert recorded["rps_ratio"]["ref/naive"] == 0.98
     assert recorded["recorded_from"] == "run.json"
+
+
+def test_a_missing_results_file_is_a_usage_error_not_a_traceback(
+    tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        check.main([str(tmp_path / "latest.json")])
+
+    assert exited.value.code == 2
+    assert "run `make bench` first" in capsys.readouterr().err

@@ -1,0 +1,144 @@
+"""Cost budget of the Redis plugin: the commands a challenge and a login's redemption send Redis,
+counted, so that the benchmarks' results are hard to regress (issue #6).
+
+Counts, not timings: they are deterministic on any machine, and a change that adds a command
+(a round trip) fails here. Counted on a redis-server of the test's own, whose command
+statistics nothing else disturbs. The SQL store's budget is in ``tests/test_cost_budget.py``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_passkey.testing import PasskeyFlow
+from passkey_redis_support import CLIENT_ID, CUSTOM_DOMAIN, RedisServer, client_from, free_port
+from passkey_redis_support import make_app as make_plugin_app
+
+pytestmark = pytest.mark.redis
+
+#: Commands of the observer itself, not of the app.
+OBSERVER_COMMANDS = frozenset({"config|resetstat", "echo", "info"})
+
+
+@pytest.fixture(scope="module")
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of our own, whose command statistics nobody else disturbs."""
+    server = RedisServer(free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def redis_app(own_redis: RedisServer, tmp_path: Path) -> Iterator[Flask]:
+    """Sessions and the limiter's counters in ``own_redis``; users in a SQLite file."""
+    app = make_plugin_app(
+        PASSKEY_REDIS_URL=own_redis.url,
+        PASSKEY_REDIS_KEY_PREFIX=f"{uuid.uuid4().hex}:",
+        PASSKEY_DATABASE_URL=f"sqlite:///{tmp_path / 'users.sqlite3'}",
+    )
+    yield app
+    state = app.extensions["passkey"]
+    state.sessions.close()
+    state.users.close()
+
+
+@dataclass
+class Traffic:
+    """What reached Redis: the commands clients sent (each a round trip), the commands scripts
+    ran inside them, and INFO commandstats' calls per command (which counts both)."""
+
+    sent: list[str] = field(default_factory=list)
+    scripted: list[str] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+
+
+@contextmanager
+def redis_traffic(server: RedisServer) -> Iterator[Traffic]:
+    """Record the commands ``server`` runs inside the block.
+
+    MONITOR tells a client's commands from a script's; INFO commandstats also counts what MONITOR
+    leaves out (administrative commands). ECHO marks where the block begins and ends.
+    """
+    start, end = f"start-{uuid.uuid4().hex}", f"end-{uuid.uuid4().hex}"
+    traffic = Traffic()
+    observer = server.client()
+    try:
+        with observer.monitor() as monitor:
+            observer.config_resetstat()
+            observer.echo(start)
+            yield traffic
+            observer.echo(end)
+            stats = observer.info("commandstats")
+            while monitor.next_command()["command"] != f"ECHO {start}":
+                pass
+            while (command := monitor.next_command())["command"] != f"ECHO {end}":
+                name = command["command"].split(" ", 1)[0].lower()
+                (traffic.scripted if command["client_type"] == "lua" else traffic.sent).append(name)
+    finally:
+        observer.close()
+    traffic.calls = {
+        name.removeprefix("cmdstat_"): stat["calls"]
+        for name, stat in stats.items()
+        if name.removeprefix("cmdstat_") not in OBSERVER_COMMANDS
+    }
+
+
+def post_challenge(client: FlaskClient) -> Any:
+    return client.post(
+        "/passkey/challenge", json={"client_id": CLIENT_ID}, headers={"Host": CUSTOM_DOMAIN}
+    )
+
+
+def test_each_challenge_is_one_limiter_call_and_one_set(
+    redis_app: Flask, own_redis: RedisServer
+) -> None:
+    client = client_from(redis_app, "192.0.2.4")
+    # Warm-up: both connections opened, the limiter's script loaded, its window started.
+    assert post_challenge(client).status_code == 200
+
+    with redis_traffic(own_redis) as traffic:
+        responses = [post_challenge(client) for _ in range(5)]
+
+    assert [response.status_code for response in responses] == [200] * 5
+    assert traffic.sent == ["evalsha", "set"] * 5, traffic.sent
+    # The limiter's script counts the hit and reads the window's TTL, in the same round trip:
+    # the X-RateLimit-* headers need no GET or TTL of their own. No EXPIRE: the window exists.
+    assert traffic.scripted == ["incrby", "ttl"] * 5, traffic.scripted
+    assert traffic.calls == {"evalsha": 5, "incrby": 5, "ttl": 5, "set": 5}
+    # ... and the headers are right (the default limit, 60 per minute).
+    assert [response.headers["X-RateLimit-Limit"] for response in responses] == ["60"] * 5
+    remaining = [response.headers["X-RateLimit-Remaining"] for response in responses]
+    assert remaining == ["58", "57", "56", "55", "54"]
+    resets = {int(response.headers["X-RateLimit-Reset"]) for response in responses}
+    assert len(resets) == 1 and time.time() - 1 <= resets.pop() <= time.time() + 61
+
+
+def test_a_login_is_redeemed_with_one_limiter_call_and_one_getdel(
+    redis_app: Flask, own_redis: RedisServer
+) -> None:
+    flow = PasskeyFlow(client_from(redis_app, "192.0.2.5"), client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+    flow.sign_up({"email": "ann@example.com"})
+    flow.sign_in()  # warm-up: the token endpoint's limiter window started
+    started = flow.challenge().get_json()
+    assertion = flow.authenticator.get(started["authn_params_public_key"], origin=flow.origin)
+
+    with redis_traffic(own_redis) as traffic:
+        response = flow.token(started["auth_session"], assertion)
+
+    assert response.status_code == 200, response.get_json()
+    # The session, taken once; the credential and its user are read from the SQL store.
+    assert traffic.sent == ["evalsha", "getdel"], traffic.sent
+    assert traffic.scripted == ["incrby", "ttl"], traffic.scripted
+    assert traffic.calls == {"evalsha": 1, "incrby": 1, "ttl": 1, "getdel": 1}
