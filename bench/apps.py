@@ -69,7 +69,7 @@ def floor_app(*, limited: bool = False) -> Flask:
 def passkey_app(
     backend: str, *, database: str = BENCH_DATABASE, config: Mapping[str, Any] | None = None
 ) -> Flask:
-    """flask-passkey on ``backend`` (``memory-nolimit``: memory, limiter off), with
+    """flask-passkey on ``backend`` (``memory-nolimit``: memory without limiter), with
     ``config`` on top of the benchmark's configuration."""
     app = Flask("bench_passkey")
     if backend == "memory-nolimit":

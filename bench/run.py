@@ -100,7 +100,7 @@ TARGETS = (
     Target("floor", "floor", CHALLENGE),
     Target("diag/floor+flask-limiter", "floor+limiter", CHALLENGE),
     Target("challenge/memory", "memory", CHALLENGE),
-    Target("diag/challenge/memory, limiter off", "memory-nolimit", CHALLENGE),
+    Target("diag/challenge/memory without limiter", "memory-nolimit", CHALLENGE),
     Target("challenge/sqlite", "sqlite", CHALLENGE),
     Target("challenge/postgres", "postgres", CHALLENGE),
     Target("challenge/redis", "redis", CHALLENGE),
