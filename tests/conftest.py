@@ -6,6 +6,7 @@ import copy
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
@@ -437,6 +438,20 @@ def postgres_schemas() -> Iterator[PostgresSchemas]:
     yield schemas
     schemas.drop_all()
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> URL:
+    """An empty database: a new SQLite file, or a new schema on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return URL.create("sqlite", database=str(tmp_path / "passkey.sqlite3"))
+    schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
+    return schemas.new_url()
+
+
+def url_text(url: URL) -> str:
+    """``url`` as PASSKEY_DATABASE_URL takes it (``str(url)`` masks a password)."""
+    return url.render_as_string(hide_password=False)
 
 
 # -- case counts of the generated tests (schemathesis, hypothesis), printed in the summary ------

@@ -23,7 +23,6 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +30,7 @@ import marshmallow
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.engine import URL
 
 from flask_passkey import extension, tokens, validation
 from flask_passkey.config import Settings
@@ -40,11 +40,11 @@ from flask_passkey.extension import get_state
 from flask_passkey.testing import PasskeyFlow
 from tests.conftest import (
     FakeClock,
-    PostgresSchemas,
     build_app,
     new_email,
     passkey_flow,
     post_challenge,
+    url_text,
 )
 
 #: Statements, as SQLAlchemy renders them (whitespace collapsed), as regular expressions.
@@ -174,20 +174,11 @@ def assert_statements(log: StatementLog, expected: Sequence[str]) -> None:
 # -- fixtures -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database: a new SQLite file, or a new schema on the PostgreSQL server."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'passkey.sqlite3'}"
-    schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
-    return schemas.new_url().render_as_string(hide_password=False)
-
-
 @pytest.fixture
-def sql_app(database_url: str) -> Iterator[Flask]:
+def sql_app(database_url: URL) -> Iterator[Flask]:
     """flask-passkey on the SQL store, its signing key kept there (the default), on a clock that
     stands still: the periodic re-read of the signing keys never comes due in a test."""
-    app = build_app(database_url=database_url, clock=FakeClock(), signing_keys=[])
+    app = build_app(database_url=url_text(database_url), clock=FakeClock(), signing_keys=[])
     yield app
     store_of(app).close()
 
@@ -293,7 +284,7 @@ def watch(monkeypatch: pytest.MonkeyPatch, calls: Counter[str], owner: Any, name
 
 
 def test_requests_redo_no_startup_work(
-    sql_app: Flask, database_url: str, monkeypatch: pytest.MonkeyPatch
+    sql_app: Flask, database_url: URL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flow = passkey_flow(sql_app)
     flow.sign_up({"email": new_email()})  # warm-up: each endpoint once, the signing keys read
@@ -310,7 +301,7 @@ def test_requests_redo_no_startup_work(
 
     assert not calls, f"startup work redone by requests: {dict(calls)}"
     # The watches are where the code looks: an app starting is seen doing that work.
-    another = build_app(database_url=database_url, clock=FakeClock(), signing_keys=[])
+    another = build_app(database_url=url_text(database_url), clock=FakeClock(), signing_keys=[])
     store_of(another).close()
     assert {
         "flask_passkey.config.Settings.from_config",

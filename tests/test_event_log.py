@@ -17,10 +17,10 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import URL
 from webauthn.helpers import base64url_to_bytes, encode_cbor
 from werkzeug.serving import make_server
 
@@ -32,11 +32,11 @@ from tests.conftest import (
     BASIC_SECRET,
     CONFIDENTIAL_SECRET,
     CUSTOM_DOMAIN,
-    PostgresSchemas,
     build_app,
     ceremony_tenant,
     new_email,
     post_challenge,
+    url_text,
 )
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
@@ -328,19 +328,13 @@ def everything_logged() -> Iterator[CaptureAll]:
             logging.getLogger(name).setLevel(level)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'passkey.sqlite3'}"
-    schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
-    return schemas.new_url().render_as_string(hide_password=False)
-
-
 @pytest.fixture
-def served(everything_logged: CaptureAll, database_url: str) -> Iterator[int]:
+def served(everything_logged: CaptureAll, database_url: URL) -> Iterator[int]:
     """The port of an app on the SQL store behind a real (werkzeug) HTTP server, built while
     everything is logged."""
-    app = build_app(tenant=ceremony_tenant(), database_url=database_url, lockout="12 per hour")
+    app = build_app(
+        tenant=ceremony_tenant(), database_url=url_text(database_url), lockout="12 per hour"
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

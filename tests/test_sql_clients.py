@@ -35,22 +35,12 @@ from tests.conftest import (
     CUSTOM_DOMAIN,
     DB_CONNECTION,
     FakeClock,
-    PostgresSchemas,
     build_app,
     post_challenge,
     tenant_data,
 )
 
 FINGERPRINT = ":".join(f"{i:02X}" for i in range(32))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> URL:
-    """An empty database: a new SQLite file, or a new schema on the PostgreSQL server."""
-    if request.param == "sqlite":
-        return URL.create("sqlite", database=str(tmp_path / "passkey.sqlite3"))
-    schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
-    return schemas.new_url()
 
 
 @pytest.fixture

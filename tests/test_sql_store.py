@@ -42,15 +42,6 @@ from tests.conftest import PostgresSchemas, tenant_data
 HEAD = "0004"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> URL:
-    """An empty database: a new SQLite file, or a new schema on the PostgreSQL server."""
-    if request.param == "sqlite":
-        return URL.create("sqlite", database=str(tmp_path / "passkey.sqlite3"))
-    schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
-    return schemas.new_url()
-
-
 @pytest.fixture
 def store(database_url: URL) -> Iterator[SqlStore]:
     store = SqlStore(database_url)

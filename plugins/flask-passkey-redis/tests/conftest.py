@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from passkey_redis_support import LIMITER_KEYS, delete_keys, missing
+from passkey_redis_support import LIMITER_KEYS, RedisServer, delete_keys, missing, running_redis
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -78,3 +78,10 @@ def new_client_ip(redis_client: redis.Redis) -> Iterator[Callable[[], str]]:
 def client_ip(new_client_ip: Callable[[], str]) -> str:
     """A client address of this test's own (see ``new_client_ip``)."""
     return new_client_ip()
+
+
+@pytest.fixture(scope="module")
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of our own, whose command statistics nobody else disturbs."""
+    with running_redis() as server:
+        yield server

@@ -19,7 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -165,6 +166,17 @@ class RedisServer:
             self.process.kill()
             self.process.wait(PROCESS_TIMEOUT)
         self.process = None
+
+
+@contextmanager
+def running_redis() -> Iterator[RedisServer]:
+    """A :class:`RedisServer` of the test's own on a free port, killed on the way out."""
+    server = RedisServer(free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()
 
 
 def wait_until(ready: Callable[[], bool], what: str) -> None:

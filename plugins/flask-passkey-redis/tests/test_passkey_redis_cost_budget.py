@@ -20,24 +20,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_passkey.testing import PasskeyFlow
-from passkey_redis_support import CLIENT_ID, CUSTOM_DOMAIN, RedisServer, client_from, free_port
+from passkey_redis_support import CLIENT_ID, CUSTOM_DOMAIN, RedisServer, client_from
 from passkey_redis_support import make_app as make_plugin_app
 
 pytestmark = pytest.mark.redis
 
 #: Commands of the observer itself, not of the app.
 OBSERVER_COMMANDS = frozenset({"config|resetstat", "echo", "info"})
-
-
-@pytest.fixture(scope="module")
-def own_redis() -> Iterator[RedisServer]:
-    """A redis-server of our own, whose command statistics nobody else disturbs."""
-    server = RedisServer(free_port())
-    try:
-        server.start()
-        yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture

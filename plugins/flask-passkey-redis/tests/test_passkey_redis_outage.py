@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from passkey_redis_support import CLIENT_ID, CUSTOM_DOMAIN, RedisServer, free_port, make_app
+from passkey_redis_support import (
+    CLIENT_ID,
+    CUSTOM_DOMAIN,
+    RedisServer,
+    free_port,
+    make_app,
+    running_redis,
+)
 
 pytestmark = pytest.mark.redis
 
@@ -20,12 +27,9 @@ UNAVAILABLE = {"error": "temporarily_unavailable"}
 
 @pytest.fixture
 def server() -> Iterator[RedisServer]:
-    server = RedisServer(free_port())
-    try:
-        server.start()
+    """A Redis of this test's own, which it may kill and start again."""
+    with running_redis() as server:
         yield server
-    finally:
-        server.kill()
 
 
 def flow(app: Flask) -> PasskeyFlow:

@@ -100,17 +100,6 @@ def test_a_given_client_is_used_as_is(redis_client: redis.Redis, key_prefix: str
     assert store.take(session.id, now=NOW) == session
 
 
-@pytest.fixture(scope="module")
-def own_redis() -> Iterator[RedisServer]:
-    """A redis-server of our own, whose command statistics nobody else disturbs."""
-    server = RedisServer(free_port())
-    try:
-        server.start()
-        yield server
-    finally:
-        server.kill()
-
-
 def test_put_is_one_set_and_take_is_one_getdel(own_redis: RedisServer) -> None:
     store = store_for(own_redis.url, key_prefix=f"{uuid.uuid4().hex}:")
     observer = redis.Redis.from_url(own_redis.url)
