@@ -109,3 +109,16 @@ def test_a_missing_results_file_is_a_usage_error_not_a_traceback(
 
     assert exited.value.code == 2
     assert "run `make bench` first" in capsys.readouterr().err
+
+
+def test_the_committed_results_pass_against_the_committed_baseline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """bench/RESULTS.md quotes results/final.json and results/credentials.json; the baseline
+    was recorded from them and must stay consistent with them."""
+    results = check.RESULTS_DIR
+
+    assert check.main([str(results / "final.json"), str(results / "credentials.json")]) == 0
+    out = capsys.readouterr().out
+    assert "not recorded" not in out
+    assert "1k vs 1M credentials" in out
