@@ -42,7 +42,7 @@ bench-check: $(VENV)/bench-installed
 
 bench-credentials: $(VENV)/bench-installed
 	$(PY) -m bench.credentials
-	$(PY) -m bench.check bench/results/credentials.json
+	$(PY) -m bench.check bench/results/latest-credentials.json
 
 bench-micro: $(VENV)/bench-installed
 	$(PY) -m pytest bench/test_micro.py -p no:cacheprovider --benchmark-sort=name

@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--output", default="credentials")
+    parser.add_argument("--output", default="latest-credentials")
     args = parser.parse_args(argv)
 
     started = time.monotonic()

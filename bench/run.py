@@ -290,6 +290,7 @@ def write_results(
 ) -> str:
     """Print the table and write results/<output>.json and .md; returns the table."""
     summaries = summarise(runs, floor=floor)
+    settings = {**settings, "floor": floor}
     text = table(summaries)
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"{output}.json").write_text(to_json(info, settings, runs, summaries))

@@ -63,13 +63,50 @@ def test_failed_requests_fail_the_check_whatever_the_ratio(tmp_path: Path, basel
     assert check.main([str(run)]) == 1
 
 
-def test_the_floor_and_reference_endpoints_are_calibration_not_regressions(
+def test_on_another_machine_regressions_are_only_reported(
     tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run = write_run(tmp_path / "run.json", summary("ref/naive", 0.5))
+    """A reference endpoint far from its recorded ratio: not the baseline's machine."""
+    run = write_run(
+        tmp_path / "run.json", summary("ref/naive", 0.8), summary("challenge/memory", 0.4)
+    )
 
     assert check.main([str(run)]) == 0
-    assert "DIFFERENT MACHINE" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ref/naive  0.80x  recorded 0.98x  ANOTHER MACHINE" in out
+    assert "only reported: not the baseline's machine" in out
+    assert "challenge/memory  0.40x" in out
+
+
+def test_failed_requests_of_the_floor_fail_the_check_on_any_machine(
+    tmp_path: Path, baseline: Path
+) -> None:
+    broken_floor = summary("floor", 1.0, errors=12)
+    run = tmp_path / "run.json"
+    run.write_text(
+        json.dumps({"summary": [broken_floor, summary("ref/naive", 0.5), summary("x", 0.5)]})
+    )
+
+    assert check.main([str(run)]) == 1
+
+
+def test_a_run_names_its_floor(tmp_path: Path, baseline: Path) -> None:
+    """The credentials benchmark's floor is the 1,000-credential login, not a regression."""
+    run = tmp_path / "credentials.json"
+    run.write_text(
+        json.dumps(
+            {
+                "settings": {"floor": "token, 1,000 credentials"},
+                "summary": [
+                    summary("token, 1,000 credentials", 1.0),
+                    summary("token, 1,000,000 credentials", 0.95),
+                ],
+            }
+        )
+    )
+
+    verdicts = check.regressions(check.load_run([run]), {})
+    assert [v.name for v in verdicts] == ["token, 1,000,000 credentials"]
 
 
 def test_missed_issue_targets_fail_only_when_strict(tmp_path: Path, baseline: Path) -> None:
@@ -91,14 +128,27 @@ def test_missed_issue_targets_fail_only_when_strict(tmp_path: Path, baseline: Pa
 def test_record_keeps_other_targets_and_takes_the_runs_ratios(
     tmp_path: Path, baseline: Path
 ) -> None:
-    run = write_run(tmp_path / "run.json", summary("challenge/memory", 0.61))
+    run = write_run(
+        tmp_path / "run.json",
+        summary("challenge/memory", 0.61),
+        summary("before: challenge/memory", 0.5),
+    )
 
     assert check.main([str(run), "--record"]) == 0
 
     recorded = json.loads(baseline.read_text())
     assert recorded["rps_ratio"]["challenge/memory"] == 0.61
     assert recorded["rps_ratio"]["ref/naive"] == 0.98
+    assert "before: challenge/memory" not in recorded["rps_ratio"]
     assert recorded["recorded_from"] == "run.json"
+
+
+def test_record_refuses_a_run_with_failed_requests(tmp_path: Path, baseline: Path) -> None:
+    before = baseline.read_text()
+    run = write_run(tmp_path / "run.json", summary("challenge/memory", 0.61, errors=1))
+
+    assert check.main([str(run), "--record"]) == 1
+    assert baseline.read_text() == before
 
 
 def test_a_missing_results_file_is_a_usage_error_not_a_traceback(

@@ -83,7 +83,8 @@ class StatementLog:
         self._recording = False
         #: Per connection: what it has sent so far.
         self._connections: list[Callable[[], list[str]]] = []
-        self._trace_files: list[int] = []
+        #: (the traced connection, our descriptor of its trace file, libpq's duplicate)
+        self._traces: list[tuple[Any, int, int]] = []
         sa.event.listen(engine, "connect", self._trace)
         sa.event.listen(engine, "before_cursor_execute", self._executed)
         engine.dispose()
@@ -102,9 +103,12 @@ class StatementLog:
     def close(self) -> None:
         sa.event.remove(self.engine, "connect", self._trace)
         sa.event.remove(self.engine, "before_cursor_execute", self._executed)
-        self.engine.dispose()  # the traced connections: closed
-        for descriptor in self._trace_files:
-            os.close(descriptor)
+        for pgconn, ours, libpqs in self._traces:
+            if not pgconn.status:  # still open (CONNECTION_OK is 0): stop libpq writing first
+                pgconn.untrace()
+            os.close(libpqs)
+            os.close(ours)
+        self.engine.dispose()
 
     def _executed(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         if self._recording:
@@ -119,9 +123,10 @@ class StatementLog:
         from psycopg import pq
 
         trace = os.memfd_create("libpq-trace")  # (libpq's trace is for Linux only)
-        self._trace_files.append(trace)
         # libpq writes through a stdio stream of its own on this descriptor and never closes it.
-        dbapi_connection.pgconn.trace(os.dup(trace))
+        libpqs = os.dup(trace)
+        self._traces.append((dbapi_connection.pgconn, trace, libpqs))
+        dbapi_connection.pgconn.trace(libpqs)
         dbapi_connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
         # libpq flushes its trace before it sends anything: what was sent is in the file.
         self._connections.append(lambda: _libpq_statements(_contents(trace)))

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from flask import Flask
 from sqlalchemy.engine import URL
@@ -150,7 +152,28 @@ def test_on_postgresql_only_auth_sessions_skip_the_write_ahead_log(
     # Sessions issued before the upgrade can still be redeemed, once.
     assert store.take(session.id, now=NOW) == session
     assert store.take(session.id, now=NOW) is None
+    live = new_session()
+    store.put(live, now=NOW)
     store.close()
+
+    downgrade_database(url, "0003")
+
+    assert set(table_persistence(url).values()) == {"p"}
+    again = SqlStore(url)  # upgrades again
+    assert again.take(live.id, now=NOW) == live
+    assert table_persistence(url)["auth_sessions"] == "u"
+    again.close()
+
+
+def downgrade_database(url: URL, revision: str) -> None:
+    """What ``alembic downgrade`` does with flask-passkey's migrations."""
+    config = Config()
+    config.set_main_option("script_location", "flask_passkey:migrations")
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    engine.dispose()
 
 
 # -- statements -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ statistics nothing else disturbs. The SQL store's budget is in ``tests/test_cost
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,8 +26,9 @@ from passkey_redis_support import make_app as make_plugin_app
 
 pytestmark = pytest.mark.redis
 
-#: Commands of the observer itself, not of the app.
-OBSERVER_COMMANDS = frozenset({"config|resetstat", "echo", "info"})
+#: Commands of the observer itself, not of the app (Redis 6.2 names CONFIG RESETSTAT
+#: ``config``, 7 ``config|resetstat``).
+OBSERVER_COMMANDS = frozenset({"config", "echo", "info"})
 
 
 @pytest.fixture
@@ -80,8 +82,14 @@ def redis_traffic(server: RedisServer) -> Iterator[Traffic]:
     traffic.calls = {
         name.removeprefix("cmdstat_"): stat["calls"]
         for name, stat in stats.items()
-        if name.removeprefix("cmdstat_") not in OBSERVER_COMMANDS
+        if name.removeprefix("cmdstat_").partition("|")[0] not in OBSERVER_COMMANDS
     }
+
+
+def fresh_client_ip() -> str:
+    """An address of the benchmarking range 198.18.0.0/15 for one test: its limiter window is
+    its own, however often the test runs against the module's Redis."""
+    return f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
 
 
 def post_challenge(client: FlaskClient) -> Any:
@@ -93,7 +101,7 @@ def post_challenge(client: FlaskClient) -> Any:
 def test_each_challenge_is_one_limiter_call_and_one_set(
     redis_app: Flask, own_redis: RedisServer
 ) -> None:
-    client = client_from(redis_app, "192.0.2.4")
+    client = client_from(redis_app, fresh_client_ip())
     # Warm-up: both connections opened, the limiter's script loaded, its window started.
     assert post_challenge(client).status_code == 200
 
@@ -110,14 +118,19 @@ def test_each_challenge_is_one_limiter_call_and_one_set(
     assert [response.headers["X-RateLimit-Limit"] for response in responses] == ["60"] * 5
     remaining = [response.headers["X-RateLimit-Remaining"] for response in responses]
     assert remaining == ["58", "57", "56", "55", "54"]
-    resets = {int(response.headers["X-RateLimit-Reset"]) for response in responses}
-    assert len(resets) == 1 and time.time() - 1 <= resets.pop() <= time.time() + 61
+    # One window: flask-limiter writes its reset as time.time() + TTL + 1, which moves by one
+    # when the requests straddle a second.
+    resets = [int(response.headers["X-RateLimit-Reset"]) for response in responses]
+    assert max(resets) - min(resets) <= 1
+    assert time.time() - 1 <= min(resets) <= time.time() + 62
 
 
 def test_a_login_is_redeemed_with_one_limiter_call_and_one_getdel(
     redis_app: Flask, own_redis: RedisServer
 ) -> None:
-    flow = PasskeyFlow(client_from(redis_app, "192.0.2.5"), client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+    flow = PasskeyFlow(
+        client_from(redis_app, fresh_client_ip()), client_id=CLIENT_ID, host=CUSTOM_DOMAIN
+    )
     flow.sign_up({"email": "ann@example.com"})
     flow.sign_in()  # warm-up: the token endpoint's limiter window started
     started = flow.challenge().get_json()
