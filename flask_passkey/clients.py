@@ -9,12 +9,12 @@ another process (the CLI, another worker) reaches this one within that delay.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from .models import Client
+from .refreshed import Refreshed
 
 #: How long a process serves its copy of the stored clients before reading them again: the
 #: longest a new client, a rotated secret or a removed client takes to reach every worker.
@@ -65,31 +65,18 @@ class ClientCache:
         ttl: float = CLIENT_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._load = load
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._loaded_at = float("-inf")
-        self._clients: dict[str, Client] = {}
+        self._clients = Refreshed(
+            lambda: {client.client_id: client for client in load()}, ttl=ttl, clock=clock
+        )
 
     def get(self, client_id: str) -> Client | None:
         """The stored client with ``client_id``, as of at most ``ttl`` seconds ago."""
-        return self._current().get(client_id)
+        return self._clients.get().get(client_id)
 
     def all(self) -> list[Client]:
         """Every stored client, as of at most ``ttl`` seconds ago."""
-        return list(self._current().values())
+        return list(self._clients.get().values())
 
     def invalidate(self) -> None:
         """Read the store again on the next lookup (after a write in this process)."""
-        with self._lock:
-            self._loaded_at = float("-inf")
-
-    def _current(self) -> dict[str, Client]:
-        now = self._clock()
-        if now - self._loaded_at >= self._ttl:
-            with self._lock:
-                if now - self._loaded_at >= self._ttl:
-                    self._clients = {client.client_id: client for client in self._load()}
-                    self._loaded_at = now
-        return self._clients
+        self._clients.invalidate()

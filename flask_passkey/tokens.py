@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from joserfc.jwk import KeySet, RSAKey, import_key
 
 from .errors import ConfigurationError, InvalidToken
 from .models import User
+from .refreshed import Refreshed
 from .users import SigningKey, UserStore
 
 ALGORITHM = "RS256"
@@ -71,6 +71,16 @@ def configured_signing_keys(values: Sequence[Any]) -> list[SigningKey]:
     return keys
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """One reading of the signing keys, and what the ring derives from it once per reading."""
+
+    keys: list[RSAKey]
+    key_set: KeySet
+    jwks: dict[str, Any]
+    signer: CompactSigner | None
+
+
 class KeyRing:
     """The signing keys in use, refreshed from their source at most every ``refresh_seconds``."""
 
@@ -82,14 +92,7 @@ class KeyRing:
         refresh_seconds: float = KEY_REFRESH_SECONDS,
     ) -> None:
         self._load = load
-        self._clock = clock
-        self._refresh_seconds = refresh_seconds
-        self._lock = threading.Lock()
-        self._loaded_at = float("-inf")
-        self._keys: list[RSAKey] = []
-        self._key_set = KeySet([])
-        self._jwks: dict[str, Any] = {"keys": []}
-        self._signer: CompactSigner | None = None
+        self._keys = Refreshed(self._read, ttl=refresh_seconds, clock=clock)
 
     @classmethod
     def from_store(cls, store: UserStore, *, clock: Callable[[], float]) -> KeyRing:
@@ -98,42 +101,37 @@ class KeyRing:
             store.add_signing_key(generate_signing_key(now=clock()))
         return cls(load=store.signing_keys, clock=clock)
 
-    def _current(self) -> list[RSAKey]:
-        now = self._clock()
-        if now - self._loaded_at >= self._refresh_seconds:
-            with self._lock:
-                if now - self._loaded_at >= self._refresh_seconds:
-                    stored = sorted(self._load(), key=lambda k: k.created_at)
-                    self._keys = [import_key(json.loads(k.private_jwk), "RSA") for k in stored]
-                    self._key_set = KeySet(list(self._keys))
-                    self._jwks = {"keys": [k.as_dict(private=False) for k in self._keys]}
-                    self._signer = CompactSigner(self._keys[-1]) if self._keys else None
-                    self._loaded_at = now
-        return self._keys
+    def _read(self) -> _Keys:
+        stored = sorted(self._load(), key=lambda k: k.created_at)
+        keys = [import_key(json.loads(k.private_jwk), "RSA") for k in stored]
+        return _Keys(
+            keys=keys,
+            key_set=KeySet(list(keys)),
+            jwks={"keys": [k.as_dict(private=False) for k in keys]},
+            signer=CompactSigner(keys[-1]) if keys else None,
+        )
 
     def signing_key(self) -> RSAKey:
         """The key that signs new tokens: the newest."""
-        keys = self._current()
+        keys = self._keys.get().keys
         if not keys:
             raise ConfigurationError("No signing key is available.")
         return keys[-1]
 
     def signer(self) -> CompactSigner:
         """Signs with the newest key (made once per key, not per token)."""
-        self._current()
-        if self._signer is None:
+        signer = self._keys.get().signer
+        if signer is None:
             raise ConfigurationError("No signing key is available.")
-        return self._signer
+        return signer
 
     def jwks(self) -> dict[str, Any]:
         """The JSON Web Key Set of every key, public parts only."""
-        self._current()
-        return self._jwks
+        return self._keys.get().jwks
 
     def key_set(self) -> KeySet:
         """Every key, for verifying a token by its ``kid`` (the published ones, nothing else)."""
-        self._current()
-        return self._key_set
+        return self._keys.get().key_set
 
 
 _PKCS1V15 = padding.PKCS1v15()
