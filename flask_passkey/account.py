@@ -267,8 +267,12 @@ class MyAccount:
         last two passkeys, the one that finds none left puts its passkey back and is refused.
         """
         user = caller.user
-        credential = self._own(caller, authentication_method_id)
-        if not self.allow_deleting_last_passkey and len(self.users.list_credentials(user.id)) <= 1:
+        credential_id = credential_id_of(authentication_method_id)
+        owned = self.users.list_credentials(user.id)
+        credential = next((c for c in owned if c.id == credential_id), None)
+        if credential is None:
+            raise _not_found()
+        if not self.allow_deleting_last_passkey and len(owned) <= 1:
             raise _last_passkey()
         if not self.users.delete_credential(user_id=user.id, credential_id=credential.id):
             raise _not_found()

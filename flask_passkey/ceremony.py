@@ -317,7 +317,7 @@ class Ceremonies:
             parsed = parse_authentication_credential_json(dict(response))
         except _BAD_RESPONSE as error:
             raise InvalidGrant(f"authn_response is malformed: {error}") from None
-        credential, user = self._credential_and_user(parsed.raw_id)
+        credential, user = self.credential_and_user(parsed.raw_id)
         if credential is None or user is None or user.connection != session.connection:
             raise InvalidGrant("Unknown credential.")
         if (
@@ -348,7 +348,7 @@ class Ceremonies:
             raise InvalidGrant("The credential was used concurrently; try again.")
         return SignIn(user, credential, session, verified.user_verified)
 
-    def _credential_and_user(self, credential_id: bytes) -> tuple[Credential | None, User | None]:
+    def credential_and_user(self, credential_id: bytes) -> tuple[Credential | None, User | None]:
         """The credential and its owner: in one read where the store offers it."""
         if self._joined is not None:
             found = self._joined.get_credential_with_user(credential_id)

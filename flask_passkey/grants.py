@@ -156,13 +156,7 @@ class Grants:
         grant = self.users.take_refresh_token(hash_token(refresh_token), now=self.clock())
         if grant is None or grant.client_id != request.client.client_id:
             raise InvalidGrant("The refresh token is invalid, expired or already used.")
-        user = self.users.get_user(grant.user_id)
-        if user is None:
-            raise InvalidGrant("The refresh token's user no longer exists.")
-        if grant.credential_id is not None:
-            credential = self.users.get_credential(grant.credential_id)
-            if credential is None or credential.user_id != user.id:
-                raise InvalidGrant("The passkey this session was signed in with was removed.")
+        user = self._grant_user(grant)
         if grant.organization_id is not None and not self.users.is_member(
             organization_id=grant.organization_id, user_id=user.id
         ):
@@ -183,6 +177,20 @@ class Grants:
         return TokenResult(
             body, "refresh_succeeded", user.id, user.connection, grant.organization_id
         )
+
+    def _grant_user(self, grant: RefreshGrant) -> User:
+        """The grant's user, who must still hold the passkey the grant began with (read with
+        its owner in one go where the store can)."""
+        if grant.credential_id is not None:
+            credential, owner = self.ceremonies.credential_and_user(grant.credential_id)
+            if credential is not None and owner is not None and owner.id == grant.user_id:
+                return owner
+        user = self.users.get_user(grant.user_id)
+        if user is None:
+            raise InvalidGrant("The refresh token's user no longer exists.")
+        if grant.credential_id is not None:
+            raise InvalidGrant("The passkey this session was signed in with was removed.")
+        return user
 
     def _respond(
         self, request: TokenRequest, *, user: User, amr: Sequence[str], grant: RefreshGrant

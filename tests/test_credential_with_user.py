@@ -72,6 +72,6 @@ def test_ceremonies_use_it_only_where_the_store_has_it(tmp_path: Path) -> None:
             sessions=MemorySessionStore(), users=users, timeout_ms=60_000, clock=lambda: 0.0
         )
         assert (ceremonies._joined is not None) == (users is sql)
-        assert ceremonies._credential_and_user(credential.id) == (credential, user)
-        assert ceremonies._credential_and_user(b"unknown") == (None, None)
+        assert ceremonies.credential_and_user(credential.id) == (credential, user)
+        assert ceremonies.credential_and_user(b"unknown") == (None, None)
     sql.close()
