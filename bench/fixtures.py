@@ -86,24 +86,26 @@ def login_fixture(backend: str, *, users: int = 64, database: str = BENCH_DATABA
     )
 
 
+def login_session(expires_at: float) -> AuthSession:
+    """A login session for the benchmark's client, as the challenge endpoint issues one."""
+    return AuthSession(
+        id=new_session_id(),
+        operation="login",
+        challenge=generate_challenge(),
+        client_id=CLIENT_ID,
+        connection=CONNECTION,
+        organization_id=None,
+        rp_id=HOST,
+        origin=ORIGIN,
+        expires_at=expires_at,
+    )
+
+
 def issue_sessions(fixture: LoginFixture, count: int) -> list[AuthSession]:
     """``count`` login sessions put straight into the store (batched), as the challenge
     endpoint would have issued them."""
     now = time.time()
-    sessions = [
-        AuthSession(
-            id=new_session_id(),
-            operation="login",
-            challenge=generate_challenge(),
-            client_id=CLIENT_ID,
-            connection=CONNECTION,
-            organization_id=None,
-            rp_id=HOST,
-            origin=ORIGIN,
-            expires_at=now + SESSION_SECONDS,
-        )
-        for _ in range(count)
-    ]
+    sessions = [login_session(now + SESSION_SECONDS) for _ in range(count)]
     _put_all(fixture.sessions, sessions, now=now)
     return sessions
 

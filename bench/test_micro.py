@@ -20,9 +20,7 @@ import sqlalchemy as sa
 from flask import Flask
 from joserfc import jwt
 from pytest_benchmark.fixture import BenchmarkFixture
-from webauthn.helpers import generate_challenge
 
-from flask_passkey.ceremony import new_session_id
 from flask_passkey.context import ValidationContext
 from flask_passkey.default_plugins.memory_store import MemorySessionStore
 from flask_passkey.default_plugins.sql_store import SqlStore
@@ -34,7 +32,7 @@ from flask_passkey.tokens import ALGORITHM, KeyRing, TokenIssuer, generate_signi
 
 from .apps import passkey_app
 from .common import CLIENT_ID, CONNECTION, HOST, LOGIN_SCOPE, ORIGIN, REDIS_URL, postgres_url
-from .fixtures import create_database
+from .fixtures import create_database, login_session
 
 
 def _state(backend: str = "memory") -> PasskeyState:
@@ -56,17 +54,7 @@ def _context(state: PasskeyState) -> ValidationContext:
 
 
 def _session(ttl: float = 600.0) -> AuthSession:
-    return AuthSession(
-        id=new_session_id(),
-        operation="login",
-        challenge=generate_challenge(),
-        client_id=CLIENT_ID,
-        connection=CONNECTION,
-        organization_id=None,
-        rp_id=HOST,
-        origin=ORIGIN,
-        expires_at=time.time() + ttl,
-    )
+    return login_session(time.time() + ttl)
 
 
 # -- challenge issue ------------------------------------------------------------------------
