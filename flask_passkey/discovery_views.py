@@ -7,14 +7,21 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify
 
+from .grants import SUPPORTED_SCOPES
 from .http import method_not_allowed, register_error_handlers, request_intake
 from .models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 from .openapi import OPENAPI_PATH, openapi_json
+from .tokens import ALGORITHM, SCOPE_CLAIMS
 
 if TYPE_CHECKING:
     from .extension import PasskeyState
 
 DISCOVERY_BLUEPRINT_NAME = "passkey_discovery"
+#: The claims tokens carry: registered ones, then those each scope releases.
+CLAIMS_SUPPORTED = [
+    *("iss", "sub", "aud", "exp", "iat", "auth_time", "amr", "org_id"),
+    *(claim for claims in SCOPE_CLAIMS.values() for claim in claims),
+]
 
 
 def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
@@ -42,33 +49,14 @@ def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
             grant_types_supported=[WEBAUTHN_GRANT, REFRESH_TOKEN_GRANT],
             response_types_supported=["token"],
             subject_types_supported=["public"],
-            id_token_signing_alg_values_supported=["RS256"],
+            id_token_signing_alg_values_supported=[ALGORITHM],
             token_endpoint_auth_methods_supported=[
                 "none",
                 "client_secret_post",
                 "client_secret_basic",
             ],
-            scopes_supported=["openid", "profile", "email", "phone", "offline_access"],
-            claims_supported=[
-                "iss",
-                "sub",
-                "aud",
-                "exp",
-                "iat",
-                "auth_time",
-                "amr",
-                "org_id",
-                "name",
-                "given_name",
-                "family_name",
-                "nickname",
-                "picture",
-                "preferred_username",
-                "email",
-                "email_verified",
-                "phone_number",
-                "phone_number_verified",
-            ],
+            scopes_supported=list(SUPPORTED_SCOPES),
+            claims_supported=CLAIMS_SUPPORTED,
         )
 
     @bp.get("/.well-known/assetlinks.json")
