@@ -110,7 +110,8 @@ class MemoryUserStore:
             return True
 
     def list_credentials(self, user_id: str) -> list[Credential]:
-        found = [c for c in self._credentials.values() if c.user_id == user_id]
+        with self._lock:  # a dict another thread adds to cannot be iterated
+            found = [c for c in self._credentials.values() if c.user_id == user_id]
         return sorted(found, key=lambda c: c.created_at)
 
     def add_credential(self, credential: Credential) -> None:
@@ -136,7 +137,8 @@ class MemoryUserStore:
             return True
 
     def list_users(self, *, limit: int = 100, offset: int = 0) -> list[User]:
-        users = sorted(self._users.values(), key=lambda u: u.created_at)
+        with self._lock:
+            users = sorted(self._users.values(), key=lambda u: u.created_at)
         return users[offset : offset + limit]
 
     def add_member(self, *, organization_id: str, user_id: str) -> None:
