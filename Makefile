@@ -3,21 +3,48 @@
 #   make test   - run the test suite
 VENV ?= .venv
 PY := $(VENV)/bin/python
+LOCK := requirements/lock.txt
+# Everything `make` and .ci/run install: the project with its extras and both plugin distributions.
+PROJECT := -e '.[dev,postgres,redis]' -e plugins/flask-passkey-redis -e plugins/flask-passkey-example
+PYPROJECTS := pyproject.toml plugins/flask-passkey-redis/pyproject.toml plugins/flask-passkey-example/pyproject.toml
 
-$(VENV)/installed: pyproject.toml plugins/flask-passkey-redis/pyproject.toml plugins/flask-passkey-example/pyproject.toml
+# Installs from the lock only: pip and setuptools first, then the project without build
+# isolation, so that not even a build backend floats.
+$(VENV)/installed: $(PYPROJECTS) $(LOCK)
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,postgres,redis]'
-	$(PY) -m pip install --quiet -e plugins/flask-passkey-redis
-	$(PY) -m pip install --quiet -e plugins/flask-passkey-example
+	$(PY) -m pip install --quiet -c $(LOCK) pip setuptools
+	$(PY) -m pip install --quiet --no-build-isolation -c $(LOCK) $(PROJECT)
 	touch $@
 
-.PHONY: install demo test lint bench bench-check bench-credentials bench-micro bench-profile
+.PHONY: install lock test-latest test-lowest demo test lint bench bench-check bench-credentials bench-micro bench-profile
 install: $(VENV)/installed
 
 $(VENV)/bench-installed: $(VENV)/installed
-	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m pip install --quiet --no-build-isolation -c $(LOCK) -e '.[bench]'
 	touch $@
+
+# Rewrites the lock with the newest versions the metadata allows (then run `make test`).
+lock:
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip setuptools
+	.venv-lock/bin/python -m pip install --quiet --no-build-isolation $(PROJECT) -e '.[bench]'
+	{ echo "# Every version that make and .ci/run install. Written by 'make lock'; do not edit."; \
+	  .venv-lock/bin/python -m pip freeze --all --exclude-editable; } > $(LOCK)
+	rm -rf .venv-lock
+
+# The newest versions the metadata allows, ignoring the lock: drift shows here before CI.
+test-latest:
+	rm -rf .venv-latest && python3 -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet --upgrade pip setuptools
+	.venv-latest/bin/python -m pip install --quiet --no-build-isolation $(PROJECT)
+	.venv-latest/bin/python -m pytest
+
+# The lowest versions the metadata allows (requirements/lowest.txt), with tools from the lock.
+test-lowest:
+	rm -rf .venv-lowest && python3 -m venv .venv-lowest
+	.venv-lowest/bin/python -m pip install --quiet -c $(LOCK) pip setuptools
+	.venv-lowest/bin/python -m pip install --quiet --no-build-isolation -c requirements/lowest.txt $(PROJECT)
+	.venv-lowest/bin/python -m pytest
 
 demo: install
 	@echo "flask-passkey demo: open http://localhost:5000 (tenant: $${PASSKEY_DEMO_TENANT:-examples/demo/tenant.toml})"

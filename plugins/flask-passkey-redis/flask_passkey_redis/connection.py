@@ -111,10 +111,8 @@ def client_factory(location: Location, *, socket_timeout: float) -> Callable[[],
         }
 
         def sentinel_master() -> RedisClient:
-            sentinel = Sentinel(  # type: ignore[no-untyped-call]
-                list(location.nodes), sentinel_kwargs=sentinel_options
-            )
-            master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+            sentinel = Sentinel(list(location.nodes), sentinel_kwargs=sentinel_options)
+            master: redis.Redis = sentinel.master_for(
                 service_name, redis_class=redis.Redis, **auth, **options
             )
             return master
