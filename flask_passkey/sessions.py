@@ -104,3 +104,13 @@ class SessionStore(Protocol):
         Of any number of concurrent calls with the same id, at most one gets the session.
         Returns None when the id is unknown, already taken, or expired at ``now``.
         """
+
+    def put_marker(self, key: str, *, expires_at: float, now: float) -> bool:
+        """Record ``key`` until ``expires_at`` unless it is recorded already (put-if-absent).
+
+        True for the call that records it; False while it stays recorded. Once expired (at
+        ``now``, the caller's clock, or by the backend's own clock for stores that let it
+        expire keys) the key counts as absent again. Of any number of concurrent calls with
+        one key, exactly one gets True. Markers live apart from sessions: ``take`` never returns one. Used to refuse
+        a DPoP proof seen before (its ``jti``).
+        """

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -189,6 +190,37 @@ class SessionStoreContract:
         results = race(20, lambda: store.take(session.id, now=NOW))
         assert results.count(session) == 1
         assert results.count(None) == 19
+
+    # -- markers (put-if-absent) -------------------------------------------------------------
+
+    def test_marker_is_put_once_while_it_lives(self, store: SessionStore) -> None:
+        key = secrets.token_hex(16)
+        assert store.put_marker(key, expires_at=NOW + 60, now=NOW) is True
+        assert store.put_marker(key, expires_at=NOW + 60, now=NOW) is False
+        assert store.put_marker(key, expires_at=NOW + 120, now=NOW + 59) is False
+
+    def test_expired_marker_can_be_put_again(self, store: SessionStore) -> None:
+        # On the real clock: a store may leave expiry to its backend (a Redis TTL).
+        key = secrets.token_hex(16)
+        assert store.put_marker(key, expires_at=time.time() + 0.2, now=time.time()) is True
+        time.sleep(0.3)
+        assert store.put_marker(key, expires_at=time.time() + 60, now=time.time()) is True
+        assert store.put_marker(key, expires_at=time.time() + 60, now=time.time()) is False
+
+    def test_markers_are_per_key_and_apart_from_sessions(self, store: SessionStore) -> None:
+        session = new_session()
+        assert store.put_marker(session.id, expires_at=NOW + 60, now=NOW) is True
+        assert store.put_marker(secrets.token_hex(16), expires_at=NOW + 60, now=NOW) is True
+        assert store.take(session.id, now=NOW) is None
+        store.put(session, now=NOW)
+        assert store.put_marker(session.id, expires_at=NOW + 60, now=NOW) is False
+        assert store.take(session.id, now=NOW) == session
+
+    def test_concurrent_markers_have_exactly_one_winner(self, store: SessionStore) -> None:
+        key = secrets.token_hex(16)
+        results = race(20, lambda: store.put_marker(key, expires_at=NOW + 60, now=NOW))
+        assert results.count(True) == 1
+        assert results.count(False) == 19
 
 
 class UserStoreContract:

@@ -39,6 +39,9 @@ class RefreshGrant:
     auth_time: float
     #: The passkey that signed in: once it is deleted, the refresh token stops working.
     credential_id: bytes | None = None
+    #: A public client's DPoP key (RFC 7638 thumbprint): only a proof signed with it redeems
+    #: the token (RFC 9449 §5).
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)

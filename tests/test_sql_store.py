@@ -41,7 +41,7 @@ from flask_passkey.store_contract import (
 from flask_passkey.users import SigningKey
 from tests.conftest import PostgresSchemas, tenant_data
 
-HEAD = "0004"
+HEAD = "0005_dpop"
 
 
 @pytest.fixture
@@ -146,6 +146,7 @@ def test_on_postgresql_only_auth_sessions_skip_the_write_ahead_log(
 
     persistence = table_persistence(url)
     assert persistence.pop("auth_sessions") == "u"
+    assert persistence.pop("markers") == "u"
     # Users, credentials, refresh tokens and keys stay crash-safe and replicated.
     assert set(persistence.values()) == {"p"}
     assert {"users", "credentials", "refresh_tokens", "signing_keys"} <= set(persistence)

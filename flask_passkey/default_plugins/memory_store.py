@@ -21,6 +21,8 @@ class MemorySessionStore:
 
     def __init__(self) -> None:
         self._sessions: OrderedDict[str, AuthSession] = OrderedDict()
+        #: put_marker's keys, with their expiry.
+        self._markers: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def put(self, session: AuthSession, *, now: float) -> None:
@@ -35,6 +37,15 @@ class MemorySessionStore:
         if session is None or session.is_expired(now):
             return None
         return session
+
+    def put_marker(self, key: str, *, expires_at: float, now: float) -> bool:
+        with self._lock:
+            if self._markers.get(key, now) > now:
+                return False
+            self._markers[key] = expires_at
+            if len(self._markers) % 100 == 0:
+                self._markers = {k: e for k, e in self._markers.items() if e > now}
+        return True
 
     def __len__(self) -> int:
         return len(self._sessions)

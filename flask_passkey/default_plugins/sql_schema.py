@@ -78,6 +78,14 @@ auth_sessions = sa.Table(
     sa.Column("expires_at", sa.Double, nullable=False, index=True),
 )
 
+#: :meth:`flask_passkey.sessions.SessionStore.put_marker`'s keys (e.g. DPoP proofs seen).
+markers = sa.Table(
+    "markers",
+    metadata,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("expires_at", sa.Double, nullable=False, index=True),
+)
+
 refresh_tokens = sa.Table(
     "refresh_tokens",
     metadata,
@@ -96,6 +104,8 @@ refresh_tokens = sa.Table(
     sa.Column("expires_at", sa.Double, nullable=False, index=True),
     sa.Column("auth_time", sa.Double, nullable=False),
     sa.Column("credential_id", sa.LargeBinary),
+    # The RFC 7638 thumbprint of the DPoP key a public client's refresh token is bound to.
+    sa.Column("dpop_jkt", sa.String),
 )
 
 signing_keys = sa.Table(

@@ -41,6 +41,7 @@ from .sql_schema import (
     auth_sessions,
     clients,
     credentials,
+    markers,
     organization_members,
     refresh_tokens,
     signing_keys,
@@ -108,6 +109,7 @@ _TAKE_SESSION = (
     .returning(auth_sessions.c.data)
 )
 _PURGE_SESSIONS = auth_sessions.delete().where(auth_sessions.c.expires_at <= sa.bindparam("now"))
+_PURGE_MARKERS = markers.delete().where(markers.c.expires_at <= sa.bindparam("now"))
 _PURGE_REFRESH_TOKENS = refresh_tokens.delete().where(
     refresh_tokens.c.expires_at <= sa.bindparam("now")
 )
@@ -237,6 +239,13 @@ class SqlStore:
         insert, isolation_level = _DIALECTS[self.engine.dialect.name]
         self._transactional = self.engine.execution_options(isolation_level=isolation_level)
         self._add_member = insert(organization_members).on_conflict_do_nothing()
+        # A marker is added, or replaces an expired one; a live one is left alone (no row).
+        added = insert(markers)
+        self._put_marker = added.on_conflict_do_update(
+            index_elements=[markers.c.key],
+            set_={"expires_at": added.excluded.expires_at},
+            where=markers.c.expires_at <= sa.bindparam("now"),
+        ).returning(markers.c.key)
         self._puts = itertools.count()
         self._schema_lock = threading.Lock()
         self._schema_ready = False
@@ -259,6 +268,7 @@ class SqlStore:
             connection.execute(_PUT_SESSION, values)
             if next(self._puts) % PURGE_EVERY == 0:
                 connection.execute(_PURGE_SESSIONS, {"now": now})
+                connection.execute(_PURGE_MARKERS, {"now": now})
                 # Nothing else removes a refresh token that is never redeemed.
                 connection.execute(_PURGE_REFRESH_TOKENS, {"now": now})
 
@@ -270,6 +280,14 @@ class SqlStore:
             return None
         session = AuthSession.from_json(data)
         return None if session.is_expired(now) else session
+
+    def put_marker(self, key: str, *, expires_at: float, now: float) -> bool:
+        """One upsert: it returns a row only when the key is new or its marker expired."""
+        with self._connect() as connection:
+            row = connection.execute(
+                self._put_marker, {"key": key, "expires_at": expires_at, "now": now}
+            ).first()
+        return row is not None
 
     # -- UserStore ------------------------------------------------------------------------
 

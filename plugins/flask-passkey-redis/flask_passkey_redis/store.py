@@ -1,4 +1,5 @@
-"""Pending ceremonies in Redis: one ``SET ... PX`` to keep, one ``GETDEL`` to take."""
+"""Pending ceremonies in Redis: one ``SET ... PX`` to keep, one ``GETDEL`` to take; markers
+with one ``SET ... NX PX``."""
 
 from __future__ import annotations
 
@@ -100,6 +101,22 @@ class RedisSessionStore:
         if session.id != session_id or session.is_expired(now):
             return None
         return session
+
+    def marker_key(self, key: str) -> str:
+        """The Redis key of the marker ``key``."""
+        return f"{self.key_prefix}marker:{key}"
+
+    def put_marker(self, key: str, *, expires_at: float, now: float) -> bool:
+        """One ``SET ... NX PX``: Redis expires the marker, and of concurrent calls only one
+        sets it."""
+        ttl_ms = math.ceil((expires_at - now) * 1000)
+        if ttl_ms <= 0:  # expired already: nothing to remember, and nothing to refuse
+            return True
+        try:
+            reply = command(self.client(), "SET", self.marker_key(key), "1", "NX", "PX", ttl_ms)
+        except UNAVAILABLE_ERRORS as error:
+            raise _unavailable("keep a marker", error) from error
+        return reply is not None
 
     def client(self) -> RedisClient:
         """The redis-py client, made on first use; BackendUnavailable if that fails."""
