@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
+from .access import AccessVerifier, Presented
 from .ceremony import Ceremonies, Challenge
 from .context import PasskeyRequest
 from .errors import (
@@ -30,7 +31,6 @@ from .errors import (
     NotFound,
 )
 from .models import Client, Connection, Credential, User
-from .tokens import TokenIssuer
 
 SCOPE_CREATE = "create:me:authentication_methods"
 SCOPE_READ = "read:me:authentication_methods"
@@ -50,15 +50,6 @@ _KEY_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 def my_account_audience(issuer: str) -> str:
     """The My Account API's audience on the domain of ``issuer`` (``https://<domain>/``)."""
     return f"{issuer}me/"
-
-
-def bearer_token(authorization: str | None) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header; InvalidToken otherwise."""
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
-        raise InvalidToken("A bearer access token is required (Authorization: Bearer <token>).")
-    return token
 
 
 def identity_user_id_of(user: User) -> str:
@@ -137,41 +128,31 @@ class MyAccount:
         self,
         *,
         ceremonies: Ceremonies,
-        issuer: TokenIssuer,
+        access: AccessVerifier,
         get_client: Callable[[str], Client | None],
         get_connection: Callable[[str], Connection | None],
         allow_deleting_last_passkey: bool,
     ) -> None:
         self.ceremonies = ceremonies
         self.users = ceremonies.users
-        self.issuer = issuer
+        self.access = access
         self.get_client = get_client
         self.get_connection = get_connection
         self.allow_deleting_last_passkey = allow_deleting_last_passkey
 
-    def authenticate(
-        self, authorization: str | None, *, request: PasskeyRequest, scope: str
-    ) -> Caller:
-        """The caller of a request with the ``Authorization`` header ``authorization``.
+    def authenticate(self, presented: Presented, *, request: PasskeyRequest, scope: str) -> Caller:
+        """The caller of a request presenting ``presented``.
 
         The token must be one of our access tokens for the My Account audience of the domain
-        the request came on (InvalidToken, 401, otherwise, also when its user is gone), and
-        carry ``scope`` (InsufficientScope, 403, otherwise).
+        the request came on, Bearer or DPoP-bound (see :meth:`AccessVerifier.verify`: 401
+        otherwise, also when its user is gone), and carry ``scope`` (InsufficientScope, 403,
+        otherwise).
         """
         issuer = f"{request.origin}/"
-        claims = self.issuer.verify_access_token(
-            bearer_token(authorization), issuer=issuer, audience=my_account_audience(issuer)
-        )
-        granted = claims.get("scope")
-        if not isinstance(granted, str) or scope not in granted.split():
+        access = self.access.verify(presented, issuer=issuer, audience=my_account_audience(issuer))
+        if scope not in access.scope:
             raise InsufficientScope(scope)
-        subject, client_id = claims["sub"], claims["client_id"]
-        if not isinstance(subject, str) or not isinstance(client_id, str):
-            raise InvalidToken("The access token's claims are invalid.")
-        user = self.users.get_user(subject)
-        if user is None:
-            raise InvalidToken("The access token's user no longer exists.")
-        return Caller(user=user, client_id=client_id, origin=request.origin)
+        return Caller(user=access.user, client_id=access.client_id, origin=request.origin)
 
     def begin_enrollment(
         self,

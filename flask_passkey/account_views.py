@@ -2,8 +2,8 @@
 token and the body, call :class:`flask_passkey.account.MyAccount`, write JSON.
 
 Every request is checked in this order: rate limit (429), passkeys enabled (404), custom domain
-(400), bearer token (401), the endpoint's scope (403), body (400), then the passkey it names
-(404 when it is not the caller's).
+(400), access token and DPoP proof (401), the endpoint's scope (403), body (400), then the
+passkey it names (404 when it is not the caller's).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .http import (
     NO_STORE,
     event_endpoint,
     method_not_allowed,
+    presented,
     read_body,
     register_error_handlers,
     request_intake,
@@ -49,7 +50,7 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
     hook = state.plugin_manager.hook
     account = MyAccount(
         ceremonies=state.ceremonies,
-        issuer=state.grants.issuer,
+        access=state.access,
         get_client=lambda client_id: hook.passkey_get_client(client_id=client_id),
         get_connection=lambda name: hook.passkey_get_connection(name=name),
         allow_deleting_last_passkey=settings.allow_deleting_last_passkey,
@@ -62,7 +63,7 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
     def authenticated(scope: str) -> tuple[PasskeyRequest, Caller]:
         passkey_request = incoming("account")
         caller = account.authenticate(
-            request.headers.get("Authorization"), request=passkey_request, scope=scope
+            presented(passkey_request), request=passkey_request, scope=scope
         )
         return passkey_request, caller
 

@@ -90,6 +90,11 @@ class Settings:
     audiences: tuple[str, ...] = _setting(
         (), (list, tuple), "API identifiers accepted as `audience` besides the userinfo one."
     )
+    dpop_proof_leeway: int = _setting(
+        60,
+        (int,),
+        "Seconds a DPoP proof's iat may be off the server's clock, either way (RFC 9449).",
+    )
     allow_deleting_last_passkey: bool = _setting(
         False,
         (bool,),
@@ -138,6 +143,8 @@ class Settings:
         for name in ("access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"PASSKEY_{name.upper()} must be at least 1 second.")
+        if not 1 <= self.dpop_proof_leeway <= 3600:
+            raise ConfigurationError("PASSKEY_DPOP_PROOF_LEEWAY must be 1 to 3600 seconds.")
         if self.url_prefix and not self.url_prefix.startswith("/"):
             raise ConfigurationError("PASSKEY_URL_PREFIX must start with '/'.")
 

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify
 
+from .dpop import ALGORITHMS as DPOP_ALGORITHMS
 from .grants import SUPPORTED_SCOPES
 from .http import method_not_allowed, register_error_handlers, request_intake
 from .models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 from .openapi import OPENAPI_PATH, openapi_json
 from .tokens import ALGORITHM, SCOPE_CLAIMS
+from .userinfo_views import USERINFO_PATH
 
 if TYPE_CHECKING:
     from .extension import PasskeyState
@@ -46,6 +48,7 @@ def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
             issuer=base + "/",
             jwks_uri=f"{base}/.well-known/jwks.json",
             token_endpoint=f"{base}{prefix}/oauth/token",
+            userinfo_endpoint=f"{base}{prefix}{USERINFO_PATH}",
             grant_types_supported=[WEBAUTHN_GRANT, REFRESH_TOKEN_GRANT],
             response_types_supported=["token"],
             subject_types_supported=["public"],
@@ -57,6 +60,7 @@ def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
             ],
             scopes_supported=list(SUPPORTED_SCOPES),
             claims_supported=CLAIMS_SUPPORTED,
+            dpop_signing_alg_values_supported=list(DPOP_ALGORITHMS),
         )
 
     @bp.get("/.well-known/assetlinks.json")

@@ -72,14 +72,44 @@ class InvalidClient(PasskeyError):
 
 class InvalidToken(PasskeyError):
     """RFC 6750: the bearer access token is missing, malformed, expired, revoked or for another
-    audience."""
+    audience.
+
+    With ``dpop_algs`` (the request used the ``DPoP`` scheme, or the token is DPoP-bound) the
+    challenge is RFC 9449's ``DPoP`` one, naming the proof algorithms accepted.
+    """
 
     error = "invalid_token"
     status = 401
     default_description = "The access token is missing, invalid or expired."
 
+    def __init__(
+        self, description: str | None = None, *, dpop_algs: Sequence[str] | None = None
+    ) -> None:
+        self.dpop_algs = tuple(dpop_algs) if dpop_algs is not None else None
+        super().__init__(description)
+
     def www_authenticate(self) -> str:
-        return f'Bearer error="{self.error}", error_description="{_quoted(self.description)}"'
+        described = f'error="{self.error}", error_description="{_quoted(self.description)}"'
+        if self.dpop_algs is None:
+            return f"Bearer {described}"
+        return f'DPoP {described}, algs="{" ".join(self.dpop_algs)}"'
+
+
+class InvalidDPoPProof(PasskeyError):
+    """RFC 9449: the ``DPoP`` proof of a token request is missing a part, malformed, wrongly
+    signed, for another request, stale or replayed."""
+
+    error = "invalid_dpop_proof"
+    status = 400
+    default_description = "The DPoP proof is invalid."
+
+
+class InvalidResourceDPoPProof(InvalidToken):
+    """RFC 9449 §7.1: the same, on a request to a protected resource (``/userinfo``, My
+    Account): 401 with a ``DPoP`` challenge."""
+
+    error = "invalid_dpop_proof"
+    default_description = "The DPoP proof is invalid."
 
 
 class InsufficientScope(PasskeyError):

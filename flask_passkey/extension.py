@@ -12,12 +12,14 @@ import pluggy
 from flask import Flask
 from flask_limiter import Limiter
 
+from .access import AccessVerifier
 from .account_views import create_account_blueprint
 from .ceremony import Ceremonies
 from .cli import passkey_cli
 from .config import Settings, check_unknown_keys
 from .default_plugins.tenant_config import ConfigTenant, load_tenant_data
 from .discovery_views import DISCOVERY_BLUEPRINT_NAME
+from .dpop import DPoPVerifier
 from .errors import ConfigurationError
 from .events import PasskeyEvent
 from .grants import Grants
@@ -28,6 +30,7 @@ from .ratelimit import (
     ACCOUNT_BLUEPRINT_NAME,
     BLUEPRINT_NAME,
     DEFAULT_STORAGE_URI,
+    USERINFO_BLUEPRINT_NAME,
     client_address_func,
     create_limiter,
 )
@@ -52,6 +55,10 @@ class PasskeyState:
     users: UserStore
     ceremonies: Ceremonies
     grants: Grants
+    #: Checks DPoP proofs (token endpoint, protected resources).
+    proofs: DPoPVerifier
+    #: Checks the access tokens of requests to ``/userinfo`` and the My Account API.
+    access: AccessVerifier
     client_address: Callable[[], str]
     limiter: Limiter | None = None
     lockout: Lockout | None = None
@@ -109,6 +116,7 @@ class Passkey:
             BLUEPRINT_NAME,
             DISCOVERY_BLUEPRINT_NAME,
             ACCOUNT_BLUEPRINT_NAME,
+            USERINFO_BLUEPRINT_NAME,
         } & set(app.blueprints)
         if taken:
             raise ConfigurationError(
@@ -143,6 +151,15 @@ class Passkey:
             keys = KeyRing(load=lambda: configured, clock=clock, refresh_seconds=float("inf"))
         else:
             keys = KeyRing.from_store(users, clock=clock)
+        issuer = TokenIssuer(
+            keys=keys,
+            clock=clock,
+            access_token_lifetime=settings.access_token_lifetime,
+            id_token_lifetime=settings.id_token_lifetime,
+        )
+        proofs = DPoPVerifier(
+            remember=sessions.put_marker, clock=clock, leeway=settings.dpop_proof_leeway
+        )
         storage_uri = _limiter_storage(app, settings, manager)
         limiter = (
             create_limiter(app, settings, storage_uri=storage_uri)
@@ -159,17 +176,14 @@ class Passkey:
             grants=Grants(
                 ceremonies=ceremonies,
                 users=users,
-                issuer=TokenIssuer(
-                    keys=keys,
-                    clock=clock,
-                    access_token_lifetime=settings.access_token_lifetime,
-                    id_token_lifetime=settings.id_token_lifetime,
-                ),
+                issuer=issuer,
                 clock=clock,
                 refresh_token_lifetime=settings.refresh_token_lifetime,
                 audiences=settings.audiences,
                 extra_claims=lambda **arguments: state.extra_claims(**arguments),
             ),
+            proofs=proofs,
+            access=AccessVerifier(issuer=issuer, users=users, proofs=proofs),
             client_address=client_address_func(settings.trusted_proxies),
             limiter=limiter,
             lockout=create_lockout(

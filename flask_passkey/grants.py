@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from .access import userinfo_audience
 from .account import MY_ACCOUNT_SCOPES, my_account_audience
 from .ceremony import Ceremonies, SignIn
 from .errors import AccessDenied, InvalidGrant, UnauthorizedClient
@@ -34,6 +36,7 @@ RESERVED_CLAIMS = frozenset(
         "amr",
         "org_id",
         "nonce",
+        "cnf",
     }
 )
 
@@ -49,6 +52,19 @@ class TokenRequest:
     issuer: str
     scope: str | None
     audience: str | None
+    #: The thumbprint of the key of the request's valid DPoP proof, if it sent one: the
+    #: access token is bound to it, and so is a public client's refresh token.
+    dpop_jkt: str | None = None
+
+    @property
+    def refresh_binding(self) -> str | None:
+        """The DPoP key a refresh token issued now is bound to: a public client's (RFC 9449
+        §5; a confidential client's refresh tokens are bound by its authentication)."""
+        return None if self.client.is_confidential else self.dpop_jkt
+
+
+def _same_key(bound: str, proved: str | None) -> bool:
+    return proved is not None and hmac.compare_digest(bound.encode(), proved.encode())
 
 
 def hash_token(token: str) -> str:
@@ -140,6 +156,7 @@ class Grants:
                 expires_at=now + self.refresh_token_lifetime,
                 auth_time=now,
                 credential_id=sign_in.credential.id,
+                dpop_jkt=request.refresh_binding,
             ),
         )
         event: Literal["login_succeeded", "signup_succeeded"] = (
@@ -156,6 +173,12 @@ class Grants:
         grant = self.users.take_refresh_token(hash_token(refresh_token), now=self.clock())
         if grant is None or grant.client_id != request.client.client_id:
             raise InvalidGrant("The refresh token is invalid, expired or already used.")
+        if grant.dpop_jkt is not None and not _same_key(grant.dpop_jkt, request.dpop_jkt):
+            # Kept for its holder: a request without the key cannot spend it.
+            self.users.put_refresh_token(hash_token(refresh_token), grant)
+            raise InvalidGrant(
+                "The refresh token is bound to a DPoP key: refresh with a DPoP proof of it."
+            )
         user = self._grant_user(grant)
         if grant.organization_id is not None and not self.users.is_member(
             organization_id=grant.organization_id, user_id=user.id
@@ -172,7 +195,12 @@ class Grants:
             request,
             user=user,
             amr=(),
-            grant=replace(grant, scope=scope, audience=grant.audience or self._audience(request)),
+            grant=replace(
+                grant,
+                scope=scope,
+                audience=grant.audience or self._audience(request),
+                dpop_jkt=request.refresh_binding,
+            ),
         )
         return TokenResult(
             body, "refresh_succeeded", user.id, user.connection, grant.organization_id
@@ -220,10 +248,11 @@ class Grants:
             amr=amr,
             auth_time=grant.auth_time,
             extra_claims=extra,
+            dpop_jkt=request.dpop_jkt,
         )
         body: dict[str, Any] = {
             "access_token": tokens.access_token,
-            "token_type": "Bearer",
+            "token_type": "Bearer" if request.dpop_jkt is None else "DPoP",
             "expires_in": tokens.expires_in,
             "scope": " ".join(scope),
         }
@@ -250,7 +279,7 @@ class Grants:
     def _audience(self, request: TokenRequest) -> str:
         """The requested audience: userinfo by default, the My Account API of the request's
         domain, or a configured API identifier; AccessDenied for anything else."""
-        userinfo = f"{request.issuer}userinfo"
+        userinfo = userinfo_audience(request.issuer)
         if request.audience is None or request.audience == userinfo:
             return userinfo
         if request.audience == my_account_audience(request.issuer):

@@ -14,6 +14,7 @@ from limits.errors import StorageError
 from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
+from .access import Presented
 from .context import Endpoint, PasskeyRequest
 from .errors import (
     BackendUnavailable,
@@ -140,6 +141,31 @@ def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:
     if b"\\u" in request.get_data() and not is_unicode_clean(body):
         raise InvalidRequest("The request body contains an unpaired surrogate escape (\\ud800).")
     return body
+
+
+def request_url(passkey_request: PasskeyRequest) -> str:
+    """The URL of the request as clients are told to write it (a DPoP proof's ``htu``): the
+    https origin of its custom domain, the path, no query."""
+    return passkey_request.origin + request.script_root + request.path
+
+
+def dpop_proof() -> str | None:
+    """The request's ``DPoP`` header, if it sent one."""
+    return request.headers.get("DPoP")
+
+
+def presented(passkey_request: PasskeyRequest, *, access_token: str | None = None) -> Presented:
+    """What the request shows a protected resource: its ``Authorization`` header (or, when
+    given, ``access_token`` from a form body, as a bearer token) and its DPoP proof."""
+    authorization = request.headers.get("Authorization")
+    if authorization is None and access_token is not None:
+        authorization = f"Bearer {access_token}"
+    return Presented(
+        authorization=authorization,
+        dpop=dpop_proof(),
+        method=request.method,
+        url=request_url(passkey_request),
+    )
 
 
 def rejection_name(error: PasskeyError) -> EventName:

@@ -81,13 +81,31 @@ class Operation:
 
 
 _CLIENT_AUTH: tuple[Mapping[str, Sequence[str]], ...] = ({}, {"clientSecretBasic": []})
-_BEARER: tuple[Mapping[str, Sequence[str]], ...] = ({"bearerAuth": []},)
+_BEARER: tuple[Mapping[str, Sequence[str]], ...] = ({"bearerAuth": []}, {"dpopAuth": []})
+#: The optional ``DPoP`` header: a proof (RFC 9449) for this request.
+_DPOP_HEADER = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "A DPoP proof (RFC 9449) for this request: at the token endpoint it binds "
+    "the tokens to its key; at a resource it proves that key for a DPoP-bound access token "
+    "(with `ath`).",
+}
+_RESOURCE_401 = (
+    "`invalid_token`: the access token is missing, invalid, expired, not for this audience "
+    "and domain, of a user who no longer exists, or sent with the wrong scheme (a DPoP-bound "
+    "token as `Bearer`); `invalid_dpop_proof`: its DPoP proof is missing or invalid. "
+    "`WWW-Authenticate` carries the challenge (`Bearer` or `DPoP`)."
+)
+_USERINFO_ERRORS = {
+    401: _RESOURCE_401 + " The audience is `https://<custom domain>/userinfo`.",
+}
 _CLIENT_ERRORS = (400, 401, 403, 404, 405, 413, 429, 503)
 _DISCOVERY_ERRORS = (400, 404, 405, 503)
 _ACCOUNT_PATH = "/me/v1/authentication-methods"
 _ACCOUNT_ERRORS = {
-    401: "`invalid_token`: the bearer access token is missing, invalid, expired, or not for "
-    "the My Account audience of this domain.",
+    401: _RESOURCE_401 + " The audience is `https://<custom domain>/me/`.",
     403: "`insufficient_scope`: the access token lacks the scope this operation needs.",
     404: "`not_found`: passkeys are disabled for the tenant, or the authentication method is "
     "not one of the caller's.",
@@ -187,8 +205,12 @@ OPERATIONS: tuple[Operation, ...] = (
             },
         },
         security=_CLIENT_AUTH,
+        parameters=(_DPOP_HEADER,),
         locks_out=True,
         error_descriptions={
+            400: ERROR_DESCRIPTIONS[400] + " `invalid_dpop_proof`: the `DPoP` header is not a "
+            "valid proof for this request; `invalid_grant` also when a DPoP-bound refresh token "
+            "comes without a proof of its key.",
             403: "`access_denied`: the user is not a member of the organization.",
             429: ERROR_DESCRIPTIONS[429] + " Also during a lockout (`PASSKEY_LOCKOUT`): too "
             "many failed exchanges from this client IP or with this passkey.",
@@ -249,6 +271,47 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 404, 405),
         rate_limited=False,
     ),
+    # -- OpenID Connect userinfo ----------------------------------------------------------------
+    Operation(
+        "get",
+        "/userinfo",
+        "userinfo",
+        "The signed-in user's claims",
+        "userinfo",
+        success=(200, schemas.UserInfoSchema),
+        errors=(400, 401, 404, 405, 429, 503),
+        description="OpenID Connect userinfo (OIDC Core §5.3) for an access token of the "
+        "userinfo audience: `sub`, and the claims its scopes release (`profile`, `email`, "
+        "`phone`).",
+        security=_BEARER,
+        parameters=(_DPOP_HEADER,),
+        error_descriptions=_USERINFO_ERRORS,
+    ),
+    Operation(
+        "post",
+        "/userinfo",
+        "userinfoPost",
+        "The signed-in user's claims (POST)",
+        "userinfo",
+        success=(200, schemas.UserInfoSchema),
+        errors=(400, 401, 404, 405, 413, 429, 503),
+        description="As `GET /userinfo`; a bearer token may also come as the form field "
+        "`access_token` (RFC 6750 §2.2), but not both ways at once (400).",
+        request={
+            "required": False,
+            "content": {
+                FORM: {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"access_token": {"type": "string"}},
+                    }
+                }
+            },
+        },
+        security=_BEARER,
+        parameters=(_DPOP_HEADER,),
+        error_descriptions=_USERINFO_ERRORS,
+    ),
     # -- My Account API: a signed-in user's own passkeys ---------------------------------------
     Operation(
         "post",
@@ -262,6 +325,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "exclude the user's passkeys; `Location` is where to confirm the enrollment.",
         request=schemas.EnrollmentRequestSchema,
         security=_BEARER,
+        parameters=(_DPOP_HEADER,),
         error_descriptions=_ACCOUNT_ERRORS,
         success_headers={"Location": {"schema": {"type": "string"}}},
         links={"verify": _VERIFY_LINK},
@@ -278,7 +342,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "`passkey|new`.",
         request=schemas.EnrollmentVerifySchema,
         security=_BEARER,
-        parameters=(_METHOD_ID,),
+        parameters=(_METHOD_ID, _DPOP_HEADER),
         error_descriptions=_ACCOUNT_ERRORS,
     ),
     Operation(
@@ -299,6 +363,7 @@ OPERATIONS: tuple[Operation, ...] = (
                 "schema": {"type": "string"},
                 "description": "Only methods of this type (`passkey`).",
             },
+            _DPOP_HEADER,
         ),
         error_descriptions=_ACCOUNT_ERRORS,
     ),
@@ -312,7 +377,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 401, 403, 404, 405, 429, 503),
         description="Scope `read:me:authentication_methods`.",
         security=_BEARER,
-        parameters=(_METHOD_ID,),
+        parameters=(_METHOD_ID, _DPOP_HEADER),
         error_descriptions=_ACCOUNT_ERRORS,
     ),
     Operation(
@@ -326,7 +391,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Scope `update:me:authentication_methods`.",
         request=schemas.RenameRequestSchema,
         security=_BEARER,
-        parameters=(_METHOD_ID,),
+        parameters=(_METHOD_ID, _DPOP_HEADER),
         error_descriptions=_ACCOUNT_ERRORS,
     ),
     Operation(
@@ -340,7 +405,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Scope `delete:me:authentication_methods`. The user's last passkey is kept "
         "(409) unless `PASSKEY_ALLOW_DELETING_LAST_PASSKEY`.",
         security=_BEARER,
-        parameters=(_METHOD_ID,),
+        parameters=(_METHOD_ID, _DPOP_HEADER),
         error_descriptions={**_ACCOUNT_ERRORS, 409: "`conflict`: it is the user's last passkey."},
     ),
 )
@@ -522,8 +587,19 @@ def _add_components(spec: APISpec) -> None:
             "type": "http",
             "scheme": "bearer",
             "bearerFormat": "JWT",
-            "description": "An access token of this server for the audience "
-            "`https://<custom domain>/me/` with the operation's scope.",
+            "description": "An access token of this server for the operation's audience "
+            "(`https://<custom domain>/me/` with the operation's scope for the My Account API, "
+            "`https://<custom domain>/userinfo` for userinfo).",
+        },
+    )
+    spec.components.security_scheme(
+        "dpopAuth",
+        {
+            "type": "http",
+            "scheme": "dpop",
+            "description": "A DPoP-bound access token (RFC 9449, `token_type` `DPoP`) as "
+            "`Authorization: DPoP <token>`, with a `DPoP` header proving its key for this "
+            "request.",
         },
     )
 

@@ -19,8 +19,10 @@ from .errors import ConfigurationError
 BLUEPRINT_NAME = "passkey"
 #: The My Account API's blueprint (``/me/v1/...``).
 ACCOUNT_BLUEPRINT_NAME = "passkey_account"
+#: The userinfo endpoint's blueprint (``/userinfo``).
+USERINFO_BLUEPRINT_NAME = "passkey_userinfo"
 #: The blueprints whose every endpoint gets the per-IP limit.
-LIMITED_BLUEPRINTS = frozenset({BLUEPRINT_NAME, ACCOUNT_BLUEPRINT_NAME})
+LIMITED_BLUEPRINTS = frozenset({BLUEPRINT_NAME, ACCOUNT_BLUEPRINT_NAME, USERINFO_BLUEPRINT_NAME})
 _HOST_PREFIX = "RATELIMIT_"
 #: The limiter's storage when neither the configuration nor a plugin names one.
 DEFAULT_STORAGE_URI = "passkey+memory://"

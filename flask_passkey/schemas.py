@@ -199,12 +199,33 @@ class RegisterResponseSchema(Schema):
     authn_params_public_key = fields.Nested(CreationOptionsSchema, required=True)
 
 
+class UserInfoSchema(Schema):
+    """200 answer of ``GET``/``POST /userinfo`` (OIDC Core §5.3.2): ``sub``, and the claims the
+    access token's scopes release (``profile``, ``email``, ``phone``)."""
+
+    sub = fields.String(required=True)
+    name = fields.String()
+    given_name = fields.String()
+    family_name = fields.String()
+    nickname = fields.String()
+    picture = fields.String()
+    preferred_username = fields.String()
+    email = fields.String()
+    email_verified = fields.Boolean()
+    phone_number = fields.String()
+    phone_number_verified = fields.Boolean()
+
+
 class TokenResponseSchema(Schema):
     """200 answer of ``POST /oauth/token``."""
 
     access_token = fields.String(required=True)
     id_token = fields.String()
-    token_type = fields.String(required=True, validate=validate.Equal("Bearer"))
+    token_type = fields.String(
+        required=True,
+        validate=validate.OneOf(["Bearer", "DPoP"]),
+        metadata={"description": "`DPoP` when the request carried a valid DPoP proof."},
+    )
     expires_in = fields.Integer(required=True)
     scope = fields.String(required=True)
     refresh_token = fields.String()
@@ -415,6 +436,7 @@ class OpenIdConfigurationSchema(Schema):
     issuer = fields.String(required=True)
     jwks_uri = fields.String(required=True)
     token_endpoint = fields.String(required=True)
+    userinfo_endpoint = fields.String(required=True)
     grant_types_supported = fields.List(fields.String(), required=True)
     response_types_supported = fields.List(fields.String(), required=True)
     subject_types_supported = fields.List(fields.String(), required=True)
@@ -422,6 +444,7 @@ class OpenIdConfigurationSchema(Schema):
     token_endpoint_auth_methods_supported = fields.List(fields.String(), required=True)
     scopes_supported = fields.List(fields.String(), required=True)
     claims_supported = fields.List(fields.String(), required=True)
+    dpop_signing_alg_values_supported = fields.List(fields.String(), required=True)
 
 
 class _AndroidAppTargetSchema(Schema):

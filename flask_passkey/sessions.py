@@ -111,6 +111,6 @@ class SessionStore(Protocol):
         True for the call that records it; False while it stays recorded. Once expired (at
         ``now``, the caller's clock, or by the backend's own clock for stores that let it
         expire keys) the key counts as absent again. Of any number of concurrent calls with
-        one key, exactly one gets True. Markers live apart from sessions: ``take`` never returns one. Used to refuse
-        a DPoP proof seen before (its ``jti``).
+        one key, exactly one gets True. Markers live apart from sessions: ``take`` never
+        returns one. Used to refuse a DPoP proof seen before (its ``jti``).
         """

@@ -23,7 +23,9 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+import secrets
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal, TypeAlias
@@ -31,12 +33,16 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from joserfc import jws
+from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor
 
 from .models import android_origin
 
 __all__ = [
     "Algorithm",
+    "DPoPAlgorithm",
+    "DPoPKey",
     "PrivateKey",
     "SoftAuthenticator",
     "StoredCredential",
@@ -396,6 +402,98 @@ def _sign(key: PrivateKey, data: bytes) -> bytes:
 
 WEBAUTHN_GRANT_TYPE = "urn:okta:params:oauth:grant-type:webauthn"
 
+DPoPAlgorithm = Literal["ES256", "ES384", "PS256", "RS256", "Ed25519"]
+"""Algorithms a :class:`DPoPKey` can sign proofs with."""
+
+_DPOP_KEYS: dict[DPoPAlgorithm, Callable[[], Key]] = {
+    "ES256": lambda: ECKey.generate_key("P-256"),
+    "ES384": lambda: ECKey.generate_key("P-384"),
+    "PS256": lambda: RSAKey.generate_key(2048),
+    "RS256": lambda: RSAKey.generate_key(2048),
+    "Ed25519": lambda: OKPKey.generate_key("Ed25519"),
+}
+
+
+class DPoPKey:
+    """A client's DPoP key pair (RFC 9449) that signs proofs, as Auth0's SDKs do.
+
+    Example (in an operator's test)::
+
+        key = DPoPKey()
+        response = client.post(
+            "/oauth/token", json=body,
+            headers={"DPoP": key.proof("POST", "https://login.example.com/oauth/token")},
+        )
+        access_token = response.get_json()["access_token"]   # token_type "DPoP"
+        client.get("/userinfo", headers={
+            "Authorization": f"DPoP {access_token}",
+            "DPoP": key.proof("GET", "https://login.example.com/userinfo",
+                              access_token=access_token),
+        })
+
+    ``clock`` gives the proofs' ``iat`` (use the app's clock when it is not the real one).
+    ``header`` and ``claims`` of :meth:`proof` add or replace members (``None`` removes one),
+    so tests can make a proof wrong in one precise way.
+    """
+
+    def __init__(
+        self, algorithm: DPoPAlgorithm = "ES256", *, clock: Callable[[], float] = time.time
+    ) -> None:
+        if algorithm not in _DPOP_KEYS:
+            raise ValueError(f"unsupported algorithm {algorithm!r}")
+        self.algorithm: DPoPAlgorithm = algorithm
+        self.key = _DPOP_KEYS[algorithm]()
+        self.clock = clock
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        """The public key, as a proof's ``jwk`` header carries it."""
+        return dict(self.key.as_dict(private=False))
+
+    @property
+    def thumbprint(self) -> str:
+        """The RFC 7638 thumbprint (``jkt``) tokens bound to this key carry as ``cnf.jkt``."""
+        return self.key.thumbprint()
+
+    def proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        access_token: str | None = None,
+        nonce: str | None = None,
+        header: Mapping[str, Any] | None = None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A new proof (fresh ``jti``, ``iat`` now) for a ``method`` request to ``url``; with
+        ``access_token``, its hash as ``ath`` (for a protected resource)."""
+        payload: dict[str, Any] = {
+            "jti": secrets.token_urlsafe(16),
+            "htm": method,
+            "htu": url,
+            "iat": int(self.clock()),
+        }
+        if access_token is not None:
+            digest = hashlib.sha256(access_token.encode("ascii")).digest()
+            payload["ath"] = b64url(digest)
+        if nonce is not None:
+            payload["nonce"] = nonce
+        protected: dict[str, Any] = {
+            "typ": "dpop+jwt",
+            "alg": self.algorithm,
+            "jwk": self.public_jwk,
+        }
+        protected = _merged(protected, header)
+        payload = _merged(payload, claims)
+        return jws.serialize_compact(
+            protected, json.dumps(payload), self.key, algorithms=[protected.get("alg", "none")]
+        )
+
+
+def _merged(values: dict[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:
+    merged = {**values, **(changes or {})}
+    return {key: value for key, value in merged.items() if value is not None}
+
 
 class PasskeyFlow:
     """Drives a flask-passkey API through a Flask test client, the way an Auth0 SDK does.
@@ -409,6 +507,8 @@ class PasskeyFlow:
 
     ``sign_up`` and ``sign_in`` assert every step answered 200 and return the token response;
     ``register``, ``challenge`` and ``token`` return the raw test response for failure tests.
+    With ``dpop`` (a :class:`DPoPKey`) every token request carries a DPoP proof of that key, so
+    the tokens come back bound to it (``token_type`` ``DPoP``).
     """
 
     def __init__(
@@ -421,6 +521,7 @@ class PasskeyFlow:
         client_secret: str | None = None,
         authenticator: SoftAuthenticator | None = None,
         path_prefix: str = "",
+        dpop: DPoPKey | None = None,
     ) -> None:
         self.client = client
         self.client_id = client_id
@@ -429,13 +530,21 @@ class PasskeyFlow:
         self.origin = origin or f"https://{host}"
         self.authenticator = authenticator or SoftAuthenticator()
         self.path_prefix = path_prefix
+        self.dpop = dpop
+
+    def url(self, path: str) -> str:
+        """The URL of the API endpoint ``path`` on the flow's domain (a DPoP proof's ``htu``)."""
+        return f"https://{self.host}{self.path_prefix}{path}"
 
     def _post(self, path: str, body: Mapping[str, Any]) -> Any:
         credentials = {"client_id": self.client_id}
         if self.client_secret is not None:
             credentials["client_secret"] = self.client_secret
+        headers = {"Host": self.host}
+        if self.dpop is not None and path == "/oauth/token":
+            headers["DPoP"] = self.dpop.proof("POST", self.url(path))
         return self.client.post(
-            self.path_prefix + path, json={**credentials, **body}, headers={"Host": self.host}
+            self.path_prefix + path, json={**credentials, **body}, headers=headers
         )
 
     def register(self, user_profile: Mapping[str, Any], **body: Any) -> Any:

@@ -205,8 +205,12 @@ class TokenIssuer:
         amr: Sequence[str],
         auth_time: float,
         extra_claims: Mapping[str, Any],
+        dpop_jkt: str | None = None,
     ) -> IssuedTokens:
-        """Sign an access token for ``audience`` and, when ``openid`` is in scope, an ID token."""
+        """Sign an access token for ``audience`` and, when ``openid`` is in scope, an ID token.
+
+        With ``dpop_jkt`` the access token is bound to that DPoP key (``cnf.jkt``, RFC 9449).
+        """
         now = int(self._clock())
         signer = self.keys.signer()
         common: dict[str, Any] = {"iss": issuer, "sub": user.id, "iat": now}
@@ -222,6 +226,8 @@ class TokenIssuer:
             "jti": secrets.token_urlsafe(16),
             **extra_claims,
         }
+        if dpop_jkt is not None:
+            access_claims["cnf"] = {"jkt": dpop_jkt}
         access_token = signer.encode("at+jwt", access_claims)
         id_token = None
         if "openid" in scope:

@@ -16,10 +16,12 @@ from .grants import TokenRequest
 from .http import (
     CLIENT_ID,
     NO_STORE,
+    dpop_proof,
     method_not_allowed,
     read_body,
     register_error_handlers,
     request_intake,
+    request_url,
 )
 from .lockout import guard_exchange
 from .models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
@@ -32,6 +34,7 @@ from .schemas import (
     WebAuthnGrantSchema,
     load_body,
 )
+from .userinfo_views import create_userinfo_blueprint
 from .validation import REFRESH_STEPS, TOKEN_STEPS
 
 if TYPE_CHECKING:
@@ -41,8 +44,12 @@ _OTHER_METHODS = ["GET", "PUT", "PATCH", "DELETE"]
 
 
 def create_blueprints(state: PasskeyState) -> list[Blueprint]:
-    """The rate-limited API blueprint and the discovery blueprint for one app."""
-    return [_api_blueprint(state), create_discovery_blueprint(state)]
+    """The rate-limited API and userinfo blueprints and the discovery blueprint for one app."""
+    return [
+        _api_blueprint(state),
+        create_discovery_blueprint(state),
+        create_userinfo_blueprint(state),
+    ]
 
 
 def _api_blueprint(state: PasskeyState) -> Blueprint:
@@ -146,11 +153,15 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             organization=organization,
             steps=steps,
         )
+        proof = dpop_proof()
         token_request = TokenRequest(
             client=context.client,
             issuer=passkey_request.origin + "/",
             scope=data["scope"],
             audience=data["audience"],
+            dpop_jkt=None
+            if proof is None
+            else state.proofs.verify(proof, method="POST", url=request_url(passkey_request)),
         )
         if grant_type == WEBAUTHN_GRANT:
             result = state.grants.webauthn(
