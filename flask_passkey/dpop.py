@@ -25,6 +25,7 @@ from urllib.parse import quote, unquote, urlsplit
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import import_key
+from joserfc.jws import JWSRegistry
 
 from .errors import InvalidDPoPProof
 
@@ -45,6 +46,18 @@ _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 # What joserfc and cryptography raise for a malformed proof or key.
 _MALFORMED = (JoseError, ValueError, TypeError, KeyError, IndexError, UnicodeError)
+
+
+class _ProofRegistry(JWSRegistry):
+    """joserfc's JWS registry with room for a proof's header: its default allows 512 bytes,
+    too few for the ``jwk`` of an RSA key."""
+
+    max_header_length = 2048
+
+
+#: One registry per algorithm: a proof is verified with exactly the algorithm it names.
+_REGISTRIES = {alg: _ProofRegistry(algorithms=[alg]) for alg in ALGORITHMS}
+_READER = _ProofRegistry(algorithms=list(ALGORITHMS))
 
 #: Records a key once until an expiry (the session store's ``put_marker``): False when the
 #: key is already recorded.
@@ -143,7 +156,7 @@ class DPoPVerifier:
         if not proof or len(proof) > MAX_PROOF_LENGTH:
             raise InvalidDPoPProof("The DPoP header must hold one DPoP proof.")
         try:
-            signed = jws.extract_compact(proof.encode("ascii"))
+            signed = jws.extract_compact(proof.encode("ascii"), registry=_READER)
             header = signed.headers()
         except _MALFORMED:
             raise InvalidDPoPProof("The DPoP proof is not a compact JWS.") from None
@@ -159,7 +172,9 @@ class DPoPVerifier:
             raise InvalidDPoPProof("The DPoP proof's jwk must be a public key.")
         try:
             key = import_key(jwk)
-            valid = not key.is_private and jws.validate_compact(signed, key, [alg])
+            valid = not key.is_private and jws.validate_compact(
+                signed, key, registry=_REGISTRIES[alg]
+            )
         except _MALFORMED:
             valid = False
         if not valid:

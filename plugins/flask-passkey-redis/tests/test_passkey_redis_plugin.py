@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
-from flask_passkey.testing import PasskeyFlow
+from flask_passkey.testing import DPoPKey, PasskeyFlow
 from limits.storage import MemoryStorage, RedisStorage
 from passkey_redis_support import CLIENT_ID, CUSTOM_DOMAIN, LIMITER_KEYS, client_from, make_app
 
@@ -101,3 +101,37 @@ def test_sign_up_and_sign_in_with_sessions_in_redis(
     assert flow.sign_in()["id_token"]
 
     assert redis_client.keys(f"{key_prefix}session:*") == []  # each one taken, once
+
+
+def test_dpop_proofs_are_remembered_in_redis_so_a_replay_is_refused_by_any_app(
+    redis_config: dict[str, Any], redis_client: redis.Redis, key_prefix: str, client_ip: str
+) -> None:
+    # Two apps on one Redis, as two workers: a proof one of them accepted, the other refuses.
+    first, second = make_app(**redis_config), make_app(**redis_config)
+    origin = f"https://{CUSTOM_DOMAIN}"
+    proof = DPoPKey().proof("POST", f"{origin}/oauth/token")
+    grant = {"grant_type": "urn:okta:params:oauth:grant-type:webauthn", "client_id": CLIENT_ID}
+    headers = {"Host": CUSTOM_DOMAIN, "DPoP": proof}
+    flow = PasskeyFlow(client_from(first, client_ip), client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+    started = flow.register({"email": "dpop@example.com"}).get_json()
+    created = flow.authenticator.create(started["authn_params_public_key"], origin=origin)
+    signed_up = client_from(first, client_ip).post(
+        "/oauth/token",
+        json={**grant, "auth_session": started["auth_session"], "authn_response": created},
+        headers=headers,
+    )
+    assert signed_up.status_code == 200, signed_up.get_json()
+    assert signed_up.get_json()["token_type"] == "DPoP"
+    assert len(redis_client.keys(f"{key_prefix}marker:dpop-jti:*")) == 1
+
+    challenge = post_challenge(second, client_ip).get_json()
+    assertion = flow.authenticator.get(challenge["authn_params_public_key"], origin=origin)
+    replayed = client_from(second, client_ip).post(
+        "/oauth/token",
+        json={**grant, "auth_session": challenge["auth_session"], "authn_response": assertion},
+        headers=headers,
+    )
+
+    assert replayed.status_code == 400
+    assert replayed.get_json()["error"] == "invalid_dpop_proof"
+    assert "used before" in replayed.get_json()["error_description"]
