@@ -250,6 +250,7 @@ def test_served_document_is_the_generated_one_on_custom_domains_only() -> None:
         ("/.well-known/assetlinks.json", {"GET", "HEAD"}),
         ("/.well-known/apple-app-site-association", {"GET", "HEAD"}),
         (OPENAPI_PATH, {"GET", "HEAD"}),
+        ("/userinfo", {"GET", "POST"}),
         (ACCOUNT, {"GET", "POST"}),
         (ACCOUNT + "/passkey%7Cabc", {"GET", "PATCH", "DELETE"}),
         (ACCOUNT + "/passkey%7Cnew/verify", {"POST"}),

@@ -105,6 +105,8 @@ class Fixture:
             audience=f"https://{CUSTOM_DOMAIN}/me/",
         )
         self.token: str = tokens["access_token"]
+        #: A token for the userinfo audience (the default one).
+        self.userinfo_token: str = flow.sign_in()["access_token"]
         user_id = jwt.decode(self.token, options={"verify_signature": False})["sub"]
         users = self.app.extensions["passkey"].users
         (credential,) = users.list_credentials(user_id)
@@ -118,8 +120,16 @@ def target(signing_key_pem: str) -> Fixture:
 
 def _use_real_credentials(case: Case, draw: Callable[..., Any], target: Fixture) -> None:
     """Make a positive case likely to get past authentication: a real client (with its secret)
-    for the passkey endpoints, a real bearer token and passkey id for the My Account API."""
+    for the passkey endpoints, a real bearer token for userinfo, and a real bearer token and
+    passkey id for the My Account API."""
     path = case.operation.path
+    if path == "/userinfo":
+        if draw(st.booleans()):
+            bearer = f"Bearer {target.userinfo_token}"
+            case.headers = {**(case.headers or {}), "Authorization": bearer}
+            if isinstance(case.body, dict):
+                case.body.pop("access_token", None)
+        return
     if path.startswith("/me/"):
         if draw(st.booleans()):
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {target.token}"}
