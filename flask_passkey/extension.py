@@ -142,6 +142,12 @@ class Passkey:
             raise ConfigurationError(
                 "No session or user store: the built-in store plugins are blocked."
             )
+        if not callable(getattr(sessions, "put_marker", None)):
+            raise ConfigurationError(
+                f"The session store {type(sessions).__name__} has no put_marker method: "
+                "a SessionStore needs one (see flask_passkey.sessions) to refuse replayed "
+                "DPoP proofs."
+            )
         clock = self._clock
         ceremonies = Ceremonies(
             sessions=sessions, users=users, timeout_ms=settings.challenge_timeout, clock=clock

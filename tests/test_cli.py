@@ -112,6 +112,8 @@ def test_db_current_says_when_the_database_is_behind(sql_app: Flask) -> None:
     with store.engine.begin() as connection:  # as if a worker of an older version made it
         connection.exec_driver_sql("DROP TABLE clients")
         connection.exec_driver_sql("ALTER TABLE refresh_tokens DROP COLUMN credential_id")
+        connection.exec_driver_sql("ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt")
+        connection.exec_driver_sql("DROP TABLE markers")
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
     assert "revision 0001 (the newest is 0005_dpop: run `flask passkey db upgrade`)" in ok(
         run(sql_app, "db", "current")

@@ -21,6 +21,7 @@ from flask_passkey.config import Settings
 from flask_passkey.default_plugins.memory_store import MemorySessionStore
 from flask_passkey.dpop import DPoPVerifier, access_token_hash, normalized_url
 from flask_passkey.errors import ConfigurationError, InvalidDPoPProof
+from flask_passkey.hookspecs import hookimpl
 from flask_passkey.testing import DPoPAlgorithm, DPoPKey, PasskeyFlow
 from tests.conftest import (
     BASIC_SECRET,
@@ -612,3 +613,22 @@ def test_discovery_publishes_the_proof_algorithms(shared_app: Flask) -> None:
         "Ed25519",
     ]
     assert "none" not in config["dpop_signing_alg_values_supported"]
+
+
+class StoreWithoutMarkers:
+    """A session store written for the protocol before put_marker."""
+
+    @hookimpl
+    def passkey_session_store(self, app: Flask) -> Any:
+        return self
+
+    def put(self, session: Any, *, now: float) -> None:
+        raise AssertionError("not called")
+
+    def take(self, session_id: str, *, now: float) -> None:
+        raise AssertionError("not called")
+
+
+def test_session_store_without_put_marker_is_a_configuration_error(signing_key_pem: str) -> None:
+    with pytest.raises(ConfigurationError, match="StoreWithoutMarkers has no put_marker"):
+        new_ceremony_app(signing_key_pem=signing_key_pem, plugins=[StoreWithoutMarkers()])

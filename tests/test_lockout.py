@@ -237,6 +237,9 @@ class DownSessions:
     def take(self, session_id: str, *, now: float) -> None:
         raise BackendUnavailable("down")
 
+    def put_marker(self, key: str, *, expires_at: float, now: float) -> bool:
+        raise BackendUnavailable("down")
+
 
 def test_unavailable_answers_do_not_count() -> None:
     flow = flow_from(lockout_app("2 per hour", plugins=[DownSessions()]), "198.51.100.14")

@@ -87,7 +87,8 @@ def test_upgrade_from_0001_to_0002_keeps_every_row(database_url: URL) -> None:
             tables["auth_sessions"].insert(),
             {"id": session.id, "data": session.to_json(), "expires_at": session.expires_at},
         )
-        old_columns = {k: v for k, v in asdict(grant).items() if k != "credential_id"}
+        new_columns = ("credential_id", "dpop_jkt")
+        old_columns = {k: v for k, v in asdict(grant).items() if k not in new_columns}
         connection.execute(tables["refresh_tokens"].insert(), {"token_hash": "h", **old_columns})
         connection.execute(tables["signing_keys"].insert(), asdict(key))
     engine.dispose()
