@@ -19,7 +19,7 @@ import hmac
 import json
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from joserfc import jws
@@ -59,9 +59,11 @@ class _ProofRegistry(JWSRegistry):
 _REGISTRIES = {alg: _ProofRegistry(algorithms=[alg]) for alg in ALGORITHMS}
 _READER = _ProofRegistry(algorithms=list(ALGORITHMS))
 
-#: Records a key once until an expiry (the session store's ``put_marker``): False when the
-#: key is already recorded.
-Remember = Callable[..., bool]
+class Remember(Protocol):
+    """Records a key once until an expiry: the session store's ``put_marker``."""
+
+    def __call__(self, key: str, *, expires_at: float, now: float) -> bool:
+        """True when ``key`` was not recorded (and now is); False when it already was."""
 
 
 def access_token_hash(access_token: str) -> str:
