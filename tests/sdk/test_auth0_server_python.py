@@ -95,12 +95,20 @@ async def discovery(server: SdkServer) -> dict[str, Any]:
     return await get_json(f"{server.origin}/.well-known/openid-configuration")
 
 
-async def access_token_claims(server: SdkServer, token: str, *, audience: str) -> dict[str, Any]:
-    """``token`` verified against the keys the server publishes, as an API would."""
+async def access_token_claims(
+    server: SdkServer, token: str, *, audience: str, leeway: float = 0
+) -> dict[str, Any]:
+    """``token`` verified against the keys the server publishes, as an API would (``leeway``
+    seconds past its expiry)."""
     keys = jwt.PyJWKSet.from_dict(await get_json((await discovery(server))["jwks_uri"]))
     key = next(k for k in keys.keys if k.key_id == jwt.get_unverified_header(token)["kid"])
     claims: dict[str, Any] = jwt.decode(
-        token, key.key, algorithms=["RS256"], audience=audience, issuer=f"{server.origin}/"
+        token,
+        key.key,
+        algorithms=["RS256"],
+        audience=audience,
+        issuer=f"{server.origin}/",
+        leeway=leeway,
     )
     return claims
 
@@ -148,7 +156,10 @@ async def test_expired_access_token_is_refreshed_without_signing_in_again(
     token = await sdk.get_access_token()
 
     assert token != first_token
-    claims = await access_token_claims(server, token, audience=f"{server.origin}/userinfo")
+    # The server issues one-second tokens here: this one may expire while it is checked.
+    claims = await access_token_claims(
+        server, token, audience=f"{server.origin}/userinfo", leeway=5
+    )
     assert claims["sub"] == user["sub"]
     session = await sdk.get_session()
     assert session is not None and session["refresh_token"] not in (None, first_refresh)
