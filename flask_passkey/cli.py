@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, get_args
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, get_args
 
 import click
 from flask import Flask, current_app, has_app_context
@@ -252,6 +252,14 @@ def _stored_client(state: PasskeyState, store: ClientStore, client_id: str) -> C
     show_default=True,
     help="Whether its requests must, may or must not name an organization.",
 )
+@click.option(
+    "--refresh-token-policy",
+    "policies",
+    multiple=True,
+    metavar="AUDIENCE=SCOPE,...",
+    help="A refresh-token policy (Auth0's MRRT): its refresh tokens may get access tokens for "
+    "AUDIENCE with these scopes; repeat for several.",
+)
 @pass_state
 def clients_add(
     state: PasskeyState,
@@ -263,6 +271,7 @@ def clients_add(
     web_origins: tuple[str, ...],
     grant_types: tuple[str, ...],
     organization_usage: OrganizationUsage,
+    policies: tuple[str, ...],
 ) -> None:
     """Add the client CLIENT_ID. A confidential one gets a secret, shown once."""
     store = _client_store(state)
@@ -291,6 +300,7 @@ def clients_add(
                 "organization_usage": organization_usage,
                 "connections": list(connections),
                 "web_origins": list(web_origins),
+                "refresh_token": {"policies": [_policy(text) for text in policies]},
             }
         )
     except ValidationError as error:
@@ -307,6 +317,12 @@ def clients_add(
     )
     if secret is not None:
         _show_secret(secret)
+
+
+def _policy(text: str) -> dict[str, Any]:
+    """``AUDIENCE=SCOPE,...`` as a tenant file's refresh-token policy."""
+    audience, _, scopes = text.rpartition("=") if "=" in text else (text, "", "")
+    return {"audience": audience, "scope": [s for s in scopes.split(",") if s]}
 
 
 @clients_cli.command("list")

@@ -58,6 +58,12 @@ class InvalidGrant(PasskeyError):
     default_description = "The grant is invalid, expired or already used."
 
 
+class InvalidScope(PasskeyError):
+    error = "invalid_scope"
+    status = 400
+    default_description = "The requested scope exceeds the granted scope."
+
+
 class UnsupportedGrantType(PasskeyError):
     error = "unsupported_grant_type"
     status = 400

@@ -196,6 +196,26 @@ OPERATIONS: tuple[Operation, ...] = (
         success_headers={"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
     ),
     Operation(
+        "post",
+        "/oauth/revoke",
+        "revoke",
+        "Revoke a refresh token and every token rotated from the same sign-in (RFC 7009)",
+        "passkeys",
+        success=(200, None),
+        errors=_CLIENT_ERRORS,
+        description="The client authenticates as at `/oauth/token`. The answer is 200 with an "
+        "empty body whether the token was revoked, unknown, already revoked, or issued to "
+        "another client (which leaves it alone). Access tokens cannot be revoked: they expire.",
+        request={
+            "required": True,
+            "content": {
+                JSON: {"schema": {"$ref": "#/components/schemas/RevokeRequest"}},
+                FORM: {"schema": {"$ref": "#/components/schemas/RevokeRequest"}},
+            },
+        },
+        security=_CLIENT_AUTH,
+    ),
+    Operation(
         "get",
         "/.well-known/jwks.json",
         "jwks",
@@ -474,6 +494,7 @@ def _add_components(spec: APISpec) -> None:
     spec.components.schema("PublicKeyCredential", schema=schemas.PublicKeyCredentialSchema)
     spec.components.schema("WebAuthnGrant", schema=schemas.WebAuthnGrantSchema)
     spec.components.schema("RefreshGrant", schema=schemas.RefreshGrantSchema)
+    spec.components.schema("RevokeRequest", schema=schemas.RevokeRequestSchema)
     # A form carries authn_response as JSON text: the same fields, that one as a string whose
     # content is a PublicKeyCredential.
     form = copy.deepcopy(spec.components.schemas["WebAuthnGrant"])

@@ -102,23 +102,26 @@ def test_commands_on_an_app_that_does_not_start_say_so() -> None:
 
 def test_db_upgrade_brings_the_schema_to_the_newest_revision(sql_app: Flask) -> None:
     out = ok(run(sql_app, "db", "upgrade"))
-    assert "revision 0004 (the newest)" in out
+    assert "revision 0005 (the newest)" in out
 
 
 def test_db_current_says_when_the_database_is_behind(sql_app: Flask) -> None:
-    assert "revision 0004 (the newest)" in ok(run(sql_app, "db", "current"))
+    assert "revision 0005 (the newest)" in ok(run(sql_app, "db", "current"))
 
     store: SqlStore = sql_app.extensions["passkey"].users
     with store.engine.begin() as connection:  # as if a worker of an older version made it
         connection.exec_driver_sql("DROP TABLE clients")
-        connection.exec_driver_sql("ALTER TABLE refresh_tokens DROP COLUMN credential_id")
+        connection.exec_driver_sql("DROP TABLE refresh_token_revocations")
+        connection.exec_driver_sql("DROP INDEX ix_refresh_tokens_family_id")
+        for column in ("credential_id", "family_id", "idle_expires_at", "used_at"):
+            connection.exec_driver_sql(f"ALTER TABLE refresh_tokens DROP COLUMN {column}")
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
-    assert "revision 0001 (the newest is 0004: run `flask passkey db upgrade`)" in ok(
+    assert "revision 0001 (the newest is 0005: run `flask passkey db upgrade`)" in ok(
         run(sql_app, "db", "current")
     )
 
     ok(run(sql_app, "db", "upgrade"))
-    assert "revision 0004 (the newest)" in ok(run(sql_app, "db", "current"))
+    assert "revision 0005 (the newest)" in ok(run(sql_app, "db", "current"))
 
 
 def test_db_upgrade_keeps_the_rows_of_an_older_database(tmp_path: Path) -> None:

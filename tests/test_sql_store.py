@@ -41,7 +41,7 @@ from flask_passkey.store_contract import (
 from flask_passkey.users import SigningKey
 from tests.conftest import PostgresSchemas, tenant_data
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_upgrading_again_keeps_every_row(database_url: URL) -> None:
     assert again.get_credential(credential.id) == credential
     assert again.is_member(organization_id="org_acme", user_id=user.id)
     assert again.signing_keys() == [key]
-    assert again.take_refresh_token("hash", now=NOW) == grant
+    assert again.get_refresh_token("hash") == grant
     assert again.take(session.id, now=NOW) == session
     assert current_revision(database_url) == HEAD
     again.close()
@@ -203,7 +203,9 @@ def test_every_lookup_uses_an_index(store: SqlStore) -> None:
     store.list_credentials(user.id)
     store.rename_credential(user_id=user.id, credential_id=credential.id, name="n")
     store.is_member(organization_id="org_acme", user_id=user.id)
-    store.take_refresh_token("hash", now=NOW)
+    store.get_refresh_token("hash")
+    store.use_refresh_token("hash", now=NOW)
+    store.revoke_refresh_token_family("family", expires_at=NOW)
     store.put(new_session(), now=NOW)  # the first put also purges expired rows
     store.take("session", now=NOW)
     store.delete_credential(user_id=user.id, credential_id=credential.id)

@@ -34,7 +34,16 @@ from sqlalchemy.engine import URL, Connection, Engine, Row
 from ..clients import ClientCache, ClientTaken
 from ..errors import BackendUnavailable, ConfigurationError
 from ..hookspecs import hookimpl
-from ..models import IDENTIFIERS, AndroidApp, Client, Credential, Identifier, IosApp, User
+from ..models import (
+    IDENTIFIERS,
+    AndroidApp,
+    Client,
+    Credential,
+    Identifier,
+    IosApp,
+    RefreshTokenPolicy,
+    User,
+)
 from ..sessions import AuthSession, SessionStore
 from ..users import CredentialTaken, IdentifierTaken, RefreshGrant, SigningKey, UserStore
 from .sql_schema import (
@@ -42,6 +51,7 @@ from .sql_schema import (
     clients,
     credentials,
     organization_members,
+    refresh_token_revocations,
     refresh_tokens,
     signing_keys,
     users,
@@ -111,6 +121,9 @@ _PURGE_SESSIONS = auth_sessions.delete().where(auth_sessions.c.expires_at <= sa.
 _PURGE_REFRESH_TOKENS = refresh_tokens.delete().where(
     refresh_tokens.c.expires_at <= sa.bindparam("now")
 )
+_PURGE_REVOCATIONS = refresh_token_revocations.delete().where(
+    refresh_token_revocations.c.expires_at <= sa.bindparam("now")
+)
 
 _INSERT_USER = users.insert()
 _GET_USER = sa.select(*_USER_COLUMNS).where(users.c.id == sa.bindparam("user_id"))
@@ -170,11 +183,23 @@ _IS_MEMBER = sa.select(organization_members.c.user_id).where(
 )
 
 _PUT_REFRESH_TOKEN = refresh_tokens.insert()
-_TAKE_REFRESH_TOKEN = (
-    refresh_tokens.delete()
-    .where(refresh_tokens.c.token_hash == sa.bindparam("hash"))
-    .returning(*_GRANT_COLUMNS)
+# A token of a revoked family is unknown, even one inserted after the revocation.
+_NOT_REVOKED = ~sa.exists().where(
+    refresh_token_revocations.c.family_id == refresh_tokens.c.family_id
 )
+_GET_REFRESH_TOKEN = sa.select(*_GRANT_COLUMNS).where(
+    refresh_tokens.c.token_hash == sa.bindparam("hash"), _NOT_REVOKED
+)
+_USE_REFRESH_TOKEN = (
+    refresh_tokens.update()
+    .where(
+        refresh_tokens.c.token_hash == sa.bindparam("hash"),
+        refresh_tokens.c.used_at.is_(None),
+        _NOT_REVOKED,
+    )
+    .values(used_at=sa.bindparam("now"))
+)
+_DELETE_FAMILY = refresh_tokens.delete().where(refresh_tokens.c.family_id == sa.bindparam("family"))
 
 _ADD_SIGNING_KEY = signing_keys.insert()
 _SIGNING_KEYS = sa.select(*(signing_keys.c[f.name] for f in fields(SigningKey))).order_by(
@@ -237,6 +262,7 @@ class SqlStore:
         insert, isolation_level = _DIALECTS[self.engine.dialect.name]
         self._transactional = self.engine.execution_options(isolation_level=isolation_level)
         self._add_member = insert(organization_members).on_conflict_do_nothing()
+        self._revoke_family = insert(refresh_token_revocations).on_conflict_do_nothing()
         self._puts = itertools.count()
         self._schema_lock = threading.Lock()
         self._schema_ready = False
@@ -261,6 +287,7 @@ class SqlStore:
                 connection.execute(_PURGE_SESSIONS, {"now": now})
                 # Nothing else removes a refresh token that is never redeemed.
                 connection.execute(_PURGE_REFRESH_TOKENS, {"now": now})
+                connection.execute(_PURGE_REVOCATIONS, {"now": now})
 
     def take(self, session_id: str, *, now: float) -> AuthSession | None:
         """``DELETE ... RETURNING``: one statement, so one winner among concurrent takes."""
@@ -404,12 +431,25 @@ class SqlStore:
         with self._connect() as connection:
             connection.execute(_PUT_REFRESH_TOKEN, {"token_hash": token_hash, **asdict(grant)})
 
-    def take_refresh_token(self, token_hash: str, *, now: float) -> RefreshGrant | None:
+    @_read
+    def get_refresh_token(self, token_hash: str) -> RefreshGrant | None:
         with self._connect() as connection:
-            row = connection.execute(_TAKE_REFRESH_TOKEN, {"hash": token_hash}).first()
-        if row is None or now >= row.expires_at:
-            return None
-        return RefreshGrant(**{**row._mapping, "scope": tuple(row.scope)})
+            row = connection.execute(_GET_REFRESH_TOKEN, {"hash": token_hash}).first()
+        return RefreshGrant(**{**row._mapping, "scope": tuple(row.scope)}) if row else None
+
+    def use_refresh_token(self, token_hash: str, *, now: float) -> bool:
+        """``UPDATE ... WHERE used_at IS NULL``: the row count tells who won."""
+        with self._connect() as connection:
+            result = connection.execute(_USE_REFRESH_TOKEN, {"hash": token_hash, "now": now})
+        return result.rowcount == 1
+
+    def revoke_refresh_token_family(self, family_id: str, *, expires_at: float) -> None:
+        """The revocation row first, then the tokens, in one transaction."""
+        with self._connect(transaction=True) as connection:
+            connection.execute(
+                self._revoke_family, {"family_id": family_id, "expires_at": expires_at}
+            )
+            connection.execute(_DELETE_FAMILY, {"family": family_id})
 
     @_read
     def signing_keys(self) -> list[SigningKey]:
@@ -519,6 +559,10 @@ def _client(row: Row[Any]) -> Client:
                 for app in row.android_apps
             ),
             "ios_apps": tuple(IosApp(app["team_id"], app["bundle_id"]) for app in row.ios_apps),
+            "refresh_token_policies": tuple(
+                RefreshTokenPolicy(policy["audience"], tuple(policy["scope"]))
+                for policy in row.refresh_token_policies
+            ),
         }
     )
 

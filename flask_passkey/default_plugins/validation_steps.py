@@ -34,10 +34,10 @@ class ClientAuthentication:
             return
         if context.client_secret is None:
             raise InvalidClient("Client authentication is required for this client.")
-        # The token endpoint's authentication method is the client's registered one; the
-        # passkey endpoints take the secret from the body or HTTP Basic alike.
+        # The token and revocation endpoints take the client's registered authentication
+        # method only; the passkey endpoints take the secret from the body or HTTP Basic alike.
         expected = _SECRET_SOURCES[client.token_endpoint_auth_method]
-        if context.request.endpoint == "token" and context.secret_source != expected:
+        if context.request.endpoint in ("token", "revoke") and context.secret_source != expected:
             raise InvalidClient(
                 f"This client authenticates with {client.token_endpoint_auth_method}."
             )
