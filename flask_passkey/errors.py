@@ -141,8 +141,10 @@ class TooManyRequests(PasskeyError):
 
 
 class LockedOut(TooManyRequests):
-    """Too many failed token exchanges from this client IP or with this passkey (lockout)."""
+    """Too many failed token exchanges from this client IP or with this passkey (lockout);
+    Auth0's code for its brute-force protection."""
 
+    error = "too_many_attempts"
     default_description = "Too many failed attempts. Try again later."
 
     def __init__(self, description: str | None = None, *, retry_after: int) -> None:

@@ -190,8 +190,9 @@ OPERATIONS: tuple[Operation, ...] = (
         locks_out=True,
         error_descriptions={
             403: "`access_denied`: the user is not a member of the organization.",
-            429: ERROR_DESCRIPTIONS[429] + " Also during a lockout (`PASSKEY_LOCKOUT`): too "
-            "many failed exchanges from this client IP or with this passkey.",
+            429: ERROR_DESCRIPTIONS[429] + " `too_many_attempts` during a lockout "
+            "(`PASSKEY_LOCKOUT`): too many failed exchanges from this client IP or with this "
+            "passkey.",
         },
         success_headers={"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
     ),
