@@ -241,6 +241,8 @@ def test_expired_sessions_and_refresh_tokens_are_purged(store: SqlStore) -> None
     store.create_user(user, new_credential(user), organization_id=None)
     store.put_refresh_token("expired", new_grant(user, expires_at=NOW + 1))
     store.put_refresh_token("live", new_grant(user, expires_at=NOW + 3600))
+    store.revoke_refresh_token_family("expired-family", expires_at=NOW + 1)
+    store.revoke_refresh_token_family("live-family", expires_at=NOW + 3600)
     for _ in range(PURGE_EVERY):
         store.put(new_session(expires_at=NOW + 1), now=NOW)
     assert count(store, metadata.tables["auth_sessions"]) == PURGE_EVERY
@@ -250,6 +252,7 @@ def test_expired_sessions_and_refresh_tokens_are_purged(store: SqlStore) -> None
 
     assert count(store, metadata.tables["auth_sessions"]) == 1
     assert count(store, metadata.tables["refresh_tokens"]) == 1
+    assert count(store, metadata.tables["refresh_token_revocations"]) == 1
     assert store.take(live.id, now=NOW + 120) == live
 
 
