@@ -225,17 +225,17 @@ class Grants:
 
         The family's audience unless the request names another one that one of the client's
         refresh-token policies (MRRT) covers; another audience this tenant knows is ignored,
-        as Auth0 does, and an unknown one refused (AccessDenied). For the family's audience,
-        a requested scope may narrow the granted one but not widen it (InvalidScope); for a
-        policy's audience, it is cut down to the granted OpenID scopes and the policy's.
+        as Auth0 does, and an unknown one refused (AccessDenied). For the family's audience, a
+        requested scope may narrow the granted one (with the policy's for that audience, if
+        any) but not widen it (InvalidScope). For a policy's audience, the scope is ``openid``,
+        the sign-in's OpenID scopes and the policy's, cut down to the requested ones.
         """
-        family_audience = grant.audience or f"{request.issuer}userinfo"
-        oidc = [s for s in grant.scope if s in SUPPORTED_SCOPES]
-        audience = family_audience
-        if request.audience is not None and request.audience != family_audience:
+        audience = grant.audience or f"{request.issuer}userinfo"
+        if request.audience is not None and request.audience != audience:
             wanted = self._audience(request)
             policy = _policy_scopes(request.client, wanted, request.issuer)
             if policy is not None:
+                oidc = [s for s in grant.scope if s in SUPPORTED_SCOPES]
                 scope = ["openid", *oidc, *policy]
                 if request.scope is not None:
                     asked = set(request.scope.split()) | {"openid", "offline_access"}

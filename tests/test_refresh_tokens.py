@@ -373,6 +373,22 @@ def test_a_policy_for_an_api_gives_its_scopes_and_the_sign_in_s_openid_ones(
     assert narrowed["scope"] == "openid offline_access read:orders"
 
 
+def test_a_policy_for_the_sign_in_s_own_audience_adds_scopes_a_refresh_may_ask_for(
+    make: AppMaker,
+) -> None:
+    app = make()
+    flow, token = signed_in(app, "mrrt", audience=API_AUDIENCE)
+
+    body = renewed(flow.client, token, "mrrt", scope="openid read:orders")
+
+    assert body["scope"] == "openid offline_access read:orders"
+    access = verify_jwt(flow.client, body["access_token"], audience=API_AUDIENCE)
+    assert access["scope"] == body["scope"]
+    wider = refresh(flow.client, body["refresh_token"], "mrrt", scope="openid delete:orders")
+    assert_oauth_error(wider, 400, "invalid_scope")
+    assert renewed(flow.client, body["refresh_token"], "mrrt")["scope"] == OFFLINE
+
+
 def test_an_audience_no_policy_names_is_ignored_as_auth0_does(make: AppMaker) -> None:
     app = make()
     for client_id, audience in (("mrrt", OTHER_API), ("refreshing", MY_ACCOUNT)):
