@@ -170,7 +170,9 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=_CLIENT_ERRORS,
         description="The `auth_session` is consumed atomically: of any number of concurrent "
         "redemptions exactly one succeeds. Form-encoded requests carry `authn_response` as "
-        "JSON text.",
+        "JSON text. A refresh token is rotated on every use, and checked before it is spent: "
+        "a refused request leaves it usable; a spent one presented again revokes every token "
+        "rotated from the same sign-in.",
         request={
             "required": True,
             "content": {
@@ -189,7 +191,11 @@ OPERATIONS: tuple[Operation, ...] = (
         security=_CLIENT_AUTH,
         locks_out=True,
         error_descriptions={
-            403: "`access_denied`: the user is not a member of the organization.",
+            400: ERROR_DESCRIPTIONS[400] + " `invalid_grant` with `Unknown or invalid refresh "
+            "token.` for a refresh token that cannot be redeemed; `invalid_scope` when a refresh "
+            "asks for a scope the sign-in was not granted.",
+            403: "`access_denied`: the user is not a member of the organization, or the "
+            "`audience` is unknown.",
             429: ERROR_DESCRIPTIONS[429] + " `too_many_attempts` during a lockout "
             "(`PASSKEY_LOCKOUT`): too many failed exchanges from this client IP or with this "
             "passkey.",
