@@ -177,10 +177,13 @@ class Grants:
         if grant.used_at is not None and not self._reusable(grant.used_at, now):
             self._revoke_family(grant)
         user = self._grant_user(grant)
-        if grant.organization_id is not None and not self.users.is_member(
-            organization_id=grant.organization_id, user_id=user.id
+        if user is None or (
+            grant.organization_id is not None
+            and not self.users.is_member(organization_id=grant.organization_id, user_id=user.id)
         ):
-            raise InvalidGrant(UNKNOWN_REFRESH_TOKEN)
+            # The user, the passkey it signed in with, or its membership is gone: for good,
+            # even if a membership comes back.
+            self._revoke_family(grant)
         scope, audience = self._refreshed_access(request, grant)
         if grant.used_at is None:
             won = self.users.use_refresh_token(token_hash, now=now)
@@ -213,8 +216,9 @@ class Grants:
         )
 
     def _revoke_family(self, grant: RefreshGrant) -> NoReturn:
-        """A spent token came back: revoke every token of its family (a thief's and the
-        user's alike) and refuse it."""
+        """Revoke every token of ``grant``'s family and refuse the request: a spent token came
+        back (so the family's tokens may be a thief's as well as the user's), or what the
+        family stood for is gone."""
         self.users.revoke_refresh_token_family(grant.family_id, expires_at=grant.expires_at)
         raise InvalidGrant(UNKNOWN_REFRESH_TOKEN)
 
@@ -250,18 +254,15 @@ class Grants:
         kept = asked | {"openid", "offline_access"}
         return tuple(s for s in dict.fromkeys(allowed) if s in kept), audience
 
-    def _grant_user(self, grant: RefreshGrant) -> User:
-        """The grant's user, who must still hold the passkey the grant began with (read with
-        its owner in one go where the store can)."""
+    def _grant_user(self, grant: RefreshGrant) -> User | None:
+        """The grant's user, if it still exists and holds the passkey the grant began with
+        (read with its owner in one go where the store can)."""
         if grant.credential_id is not None:
             credential, owner = self.ceremonies.credential_and_user(grant.credential_id)
             if credential is not None and owner is not None and owner.id == grant.user_id:
                 return owner
-        user = self.users.get_user(grant.user_id)
-        if user is None or grant.credential_id is not None:
-            # The user, or the passkey this session was signed in with, is gone.
-            raise InvalidGrant(UNKNOWN_REFRESH_TOKEN)
-        return user
+            return None
+        return self.users.get_user(grant.user_id)
 
     def _respond(
         self,

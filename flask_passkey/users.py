@@ -132,7 +132,8 @@ class UserStore(Protocol):
         """Whether the user belongs to the organization."""
 
     def put_refresh_token(self, token_hash: str, grant: RefreshGrant) -> None:
-        """Keep ``grant`` under the hash of its refresh token (a new, unused token)."""
+        """Keep ``grant`` (``used_at`` included: None for a new token) under the hash of its
+        refresh token."""
 
     def get_refresh_token(self, token_hash: str) -> RefreshGrant | None:
         """The grant of the token with ``token_hash``, used or not (``used_at``), expired or

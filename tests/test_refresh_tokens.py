@@ -94,11 +94,11 @@ def make(database: str, signing_key_pem: str, clock: FakeClock) -> Iterator[AppM
     PASSKEY_* config."""
     apps: list[Flask] = []
 
-    def factory(**config: Any) -> Flask:
+    def factory(*, tenant: dict[str, Any] | None = None, **config: Any) -> Flask:
         config.setdefault("audiences", [API_AUDIENCE, OTHER_API])
         app = new_ceremony_app(
             signing_key_pem=signing_key_pem,
-            tenant=policy_tenant(),
+            tenant=tenant or policy_tenant(),
             clock=clock,
             database_url=database,
             **config,
@@ -318,6 +318,33 @@ def test_deleting_the_passkey_ends_its_tokens_with_auth0_s_text(make: AppMaker) 
     assert users.delete_credential(user_id=user.id, credential_id=credential.id)
 
     assert_dead(flow.client, token)
+
+
+def test_leaving_the_organization_ends_the_family_for_good(
+    make: AppMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = policy_tenant()
+    org_client = next(c for c in tenant["clients"] if c["client_id"] == "org-allowed")
+    org_client["grant_types"] = ["urn:okta:params:oauth:grant-type:webauthn", REFRESH_GRANT]
+    app = make(tenant=tenant)
+    flow, token = signed_in(app, "org-allowed", organization="org_acme")
+    token = renewed(flow.client, token, "org-allowed")["refresh_token"]
+    users = app.extensions["passkey"].users
+
+    with monkeypatch.context() as patched:  # the user leaves the organization...
+        patched.setattr(users, "is_member", lambda **_: False)
+        assert_dead(flow.client, token, "org-allowed")
+
+    # ...and comes back: the tokens of the earlier membership stay dead.
+    assert users.is_member(organization_id="org_acme", user_id=_user_id(flow))
+    assert_dead(flow.client, token, "org-allowed")
+
+
+def _user_id(flow: PasskeyFlow) -> str:
+    """The id of the user whose passkey ``flow`` holds (signs in again to learn it)."""
+    tokens = flow.sign_in(scope="openid", organization="org_acme")
+    sub: str = verify_jwt(flow.client, tokens["id_token"], audience=flow.client_id)["sub"]
+    return sub
 
 
 # -- multi-resource refresh tokens (refresh-token policies) --------------------------------------
