@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -174,6 +176,38 @@ def test_db_current_with_auto_migrate_off_reports_what_the_app_waits_for(tmp_pat
     )
     ok(run_loading(create_app, "db", "upgrade"))
     assert ok(run_loading(create_app, "users", "list")) == "No users.\n"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def flask_passkey(url: str, instance: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``flask --app <the demo on url> passkey <args>``, run as from a shell."""
+    app = (
+        f"examples/demo/app.py:create_app({{'PASSKEY_DATABASE_URL': {url!r}}}, "
+        f"instance_path={str(instance)!r})"
+    )
+    return subprocess.run(
+        [Path(sys.executable).with_name("flask"), "--app", app, "passkey", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_from_a_shell_db_current_is_truthful_and_an_outage_is_one_line(tmp_path: Path) -> None:
+    url, older = sqlite_url(tmp_path), REVISIONS[-2]
+    upgrade_database(url, revision=older)
+
+    current = flask_passkey(url, tmp_path, "db", "current")
+    down = flask_passkey(f"sqlite:///{tmp_path / 'absent' / 'db'}", tmp_path, "users", "list")
+
+    assert (current.returncode, current.stderr) == (0, "")
+    assert f"is at revision {older} (the newest is {HEAD}" in current.stdout
+    assert (down.returncode, down.stdout) == (1, "")
+    assert down.stderr.startswith("Error: The database cannot be reached: ")
+    assert down.stderr.count("\n") == 1, down.stderr
 
 
 # -- cli.md's database section is what the commands print --------------------------------------
