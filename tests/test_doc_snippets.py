@@ -452,20 +452,30 @@ def answers_200(host: str, port: int, domain: str) -> bool:
     return False
 
 
+def stop(group: int, process: subprocess.Popen[str]) -> None:
+    """SIGTERM to the process group ``group`` (a server shuts down gracefully), SIGKILL to
+    whatever is left of it after 15 s."""
+    deadline = time.monotonic() + 15
+    try:
+        os.killpg(group, signal.SIGTERM)
+        while time.monotonic() < deadline:
+            process.poll()  # reap the shell, or it stays in the group as a zombie
+            os.killpg(group, 0)
+            time.sleep(0.1)
+        os.killpg(group, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the group is gone
+    process.wait()
+
+
 @pytest.fixture
 def started() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes started by a test, each in its own session: stopped (with their children)
-    when it ends."""
+    """Processes started by a test, each in a session of its own: stopped, with everything
+    they started, when the test ends."""
     processes: list[subprocess.Popen[str]] = []
     yield processes
     for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process.pid, process)
 
 
 def start(
