@@ -268,11 +268,10 @@ def is_config_line(node: ast.stmt) -> bool:
     return isinstance(target, ast.Subscript) and ast.unparse(target.value) == "app.config"
 
 
-def is_plugin_method(node: ast.stmt) -> bool:
+def is_plugin_method(node: ast.FunctionDef) -> bool:
     """``@hookimpl def name(self, ...)`` at the top level: a method out of its class."""
     return (
-        isinstance(node, ast.FunctionDef)
-        and any(ast.unparse(decorator).startswith("hookimpl") for decorator in node.decorator_list)
+        any(ast.unparse(decorator).startswith("hookimpl") for decorator in node.decorator_list)
         and bool(node.args.args)
         and node.args.args[0].arg == "self"
     )
@@ -295,10 +294,12 @@ def check_plugins(namespace: dict[str, Any]) -> int:
 
 
 def run_python(snippet: Snippet, sandbox: Path) -> None:
-    if snippet.marker("partial") is not None:
-        compiled(snippet)
-        return
+    """Compile the snippet, then run it the way its shape asks (see the module docstring)."""
     signature = as_hook_signature(snippet)
+    if signature is None:
+        compiled(snippet)  # a syntax error, with the page's line number
+    if snippet.marker("partial") is not None:
+        return
     if signature is not None:
         spec = hookspec_signature(signature.name)
         assert spec is not None, f"{signature.name} is not a hook of flask_passkey/hookspecs.py"
@@ -317,26 +318,31 @@ def run_python(snippet: Snippet, sandbox: Path) -> None:
         exec(compiled(snippet), namespace)
         Passkey(app)
         return
-    methods = [node for node in tree.body if is_plugin_method(node)]
+    methods = [n for n in tree.body if isinstance(n, ast.FunctionDef) and is_plugin_method(n)]
     if methods:
-        rest = [node for node in tree.body if node not in methods]
-        assert all(isinstance(n, ast.Import | ast.ImportFrom) for n in rest), (
-            "a block of plugin methods has only imports besides them"
-        )
-        lines = snippet.text.splitlines()
-        first = min(m.lineno - len(m.decorator_list) for m in methods) - 1  # 0-based
-        head = lines[: first - 1] if first and not lines[first - 1].strip() else lines[:first]
-        # "class DocPlugin:" takes the place of the blank line above the first method (or of
-        # the fence), so that tracebacks keep the page's line numbers.
-        source = "\n" * (snippet.line + first - 1)
-        source += "class DocPlugin:\n" + textwrap.indent("\n".join(lines[first:]), "    ")
-        namespace["hookimpl"] = hookspecs.hookimpl
-        exec(compiled(snippet, "\n".join(head)), namespace)
-        exec(compile(source, str(snippet.path), "exec"), namespace)
-        assert check_plugins(namespace) == 1
+        run_plugin_methods(snippet, tree, methods)
         return
     exec(compiled(snippet), namespace)
     check_plugins(namespace)
+
+
+def run_plugin_methods(snippet: Snippet, tree: ast.Module, methods: list[ast.FunctionDef]) -> None:
+    """The snippet's imports, then its methods as the body of a plugin class, registered."""
+    rest = [node for node in tree.body if node not in methods]
+    assert all(isinstance(node, ast.Import | ast.ImportFrom) for node in rest), (
+        "a block of plugin methods has only imports besides them"
+    )
+    lines = snippet.text.splitlines()
+    first = min(decorator.lineno for m in methods for decorator in m.decorator_list) - 1
+    head = lines[: first - 1] if first and not lines[first - 1].strip() else lines[:first]
+    # "class DocPlugin:" takes the place of the blank line above the first method (or of the
+    # fence), so that tracebacks keep the page's line numbers.
+    source = "\n" * (snippet.line + first - 1)
+    source += "class DocPlugin:\n" + textwrap.indent("\n".join(lines[first:]), "    ")
+    namespace: dict[str, Any] = {"__name__": "doc_snippet", "hookimpl": hookspecs.hookimpl}
+    exec(compiled(snippet, "\n".join(head)), namespace)
+    exec(compile(source, str(snippet.path), "exec"), namespace)
+    assert check_plugins(namespace) == 1
 
 
 def run_test_module(snippet: Snippet, sandbox: Path) -> None:
