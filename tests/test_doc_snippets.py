@@ -3,6 +3,8 @@
 Every fenced block of README.md and of each docs/*.md (found by glob: a new page is covered
 without a change here) whose info string is ``python``, ``toml``, ``sh``/``shell``/``bash``/
 ``console``, ``json`` or ``http`` is one test case, named ``<file>:<line of the fence>``.
+Blocks without a language (a command's synopsis) and ``nginx`` ones are only shown; a block in
+any other language fails, so that none escapes unnoticed.
 Each runs in a sandbox: a temporary directory (the working directory) holding a copy of
 ``examples/`` and of the factory example's ``acme`` package and ``tenant.toml``, ``.venv``
 (a link to the running interpreter's environment) and the page's ``file`` blocks (below).
@@ -38,7 +40,8 @@ How each kind runs:
   ``flask passkey doctor`` skips without that Redis, and fails under ``CI=true``). Every
   command must succeed. The last one may start a server (``flask ... run``, ``gunicorn``):
   it must answer HTTP 200 (on ``/`` or, with the tenant's custom domain as ``Host``, on
-  ``/.well-known/openid-configuration``) within 30 s, and is then stopped.
+  ``/.well-known/openid-configuration``) within 30 s, and is then stopped. When its port is
+  taken (another run of these tests), it runs on a free one instead.
 - ``console``: a transcript. Each ``$`` command runs as above and succeeds, unless the output
   shown under it has ``Error:`` lines: then it exits with status 1 and prints exactly those.
 
@@ -98,6 +101,9 @@ KINDS = {
     "bash": "sh",
     "console": "console",
 }
+#: Languages of blocks that are shown, not run: a command's synopsis (none) or a proxy's
+#: configuration. Any other language that is not in KINDS fails, so no block escapes unnoticed.
+SHOWN = {"", "nginx"}
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^`\s]*)")
 MARKER = re.compile(r"^\s*<!-- snippet: (?P<marker>.*?) -->\s*$")
 SERVER = re.compile(r"(^|[\s/])(gunicorn|flask\b.*\srun)(\s|$)")
@@ -113,9 +119,14 @@ class Snippet:
     path: Path
     line: int  # the opening fence, 1-based
     end: int  # the closing fence
-    kind: str
+    language: str  # the fence's info string
     text: str
     markers: tuple[str, ...]
+
+    @property
+    def kind(self) -> str | None:
+        """How the block runs (a value of KINDS); None for a block that is only shown."""
+        return KINDS.get(self.language)
 
     @property
     def id(self) -> str:
@@ -131,7 +142,7 @@ class Snippet:
 
 
 def extract(path: Path) -> list[Snippet]:
-    """Every fenced block of ``path`` whose kind is run here, in page order."""
+    """Every fenced block of ``path``, in page order."""
     lines = path.read_text(encoding="utf-8").splitlines()
     snippets: list[Snippet] = []
     index = 0
@@ -150,14 +161,13 @@ def extract(path: Path) -> list[Snippet]:
         while above >= 0 and (found := MARKER.match(lines[above])):
             markers.insert(0, found["marker"])
             above -= 1
-        kind = KINDS.get(opening["info"].lower())
-        if kind is not None:
-            snippets.append(Snippet(path, index + 1, close + 1, kind, body + "\n", tuple(markers)))
+        language = opening["info"].lower()
+        snippets.append(Snippet(path, index + 1, close + 1, language, body + "\n", tuple(markers)))
         index = close + 1
     return snippets
 
 
-SNIPPETS = [snippet for path in DOCUMENTS for snippet in extract(path)]
+SNIPPETS = [snippet for path in DOCUMENTS for snippet in extract(path) if snippet.kind]
 
 
 # -- the sandbox -----------------------------------------------------------------------------
@@ -444,6 +454,13 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def answers_200(host: str, port: int, domain: str) -> bool:
     for path, headers in (("/", {}), ("/.well-known/openid-configuration", {"Host": domain})):
         connection = http.client.HTTPConnection(host, port, timeout=5)
@@ -543,8 +560,10 @@ def run_shell(snippet: Snippet, sandbox: Path, started: list[subprocess.Popen[st
         assert status == 0, output
         return
     host, port = server_address(servers[0])
-    if not port_is_free(host, port):
-        pytest.skip(f"{host}:{port}, where the snippet's server listens, is in use")
+    if not port_is_free(host, port):  # another run of these tests, or a developer's server
+        free = free_port(host)
+        moved = re.sub(rf"(?<=[:= ]){port}(?!\d)", str(free), servers[0])
+        script, port = script.replace(servers[0], moved), free
     process, log = start(script, sandbox, started)
     with log:
         deadline = time.monotonic() + SERVER_TIMEOUT
@@ -562,6 +581,16 @@ def test_every_page_has_snippets() -> None:
     pages = {snippet.path for snippet in SNIPPETS}
     assert ROOT / "README.md" in pages
     assert len(pages) > 2
+
+
+def test_every_block_is_run_or_only_shown() -> None:
+    unknown = [
+        f"{block.id} ({block.language})"
+        for path in DOCUMENTS
+        for block in extract(path)
+        if block.kind is None and block.language not in SHOWN
+    ]
+    assert unknown == [], f"add the language to KINDS (and run it) or to SHOWN: {unknown}"
 
 
 def test_every_marker_is_right_above_a_snippet() -> None:
