@@ -8,7 +8,7 @@ from typing import Literal
 
 from .models import Client, Connection, Organization, Tenant
 
-Endpoint = Literal["challenge", "register", "token", "discovery", "account"]
+Endpoint = Literal["challenge", "register", "token", "revoke", "discovery", "account"]
 SecretSource = Literal["none", "post", "basic"]
 
 

@@ -169,10 +169,6 @@ async def test_expired_access_token_is_refreshed_without_signing_in_again(
     assert replayed.value.code == "invalid_grant"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs MRRT (refresh_token.policies, refresh with audience) from branch refresh",
-)
 async def test_refresh_to_the_my_account_api_then_list_passkeys(
     sdk_server_factory: ServerFactory,
 ) -> None:
@@ -206,7 +202,6 @@ async def test_userinfo_answers_for_the_sdk_access_token(sdk_server: SdkServer) 
     assert {k: response.json()[k] for k in ("sub", "email")} == {"sub": user["sub"], "email": email}
 
 
-@pytest.mark.xfail(strict=True, reason="needs POST /oauth/revoke from branch refresh")
 async def test_revoked_refresh_token_no_longer_refreshes(sdk_server: SdkServer) -> None:
     sdk = server_client(sdk_server)
     await sign_up(sdk, sdk_server, SoftAuthenticator(), new_email())
