@@ -39,7 +39,9 @@ test-latest:
 	.venv-latest/bin/python -m pip install --quiet --no-build-isolation $(PROJECT)
 	.venv-latest/bin/python -m pytest
 
-# The lowest versions the metadata allows (requirements/lowest.txt), with tools from the lock.
+# The lowest versions the metadata allows: requirements/lowest.txt pins each direct runtime
+# dependency at its lower bound (tests/test_packaging.py keeps it in step with the pyproject
+# files); pip and setuptools come from the lock, everything else is the newest that fits.
 test-lowest:
 	rm -rf .venv-lowest && python3 -m venv .venv-lowest
 	.venv-lowest/bin/python -m pip install --quiet -c $(LOCK) pip setuptools

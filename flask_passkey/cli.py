@@ -3,7 +3,9 @@
 ``init_app`` adds the group to ``app.cli``; the ``flask.commands`` entry point adds it to the
 ``flask`` command too, so ``flask passkey doctor`` can still explain an app that fails to start.
 Commands print what they did on stdout; nothing here ever prints a stored secret or hash: a
-client secret is shown once, when it is generated.
+client secret is shown once, when it is generated. A command that fails prints one ``Error:``
+line on stderr and exits with status 1 (2 for a usage error), never a traceback: an unknown
+user, client or connection, a database that cannot be reached, an app that does not start.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import functools
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, get_args
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, get_args
 
 import click
 from flask import Flask, current_app, has_app_context
@@ -25,14 +28,16 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from .client_secrets import generate_secret, hash_secret
 from .clients import CLIENT_CACHE_SECONDS, ClientStore, ClientTaken
 from .default_plugins.sql_store import (
+    MigrateWhen,
     SqlStore,
     database_revision,
-    head_revision,
+    store_migrations,
     upgrade_database,
 )
 from .default_plugins.tenant_config import load_client
 from .doctor import diagnose, explain_startup_error, validation_messages
 from .errors import BackendUnavailable, ConfigurationError
+from .migrations import HEAD, pending_migrations
 from .models import WEBAUTHN_GRANT, AppType, AuthMethod, Client, OrganizationUsage
 from .tokens import KEY_REFRESH_SECONDS, configured_signing_keys, generate_signing_key
 
@@ -56,13 +61,18 @@ def passkey_cli() -> None:
 # -- loading the app -----------------------------------------------------------------------
 
 
-def _load_app() -> Flask:
-    """The app of the ``flask`` command (``--app``/``FLASK_APP``), with its context pushed."""
+def _load_app(*, migrate: MigrateWhen = "first_use") -> Flask:
+    """The app of the ``flask`` command (``--app``/``FLASK_APP``), with its context pushed.
+
+    Its SQL store migrates ``migrate`` (see :func:`.sql_store.store_migrations`): by default
+    on first use, so that loading the app never fails on the database.
+    """
     if has_app_context():
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         return app
     context = click.get_current_context()
-    app = context.ensure_object(ScriptInfo).load_app()
+    with store_migrations(migrate):
+        app = context.ensure_object(ScriptInfo).load_app()
     context.with_resource(app.app_context())
     return app
 
@@ -78,22 +88,47 @@ def _state_of(app: Flask) -> PasskeyState:
         ) from error
 
 
-def pass_state(command: Callable[Concatenate[PasskeyState, P], None]) -> Callable[P, None]:
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@contextmanager
+def _failures_as_errors() -> Iterator[None]:
+    """Turn an app that does not start, or a backend that cannot be reached, into one
+    ``Error:`` line and exit status 1 (click prints a ClickException so)."""
+    try:
+        yield
+    except ConfigurationError as error:
+        raise click.ClickException(
+            f"The app does not start: {_one_line(str(error))} (`flask passkey doctor` explains)"
+        ) from error
+    except BackendUnavailable as error:
+        raise click.ClickException(_one_line(str(error))) from error
+
+
+def pass_state(
+    command: Callable[Concatenate[PasskeyState, P], None],
+) -> Callable[P, None]:
     """Call ``command`` with the extension state of the loaded app; turn a configuration error
     or an unreachable backend into a one-line error and exit status 1."""
+    return _with_state(command, migrate="first_use")
 
+
+def pass_unmigrated_state(
+    command: Callable[Concatenate[PasskeyState, P], None],
+) -> Callable[P, None]:
+    """:func:`pass_state` for the ``db`` commands: the app is loaded without migrating its
+    database, so they see the schema as it is and migrate it themselves."""
+    return _with_state(command, migrate="never")
+
+
+def _with_state(
+    command: Callable[Concatenate[PasskeyState, P], None], *, migrate: MigrateWhen
+) -> Callable[P, None]:
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> None:
-        try:
-            app = _load_app()
-        except ConfigurationError as error:
-            raise click.ClickException(
-                f"The app does not start: {error} (`flask passkey doctor` explains)"
-            ) from error
-        try:
-            command(_state_of(app), *args, **kwargs)
-        except BackendUnavailable as error:
-            raise click.ClickException(str(error)) from error
+        with _failures_as_errors():
+            command(_state_of(_load_app(migrate=migrate)), *args, **kwargs)
 
     return run
 
@@ -145,31 +180,46 @@ def _url(store: SqlStore) -> str:
     return store.url.render_as_string(hide_password=True)
 
 
+def _revision_note(revision: str | None) -> str:
+    """What ``revision`` means to this version of flask-passkey."""
+    if revision is None:
+        return "no schema yet: run `flask passkey db upgrade`"
+    if pending_migrations(revision):
+        return f"the newest is {HEAD}: run `flask passkey db upgrade`"
+    if revision == HEAD:
+        return "the newest"
+    return f"newer than this version of flask-passkey, whose newest is {HEAD}"
+
+
 @db_cli.command("upgrade")
-@pass_state
+@pass_unmigrated_state
 def db_upgrade(state: PasskeyState) -> None:
     """Create or upgrade the database schema to the newest revision; keeps every row.
 
     Run it before starting the workers of a new version.
     """
     store = _sql_store(state)
-    upgrade_database(store.url)
-    click.echo(f"{_url(store)} is at revision {database_revision(store.url)} (the newest).")
+    before = database_revision(store.url)
+    migrated = upgrade_database(store.url)
+    after = database_revision(store.url)
+    if migrated:
+        click.echo(
+            f"Upgraded {_url(store)} from revision {before or 'none'} to {after} "
+            f"({_revision_note(after)})."
+        )
+    else:
+        click.echo(
+            f"{_url(store)} is at revision {after} ({_revision_note(after)}): nothing to do."
+        )
 
 
 @db_cli.command("current")
-@pass_state
+@pass_unmigrated_state
 def db_current(state: PasskeyState) -> None:
     """Show the database's schema revision and whether it is the newest."""
     store = _sql_store(state)
-    revision, head = database_revision(store.url), head_revision()
-    if revision == head:
-        note = "the newest"
-    elif revision is None:
-        note = "no schema yet: run `flask passkey db upgrade`"
-    else:
-        note = f"the newest is {head}: run `flask passkey db upgrade`"
-    click.echo(f"{_url(store)} is at revision {revision or 'none'} ({note}).")
+    revision = database_revision(store.url)
+    click.echo(f"{_url(store)} is at revision {revision or 'none'} ({_revision_note(revision)}).")
 
 
 # -- clients ---------------------------------------------------------------------------------
@@ -182,6 +232,11 @@ def clients_cli() -> None:
     They come after those of the tenant configuration and plugins, which win on the same
     client_id. Changes reach every worker within CLIENT_CACHE_SECONDS (30 s).
     """
+
+
+def _known_connection(state: PasskeyState, name: str) -> None:
+    if state.plugin_manager.hook.passkey_get_connection(name=name) is None:
+        raise click.ClickException(f"Unknown connection {name!r}.")
 
 
 def _client_store(state: PasskeyState) -> ClientStore:
@@ -252,6 +307,14 @@ def _stored_client(state: PasskeyState, store: ClientStore, client_id: str) -> C
     show_default=True,
     help="Whether its requests must, may or must not name an organization.",
 )
+@click.option(
+    "--refresh-token-policy",
+    "policies",
+    multiple=True,
+    metavar="AUDIENCE=SCOPE,...",
+    help="A refresh-token policy (Auth0's MRRT): its refresh tokens may get access tokens for "
+    "AUDIENCE with these scopes; repeat for several.",
+)
 @pass_state
 def clients_add(
     state: PasskeyState,
@@ -263,6 +326,7 @@ def clients_add(
     web_origins: tuple[str, ...],
     grant_types: tuple[str, ...],
     organization_usage: OrganizationUsage,
+    policies: tuple[str, ...],
 ) -> None:
     """Add the client CLIENT_ID. A confidential one gets a secret, shown once."""
     store = _client_store(state)
@@ -275,9 +339,8 @@ def clients_add(
         if default is None:
             raise click.UsageError("The tenant has no default connection: give --connection.")
         connections = (default,)
-    unknown = [name for name in connections if hook.passkey_get_connection(name=name) is None]
-    if unknown:
-        raise click.ClickException(f"Unknown connection(s): {', '.join(map(repr, unknown))}.")
+    for connection in connections:
+        _known_connection(state, connection)
     secret = generate_secret() if method != "none" else None
     try:
         client = load_client(
@@ -291,6 +354,7 @@ def clients_add(
                 "organization_usage": organization_usage,
                 "connections": list(connections),
                 "web_origins": list(web_origins),
+                "refresh_token": {"policies": [_policy(text) for text in policies]},
             }
         )
     except ValidationError as error:
@@ -307,6 +371,12 @@ def clients_add(
     )
     if secret is not None:
         _show_secret(secret)
+
+
+def _policy(text: str) -> dict[str, Any]:
+    """``AUDIENCE=SCOPE,...`` as a tenant file's refresh-token policy."""
+    audience, _, scopes = text.rpartition("=") if "=" in text else (text, "", "")
+    return {"audience": audience, "scope": [s for s in scopes.split(",") if s]}
 
 
 @clients_cli.command("list")
@@ -383,6 +453,8 @@ def users_cli() -> None:
 @pass_state
 def users_list(state: PasskeyState, connection: str | None) -> None:
     """List users, oldest first, with their identifiers and number of passkeys."""
+    if connection is not None:
+        _known_connection(state, connection)
     rows = []
     offset = 0
     while page := state.users.list_users(limit=_PAGE, offset=offset):
@@ -516,6 +588,12 @@ def keys_list(state: PasskeyState) -> None:
     else:
         keys = sorted(state.users.signing_keys(), key=lambda key: key.created_at)
         created = [_when(key.created_at) for key in keys]
+    if not keys:
+        click.echo(
+            "No signing key yet: the first one is generated when the app first signs a token "
+            "or publishes its JWKS (or now: `flask passkey keys rotate`)."
+        )
+        return
     _table(
         ("KID", "CREATED", "ACTIVE"),
         (

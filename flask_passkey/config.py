@@ -85,7 +85,23 @@ class Settings:
     access_token_lifetime: int = _setting(86_400, (int,), "Access token lifetime in seconds.")
     id_token_lifetime: int = _setting(36_000, (int,), "ID token lifetime in seconds.")
     refresh_token_lifetime: int = _setting(
-        2_592_000, (int,), "Refresh token lifetime in seconds (rotation keeps the first expiry)."
+        2_592_000,
+        (int,),
+        "Absolute refresh token lifetime in seconds: a sign-in's refresh tokens all expire this "
+        "long after it (rotation keeps the first expiry).",
+    )
+    refresh_token_idle_lifetime: int | None = _setting(
+        1_296_000,
+        (int,),
+        "Inactivity lifetime of a refresh token in seconds: unused this long, it expires (each "
+        "rotation starts it again, never past the absolute expiry); None = no inactivity expiry.",
+    )
+    refresh_token_reuse_interval: int = _setting(
+        0,
+        (int,),
+        "Seconds after a refresh token's first use during which presenting it again gets a new "
+        "token of its family instead of revoking the family (for clients that retry or refresh "
+        "concurrently); 0 = any reuse revokes.",
     )
     audiences: tuple[str, ...] = _setting(
         (), (list, tuple), "API identifiers accepted as `audience` besides the userinfo one."
@@ -143,6 +159,12 @@ class Settings:
         for name in ("access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"PASSKEY_{name.upper()} must be at least 1 second.")
+        if self.refresh_token_idle_lifetime is not None and self.refresh_token_idle_lifetime < 1:
+            raise ConfigurationError(
+                "PASSKEY_REFRESH_TOKEN_IDLE_LIFETIME must be at least 1 second, or None."
+            )
+        if self.refresh_token_reuse_interval < 0:
+            raise ConfigurationError("PASSKEY_REFRESH_TOKEN_REUSE_INTERVAL must be 0 or more.")
         if not 1 <= self.dpop_proof_leeway <= 3600:
             raise ConfigurationError("PASSKEY_DPOP_PROOF_LEEWAY must be 1 to 3600 seconds.")
         if self.url_prefix and not self.url_prefix.startswith("/"):

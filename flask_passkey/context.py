@@ -8,7 +8,9 @@ from typing import Literal
 
 from .models import Client, Connection, Organization, Tenant
 
-Endpoint = Literal["challenge", "register", "token", "discovery", "account", "userinfo"]
+Endpoint = Literal[
+    "challenge", "register", "token", "revoke", "discovery", "account", "userinfo"
+]
 SecretSource = Literal["none", "post", "basic"]
 
 

@@ -44,6 +44,7 @@ def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
     @bp.get("/.well-known/openid-configuration")
     def openid_configuration() -> Response:
         base = incoming("discovery").origin
+        client_authentication = ["none", "client_secret_post", "client_secret_basic"]
         return jsonify(
             issuer=base + "/",
             jwks_uri=f"{base}/.well-known/jwks.json",
@@ -53,11 +54,9 @@ def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
             response_types_supported=["token"],
             subject_types_supported=["public"],
             id_token_signing_alg_values_supported=[ALGORITHM],
-            token_endpoint_auth_methods_supported=[
-                "none",
-                "client_secret_post",
-                "client_secret_basic",
-            ],
+            token_endpoint_auth_methods_supported=client_authentication,
+            revocation_endpoint=f"{base}{prefix}/oauth/revoke",
+            revocation_endpoint_auth_methods_supported=client_authentication,
             scopes_supported=list(SUPPORTED_SCOPES),
             claims_supported=CLAIMS_SUPPORTED,
             dpop_signing_alg_values_supported=list(DPOP_ALGORITHMS),

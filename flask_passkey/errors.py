@@ -58,6 +58,12 @@ class InvalidGrant(PasskeyError):
     default_description = "The grant is invalid, expired or already used."
 
 
+class InvalidScope(PasskeyError):
+    error = "invalid_scope"
+    status = 400
+    default_description = "The requested scope exceeds the granted scope."
+
+
 class UnsupportedGrantType(PasskeyError):
     error = "unsupported_grant_type"
     status = 400
@@ -165,8 +171,10 @@ class TooManyRequests(PasskeyError):
 
 
 class LockedOut(TooManyRequests):
-    """Too many failed token exchanges from this client IP or with this passkey (lockout)."""
+    """Too many failed token exchanges from this client IP or with this passkey (lockout);
+    Auth0's code for its brute-force protection."""
 
+    error = "too_many_attempts"
     default_description = "Too many failed attempts. Try again later."
 
     def __init__(self, description: str | None = None, *, retry_after: int) -> None:

@@ -185,6 +185,8 @@ class Passkey:
                 issuer=issuer,
                 clock=clock,
                 refresh_token_lifetime=settings.refresh_token_lifetime,
+                refresh_token_idle_lifetime=settings.refresh_token_idle_lifetime,
+                refresh_token_reuse_interval=settings.refresh_token_reuse_interval,
                 audiences=settings.audiences,
                 extra_claims=lambda **arguments: state.extra_claims(**arguments),
             ),

@@ -7,18 +7,21 @@ import hmac
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from .access import userinfo_audience
 from .account import MY_ACCOUNT_SCOPES, my_account_audience
 from .ceremony import Ceremonies, SignIn
-from .errors import AccessDenied, InvalidGrant, UnauthorizedClient
-from .models import REFRESH_TOKEN_GRANT, Client, User
+from .errors import AccessDenied, InvalidGrant, InvalidScope, UnauthorizedClient
+from .models import REFRESH_TOKEN_GRANT, Client, RefreshTokenPolicy, User
 from .tokens import IssuedTokens, TokenIssuer
 from .users import RefreshGrant, UserStore
 
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 DEFAULT_SCOPE = ("openid", "profile", "email")
+#: Auth0's ``error_description`` for every refresh token that cannot be redeemed (unknown,
+#: expired, revoked, reused, another client's): Auth0's SDKs recognise a dead token by it.
+UNKNOWN_REFRESH_TOKEN = "Unknown or invalid refresh token."
 #: Claims a ``passkey_token_claims`` plugin may not replace.
 RESERVED_CLAIMS = frozenset(
     {
@@ -104,12 +107,16 @@ class Grants:
         refresh_token_lifetime: int,
         audiences: Sequence[str],
         extra_claims: ClaimsProvider,
+        refresh_token_idle_lifetime: int | None = None,
+        refresh_token_reuse_interval: int = 0,
     ) -> None:
         self.ceremonies = ceremonies
         self.users = users
         self.issuer = issuer
         self.clock = clock
         self.refresh_token_lifetime = refresh_token_lifetime
+        self.refresh_token_idle_lifetime = refresh_token_idle_lifetime
+        self.refresh_token_reuse_interval = refresh_token_reuse_interval
         self.audiences = tuple(audiences)
         self.extra_claims = extra_claims
 
@@ -167,64 +174,131 @@ class Grants:
         )
 
     def refresh(self, request: TokenRequest, *, refresh_token: str) -> TokenResult:
-        """Redeem a refresh token once; the answer carries its replacement (rotation)."""
+        """Redeem a refresh token; the answer carries its replacement (rotation).
+
+        Everything is checked before the token is spent, so a refused request (another
+        client's token, an unknown audience, a wider scope) leaves it usable. Spending is a
+        compare-and-set: of concurrent redemptions one wins, and the others, like any later
+        replay of a spent token, revoke its whole family (RFC 9700 §4.14.2), unless they come
+        within the reuse interval of its first redemption: those are answered like it, with
+        a new token of the family. The family keeps the grant of its sign-in (scope, audience,
+        absolute expiry) whatever one refresh asks for.
+        """
         if REFRESH_TOKEN_GRANT not in request.client.grant_types:
             raise UnauthorizedClient("The client is not allowed the refresh_token grant.")
-        grant = self.users.take_refresh_token(hash_token(refresh_token), now=self.clock())
-        if grant is None or grant.client_id != request.client.client_id:
-            raise InvalidGrant("The refresh token is invalid, expired or already used.")
+        token_hash = hash_token(refresh_token)
+        now = self.clock()
+        grant = self.users.get_refresh_token(token_hash)
+        if grant is None or grant.client_id != request.client.client_id or grant.expired(now):
+            raise InvalidGrant(UNKNOWN_REFRESH_TOKEN)
         if grant.dpop_jkt is not None and not _same_key(grant.dpop_jkt, request.dpop_jkt):
-            # Kept for its holder: a request without the key cannot spend it.
-            self.users.put_refresh_token(hash_token(refresh_token), grant)
+            # Before reuse detection: without the key, a bound token can neither be redeemed
+            # nor be used to revoke its holder's family.
             raise InvalidGrant(
                 "The refresh token is bound to a DPoP key: refresh with a DPoP proof of it."
             )
+        if grant.used_at is not None and not self._reusable(grant.used_at, now):
+            self._revoke_family(grant)
         user = self._grant_user(grant)
-        if grant.organization_id is not None and not self.users.is_member(
-            organization_id=grant.organization_id, user_id=user.id
+        if user is None or (
+            grant.organization_id is not None
+            and not self.users.is_member(organization_id=grant.organization_id, user_id=user.id)
         ):
-            raise InvalidGrant("The user is no longer a member of the organization.")
-        scope = grant.scope
-        if request.scope is not None:
-            asked = set(request.scope.split())
-            if not asked <= set(grant.scope):
-                raise InvalidGrant("A refreshed token cannot have a wider scope.")
-            kept = {"openid", "offline_access"}
-            scope = tuple(s for s in grant.scope if s in asked or s in kept)
+            # The user, the passkey it signed in with, or its membership is gone: for good,
+            # even if a membership comes back.
+            self._revoke_family(grant)
+        scope, audience = self._refreshed_access(request, grant)
+        if grant.used_at is None:
+            won = self.users.use_refresh_token(token_hash, now=now)
+            # Lost: another request spent it since it was read, a moment ago (so within any
+            # reuse interval there is).
+            if not won and self.refresh_token_reuse_interval <= 0:
+                self._revoke_family(grant)
         body = self._respond(
             request,
             user=user,
             amr=(),
-            grant=replace(
-                grant,
-                scope=scope,
-                audience=grant.audience or self._audience(request),
-                dpop_jkt=request.refresh_binding,
-            ),
+            grant=replace(grant, scope=scope, audience=audience),
+            family=replace(grant, dpop_jkt=request.refresh_binding),
         )
         return TokenResult(
             body, "refresh_succeeded", user.id, user.connection, grant.organization_id
         )
 
-    def _grant_user(self, grant: RefreshGrant) -> User:
-        """The grant's user, who must still hold the passkey the grant began with (read with
-        its owner in one go where the store can)."""
+    def revoke(self, client: Client, *, token: str) -> None:
+        """RFC 7009: revoke the family of ``client``'s refresh ``token``. Unknown tokens, and
+        tokens of another client (which are left alone), are no error."""
+        grant = self.users.get_refresh_token(hash_token(token))
+        if grant is not None and grant.client_id == client.client_id:
+            self.users.revoke_refresh_token_family(grant.family_id, expires_at=grant.expires_at)
+
+    def _reusable(self, used_at: float, now: float) -> bool:
+        """Whether a token spent at ``used_at`` may be redeemed again at ``now``."""
+        return self.refresh_token_reuse_interval > 0 and (
+            now - used_at <= self.refresh_token_reuse_interval
+        )
+
+    def _revoke_family(self, grant: RefreshGrant) -> NoReturn:
+        """Revoke every token of ``grant``'s family and refuse the request: a spent token came
+        back (so the family's tokens may be a thief's as well as the user's), or what the
+        family stood for is gone."""
+        self.users.revoke_refresh_token_family(grant.family_id, expires_at=grant.expires_at)
+        raise InvalidGrant(UNKNOWN_REFRESH_TOKEN)
+
+    def _refreshed_access(
+        self, request: TokenRequest, grant: RefreshGrant
+    ) -> tuple[tuple[str, ...], str]:
+        """The scope and audience of a refreshed access token.
+
+        The family's audience unless the request names another one that one of the client's
+        refresh-token policies (MRRT) covers; another audience this tenant knows is ignored,
+        as Auth0 does, and an unknown one refused (AccessDenied). For the family's audience, a
+        requested scope may narrow the granted one (with the policy's for that audience, if
+        any) but not widen it (InvalidScope). For a policy's audience, the scope is ``openid``,
+        the sign-in's OpenID scopes and the policy's, cut down to the requested ones.
+        """
+        audience = grant.audience or f"{request.issuer}userinfo"
+        if request.audience is not None and request.audience != audience:
+            wanted = self._audience(request)
+            policy = _policy_scopes(request.client, wanted, request.issuer)
+            if policy is not None:
+                oidc = [s for s in grant.scope if s in SUPPORTED_SCOPES]
+                scope = ["openid", *oidc, *policy]
+                if request.scope is not None:
+                    asked = set(request.scope.split()) | {"openid", "offline_access"}
+                    scope = [s for s in scope if s in asked]
+                return tuple(dict.fromkeys(scope)), wanted
+        if request.scope is None:
+            return grant.scope, audience
+        allowed = [*grant.scope, *(_policy_scopes(request.client, audience, request.issuer) or ())]
+        asked = set(request.scope.split())
+        if not asked <= set(allowed):
+            raise InvalidScope("A refresh cannot ask for a scope the sign-in was not granted.")
+        kept = asked | {"openid", "offline_access"}
+        return tuple(s for s in dict.fromkeys(allowed) if s in kept), audience
+
+    def _grant_user(self, grant: RefreshGrant) -> User | None:
+        """The grant's user, if it still exists and holds the passkey the grant began with
+        (read with its owner in one go where the store can)."""
         if grant.credential_id is not None:
             credential, owner = self.ceremonies.credential_and_user(grant.credential_id)
             if credential is not None and owner is not None and owner.id == grant.user_id:
                 return owner
-        user = self.users.get_user(grant.user_id)
-        if user is None:
-            raise InvalidGrant("The refresh token's user no longer exists.")
-        if grant.credential_id is not None:
-            raise InvalidGrant("The passkey this session was signed in with was removed.")
-        return user
+            return None
+        return self.users.get_user(grant.user_id)
 
     def _respond(
-        self, request: TokenRequest, *, user: User, amr: Sequence[str], grant: RefreshGrant
+        self,
+        request: TokenRequest,
+        *,
+        user: User,
+        amr: Sequence[str],
+        grant: RefreshGrant,
+        family: RefreshGrant | None = None,
     ) -> dict[str, Any]:
-        """Sign the tokens ``grant`` describes; when it includes ``offline_access``, keep it
-        under a new refresh token (rotation keeps its first expiry)."""
+        """Sign the tokens ``grant`` describes; when ``family`` (a refresh: the redeemed
+        token's grant), else ``grant``, includes ``offline_access``, keep it under a new
+        refresh token of its family."""
         scope, audience, organization_id = grant.scope, grant.audience, grant.organization_id
         assert audience is not None, "both grants settle the audience first"
         extra = {
@@ -258,11 +332,22 @@ class Grants:
         }
         if tokens.id_token is not None:
             body["id_token"] = tokens.id_token
-        if "offline_access" in scope:
+        kept = family or grant
+        if "offline_access" in kept.scope:
             token = secrets.token_urlsafe(32)
-            self.users.put_refresh_token(hash_token(token), grant)
+            self.users.put_refresh_token(hash_token(token), self._next_token(kept))
             body["refresh_token"] = token
         return body
+
+    def _next_token(self, grant: RefreshGrant) -> RefreshGrant:
+        """A new, unused token of ``grant``'s family: same absolute expiry, inactivity expiry
+        from now (never later than the absolute one)."""
+        idle = self.refresh_token_idle_lifetime
+        return replace(
+            grant,
+            used_at=None,
+            idle_expires_at=(None if idle is None else min(self.clock() + idle, grant.expires_at)),
+        )
 
     def _scope(self, requested: str | None, client: Client, *, my_account: bool) -> tuple[str, ...]:
         """The asked scopes the client may have (others are dropped), always with ``openid``;
@@ -287,3 +372,17 @@ class Grants:
         if request.audience not in self.audiences:
             raise AccessDenied(f"Service not found: {request.audience}")
         return request.audience
+
+
+def _policy_scopes(client: Client, audience: str, issuer: str) -> tuple[str, ...] | None:
+    """The scopes ``client``'s refresh-token policies allow for ``audience`` (None: no policy
+    names it). For the My Account API only its own scopes count."""
+    policies: list[RefreshTokenPolicy] = [
+        p for p in client.refresh_token_policies if p.audience == audience
+    ]
+    if not policies:
+        return None
+    scopes = [s for p in policies for s in p.scope]
+    if audience == my_account_audience(issuer):
+        scopes = [s for s in scopes if s in MY_ACCOUNT_SCOPES]
+    return tuple(dict.fromkeys(scopes))

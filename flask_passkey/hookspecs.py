@@ -104,9 +104,9 @@ def passkey_authenticate_client(context: ValidationContext) -> None:
 
     An unknown ``client_id`` never reaches the step: the core answers 401 for it first.
 
-    The built-in step compares secrets in constant time; at the token endpoint it also requires
-    the client's ``token_endpoint_auth_method`` (body for ``client_secret_post``, HTTP Basic for
-    ``client_secret_basic``), while the passkey endpoints accept the secret either way.
+    The built-in step compares secrets in constant time. A ``client_secret_post`` or
+    ``client_secret_basic`` client may send its secret in the body or by HTTP Basic on every
+    endpoint, as Auth0 accepts it (its SDKs mix the two); ``context.secret_source`` says which.
     """
 
 

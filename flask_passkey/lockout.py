@@ -3,9 +3,10 @@
 ``PASSKEY_LOCKOUT`` (``"10 per 15 minutes"``, the ``limits`` syntax) is how many *failed*
 exchanges at ``/oauth/token`` a client IP, and a credential (the ``rawId`` of
 ``authn_response``), may have per window. Once either has used them up, every further exchange
-naming it is refused with 429 ``too_many_requests`` and ``Retry-After`` before any verification
-work (client secret, ``auth_session``, signature) until the window ends. A successful exchange
-costs nothing.
+naming it is refused with 429 ``too_many_attempts`` (Auth0's code for its brute-force
+protection; the per-IP rate limit answers ``too_many_requests``) and ``Retry-After``, before
+any verification work (client secret, ``auth_session``, signature), until the window ends. A
+successful exchange costs nothing.
 
 The counters are the ``limits`` library's fixed windows on the per-IP limiter's storage, so with a
 shared storage (Redis) the lockout holds across processes and hosts. Credential ids are hashed

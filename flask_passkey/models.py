@@ -74,6 +74,15 @@ class IosApp:
 
 
 @dataclass(frozen=True)
+class RefreshTokenPolicy:
+    """One of Auth0's ``refresh_token.policies`` (Multi-Resource Refresh Token): a refresh may
+    ask for an access token for ``audience`` with any of ``scope``."""
+
+    audience: str
+    scope: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Client:
     """An application registered with the tenant."""
 
@@ -94,6 +103,7 @@ class Client:
     web_origins: tuple[str, ...] = ()
     android_apps: tuple[AndroidApp, ...] = ()
     ios_apps: tuple[IosApp, ...] = ()
+    refresh_token_policies: tuple[RefreshTokenPolicy, ...] = ()
 
     @property
     def is_confidential(self) -> bool:

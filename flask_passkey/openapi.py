@@ -188,7 +188,9 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=_CLIENT_ERRORS,
         description="The `auth_session` is consumed atomically: of any number of concurrent "
         "redemptions exactly one succeeds. Form-encoded requests carry `authn_response` as "
-        "JSON text.",
+        "JSON text. A refresh token is rotated on every use, and checked before it is spent: "
+        "a refused request leaves it usable; a spent one presented again revokes every token "
+        "rotated from the same sign-in.",
         request={
             "required": True,
             "content": {
@@ -208,14 +210,38 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(_DPOP_HEADER,),
         locks_out=True,
         error_descriptions={
-            400: ERROR_DESCRIPTIONS[400] + " `invalid_dpop_proof`: the `DPoP` header is not a "
-            "valid proof for this request; `invalid_grant` also when a DPoP-bound refresh token "
-            "comes without a proof of its key.",
-            403: "`access_denied`: the user is not a member of the organization.",
-            429: ERROR_DESCRIPTIONS[429] + " Also during a lockout (`PASSKEY_LOCKOUT`): too "
-            "many failed exchanges from this client IP or with this passkey.",
+            400: ERROR_DESCRIPTIONS[400] + " `invalid_grant` with `Unknown or invalid refresh "
+            "token.` for a refresh token that cannot be redeemed, or a DPoP-bound one that comes "
+            "without a proof of its key; `invalid_scope` when a refresh asks for a scope the "
+            "sign-in was not granted; `invalid_dpop_proof`: the `DPoP` header is not a valid "
+            "proof for this request.",
+            403: "`access_denied`: the user is not a member of the organization, or the "
+            "`audience` is unknown.",
+            429: ERROR_DESCRIPTIONS[429] + " `too_many_attempts` during a lockout "
+            "(`PASSKEY_LOCKOUT`): too many failed exchanges from this client IP or with this "
+            "passkey.",
         },
         success_headers={"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}},
+    ),
+    Operation(
+        "post",
+        "/oauth/revoke",
+        "revoke",
+        "Revoke a refresh token and every token rotated from the same sign-in (RFC 7009)",
+        "passkeys",
+        success=(200, None),
+        errors=_CLIENT_ERRORS,
+        description="The client authenticates as at `/oauth/token`. The answer is 200 with an "
+        "empty body whether the token was revoked, unknown, already revoked, or issued to "
+        "another client (which leaves it alone). Access tokens cannot be revoked: they expire.",
+        request={
+            "required": True,
+            "content": {
+                JSON: {"schema": {"$ref": "#/components/schemas/RevokeRequest"}},
+                FORM: {"schema": {"$ref": "#/components/schemas/RevokeRequest"}},
+            },
+        },
+        security=_CLIENT_AUTH,
     ),
     Operation(
         "get",
@@ -539,6 +565,7 @@ def _add_components(spec: APISpec) -> None:
     spec.components.schema("PublicKeyCredential", schema=schemas.PublicKeyCredentialSchema)
     spec.components.schema("WebAuthnGrant", schema=schemas.WebAuthnGrantSchema)
     spec.components.schema("RefreshGrant", schema=schemas.RefreshGrantSchema)
+    spec.components.schema("RevokeRequest", schema=schemas.RevokeRequestSchema)
     # A form carries authn_response as JSON text: the same fields, that one as a string whose
     # content is a PublicKeyCredential.
     form = copy.deepcopy(spec.components.schemas["WebAuthnGrant"])

@@ -135,6 +135,19 @@ class RefreshGrantSchema(TokenRequestSchema):
     refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=512))
 
 
+class RevokeRequestSchema(Schema):
+    """``POST /oauth/revoke`` (RFC 7009): the token, and the client as at the token endpoint."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    token = fields.String(required=True, validate=validate.Length(min=1, max=8192))
+    #: Accepted and ignored: only refresh tokens can be revoked, whatever the hint says.
+    token_type_hint = _optional_string()
+    client_id = fields.String(load_default=None, allow_none=True, validate=_ID)
+    client_secret = _optional_string(max_length=1024)
+
+
 class RequestOptionsSchema(Schema):
     """WebAuthn ``PublicKeyCredentialRequestOptions`` (JSON form)."""
 
@@ -442,6 +455,8 @@ class OpenIdConfigurationSchema(Schema):
     subject_types_supported = fields.List(fields.String(), required=True)
     id_token_signing_alg_values_supported = fields.List(fields.String(), required=True)
     token_endpoint_auth_methods_supported = fields.List(fields.String(), required=True)
+    revocation_endpoint = fields.String(required=True)
+    revocation_endpoint_auth_methods_supported = fields.List(fields.String(), required=True)
     scopes_supported = fields.List(fields.String(), required=True)
     claims_supported = fields.List(fields.String(), required=True)
     dpop_signing_alg_values_supported = fields.List(fields.String(), required=True)

@@ -532,36 +532,87 @@ class UserStoreContract:
 
     # -- refresh tokens -------------------------------------------------------------------------
 
-    def test_refresh_token_comes_back_once(self, store: UserStore) -> None:
+    def test_refresh_token_comes_back_whole_until_used(self, store: UserStore) -> None:
         user = new_user()
         store.create_user(user, new_credential(user), organization_id=None)
-        grant = new_grant(user, audience="https://api.acme.test", organization_id="org_acme")
+        grant = new_grant(
+            user,
+            audience="https://api.acme.test",
+            organization_id="org_acme",
+            credential_id=b"\x01passkey",
+            idle_expires_at=NOW + 600,
+        )
         token_hash = secrets.token_hex(32)
         store.put_refresh_token(token_hash, grant)
 
-        assert store.take_refresh_token(token_hash, now=NOW) == grant
-        assert store.take_refresh_token(token_hash, now=NOW) is None
+        assert store.get_refresh_token(token_hash) == grant
+        assert store.get_refresh_token(token_hash) == grant  # reading spends nothing
+        assert store.use_refresh_token(token_hash, now=NOW)
+        assert store.get_refresh_token(token_hash) == replace(grant, used_at=NOW)
+        assert not store.use_refresh_token(token_hash, now=NOW + 1)
+        assert store.get_refresh_token(token_hash) == replace(grant, used_at=NOW)
 
-    def test_unknown_or_expired_refresh_token_is_none(self, store: UserStore) -> None:
+    def test_unknown_refresh_token_is_none_and_cannot_be_used(self, store: UserStore) -> None:
+        token_hash = secrets.token_hex(32)
+        assert store.get_refresh_token(token_hash) is None
+        assert not store.use_refresh_token(token_hash, now=NOW)
+
+    def test_expired_refresh_token_still_reads_back(self, store: UserStore) -> None:
+        # The grant decides about expiry (RefreshGrant.expired); the store keeps spent and
+        # expired tokens until their family expires, for reuse detection.
+        user = new_user()
+        store.create_user(user, new_credential(user), organization_id=None)
+        grant = new_grant(user, expires_at=NOW + 10, idle_expires_at=NOW + 5)
+        token_hash = secrets.token_hex(32)
+        store.put_refresh_token(token_hash, grant)
+
+        found = store.get_refresh_token(token_hash)
+        assert found == grant
+        assert found is not None and found.expired(NOW + 5) and not found.expired(NOW + 4)
+
+    def test_concurrent_refresh_token_uses_have_exactly_one_winner(self, store: UserStore) -> None:
         user = new_user()
         store.create_user(user, new_credential(user), organization_id=None)
         token_hash = secrets.token_hex(32)
-        store.put_refresh_token(token_hash, new_grant(user, expires_at=NOW + 10))
+        store.put_refresh_token(token_hash, new_grant(user))
 
-        assert store.take_refresh_token(secrets.token_hex(32), now=NOW) is None
-        assert store.take_refresh_token(token_hash, now=NOW + 10) is None
+        results = race(10, lambda: store.use_refresh_token(token_hash, now=NOW))
 
-    def test_concurrent_refresh_token_takes_have_exactly_one_winner(self, store: UserStore) -> None:
+        assert results.count(True) == 1
+        assert results.count(False) == 9
+
+    def test_revoking_a_family_ends_all_its_tokens_and_only_them(self, store: UserStore) -> None:
+        user = new_user()
+        store.create_user(user, new_credential(user), organization_id=None)
+        first = new_grant(user)
+        family = {secrets.token_hex(32): first, secrets.token_hex(32): replace(first, used_at=NOW)}
+        other_hash = secrets.token_hex(32)
+        other = new_grant(user)
+        for token_hash, grant in family.items():
+            store.put_refresh_token(token_hash, grant)
+        store.put_refresh_token(other_hash, other)
+
+        store.revoke_refresh_token_family(first.family_id, expires_at=first.expires_at)
+        store.revoke_refresh_token_family(first.family_id, expires_at=first.expires_at)
+
+        for token_hash in family:
+            assert store.get_refresh_token(token_hash) is None
+            assert not store.use_refresh_token(token_hash, now=NOW)
+        assert store.get_refresh_token(other_hash) == other
+
+    def test_token_put_into_a_revoked_family_is_dead(self, store: UserStore) -> None:
+        # A rotation that loses the race with its family's revocation puts its new token after
+        # the revocation: that token must not work.
         user = new_user()
         store.create_user(user, new_credential(user), organization_id=None)
         grant = new_grant(user)
+        store.revoke_refresh_token_family(grant.family_id, expires_at=grant.expires_at)
         token_hash = secrets.token_hex(32)
+
         store.put_refresh_token(token_hash, grant)
 
-        results = race(10, lambda: store.take_refresh_token(token_hash, now=NOW))
-
-        assert results.count(grant) == 1
-        assert results.count(None) == 9
+        assert store.get_refresh_token(token_hash) is None
+        assert not store.use_refresh_token(token_hash, now=NOW)
 
     # -- signing keys -------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 ID and access tokens are RS256 JWTs, the algorithm Auth0's SDKs verify. Keys come from
 ``PASSKEY_SIGNING_KEYS`` (PEM or JWK) or, when none is configured, from the user store, which
-gets a generated key on first start. Workers re-read stored keys every ``refresh_seconds`` so a
-rotation (or two workers racing to create the first key) reaches every worker's JWKS.
+gets a generated key the first time one is needed (not at start: the app starts while its
+store is down). Workers re-read stored keys every ``refresh_seconds`` so a rotation (or two
+workers racing to create the first key) reaches every worker's JWKS.
 """
 
 from __future__ import annotations
@@ -96,10 +97,18 @@ class KeyRing:
 
     @classmethod
     def from_store(cls, store: UserStore, *, clock: Callable[[], float]) -> KeyRing:
-        """Keys persisted in ``store``, generating and persisting the first one if there is none."""
-        if not store.signing_keys():
+        """Keys persisted in ``store``. Nothing is read before the ring is first used; that read
+        generates and persists a first key if there is none. While the store is down, the
+        ring's methods raise its BackendUnavailable."""
+
+        def load() -> list[SigningKey]:
+            keys = store.signing_keys()
+            if keys:
+                return keys
             store.add_signing_key(generate_signing_key(now=clock()))
-        return cls(load=store.signing_keys, clock=clock)
+            return store.signing_keys()
+
+        return cls(load=load, clock=clock)
 
     def _read(self) -> _Keys:
         stored = sorted(self._load(), key=lambda k: k.created_at)

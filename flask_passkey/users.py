@@ -7,6 +7,7 @@ cannot be reached, and leave no partial write behind when any method fails.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,15 +26,25 @@ class CredentialTaken(Exception):
     """``create_user`` or ``add_credential`` found the credential id already registered."""
 
 
+def new_family_id() -> str:
+    """A new refresh-token family's id (random, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
 @dataclass(frozen=True)
 class RefreshGrant:
-    """What a refresh token stands for; the token itself is stored only as a hash."""
+    """What a refresh token stands for; the token itself is stored only as a hash.
+
+    Every token rotated out of one sign-in shares its ``family_id`` and the grant of that
+    sign-in (scope, audience, organization, absolute expiry): rotation never changes them.
+    """
 
     user_id: str
     client_id: str
     scope: tuple[str, ...]
     audience: str | None
     organization_id: str | None
+    #: The family's absolute expiry: every rotation keeps the first one.
     expires_at: float
     #: When the user signed in with the passkey; refreshed ID tokens keep it as ``auth_time``.
     auth_time: float
@@ -42,6 +53,18 @@ class RefreshGrant:
     #: A public client's DPoP key (RFC 7638 thumbprint): only a proof signed with it redeems
     #: the token (RFC 9449 §5).
     dpop_jkt: str | None = None
+    #: The tokens rotated out of one sign-in; reusing a spent one revokes them all.
+    family_id: str = field(default_factory=new_family_id)
+    #: Inactivity expiry of this token (never after ``expires_at``); None = none.
+    idle_expires_at: float | None = None
+    #: When this token was redeemed (rotated); None while it is unused.
+    used_at: float | None = None
+
+    def expired(self, now: float) -> bool:
+        """Whether the token is past its absolute or its inactivity expiry at ``now``."""
+        return now >= self.expires_at or (
+            self.idle_expires_at is not None and now >= self.idle_expires_at
+        )
 
 
 @dataclass(frozen=True)
@@ -112,10 +135,22 @@ class UserStore(Protocol):
         """Whether the user belongs to the organization."""
 
     def put_refresh_token(self, token_hash: str, grant: RefreshGrant) -> None:
-        """Keep ``grant`` under the hash of its refresh token."""
+        """Keep ``grant`` (``used_at`` included: None for a new token) under the hash of its
+        refresh token."""
 
-    def take_refresh_token(self, token_hash: str, *, now: float) -> RefreshGrant | None:
-        """Remove and return the grant, atomically (one winner); None if unknown or expired."""
+    def get_refresh_token(self, token_hash: str) -> RefreshGrant | None:
+        """The grant of the token with ``token_hash``, used or not (``used_at``), expired or
+        not; None if unknown or if its family was revoked."""
+
+    def use_refresh_token(self, token_hash: str, *, now: float) -> bool:
+        """Mark the token used at ``now`` if it is still unused, as one compare-and-set: of
+        concurrent calls for one token, exactly one returns True. False for a used, unknown
+        or revoked token."""
+
+    def revoke_refresh_token_family(self, family_id: str, *, expires_at: float) -> None:
+        """Revoke every token of the family, including any put after this call; the
+        revocation may be forgotten once ``expires_at`` (the family's absolute expiry) has
+        passed. Idempotent."""
 
     def signing_keys(self) -> list[SigningKey]:
         """Persisted signing keys, oldest first."""

@@ -31,6 +31,9 @@ REFRESH_STEPS = (
     "passkey_check_oidc_conformance",
 )
 
+#: What the revocation endpoint checks: only who the client is (RFC 7009 §2.1).
+REVOKE_STEPS = ("passkey_authenticate_client",)
+
 
 #: The hooks a validation calls, looked up once.
 _HOOKS = (

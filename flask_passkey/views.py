@@ -30,12 +30,13 @@ from .schemas import (
     ChallengeRequestSchema,
     RefreshGrantSchema,
     RegisterRequestSchema,
+    RevokeRequestSchema,
     TokenRequestSchema,
     WebAuthnGrantSchema,
     load_body,
 )
 from .userinfo_views import create_userinfo_blueprint
-from .validation import REFRESH_STEPS, TOKEN_STEPS
+from .validation import REFRESH_STEPS, REVOKE_STEPS, TOKEN_STEPS
 
 if TYPE_CHECKING:
     from .extension import PasskeyState
@@ -59,6 +60,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
     challenge_schema = ChallengeRequestSchema()
     register_schema = RegisterRequestSchema()
     token_schema = TokenRequestSchema()
+    revoke_schema = RevokeRequestSchema()
     grant_schemas = {
         WEBAUTHN_GRANT: WebAuthnGrantSchema(),
         REFRESH_TOKEN_GRANT: RefreshGrantSchema(),
@@ -183,10 +185,30 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
         )
         return jsonify(result.body), 200, NO_STORE
 
+    @bp.post("/oauth/revoke")
+    def revoke() -> tuple[str, int, dict[str, str]]:
+        """RFC 7009, as Auth0 answers it: 200 with an empty body, whether the token was
+        revoked, unknown or another client's."""
+        passkey_request = incoming("revoke")
+        data = load_body(revoke_schema, json_body(form_allowed=True))
+        client_id, secret, source = _client_credentials(data)
+        context = validator.check_client(
+            passkey_request,
+            client_id=client_id,
+            client_secret=secret,
+            secret_source=source,
+            realm=None,
+            organization=None,
+            steps=REVOKE_STEPS,
+        )
+        state.grants.revoke(context.client, token=data["token"])
+        return "", 200, NO_STORE
+
     for rule, endpoint in (
         ("/passkey/challenge", "challenge"),
         ("/passkey/register", "register"),
         ("/oauth/token", "token"),
+        ("/oauth/revoke", "revoke"),
     ):
         bp.add_url_rule(
             rule,

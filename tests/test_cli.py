@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+import click
 import jwt
 import pytest
 import sqlalchemy as sa
@@ -18,8 +22,8 @@ from webauthn.helpers import bytes_to_base64url
 from flask_passkey import Passkey
 from flask_passkey.cli import passkey_cli
 from flask_passkey.client_secrets import hash_secret
-from flask_passkey.default_plugins.sql_store import SqlStore, upgrade_database
-from flask_passkey.errors import BackendUnavailable
+from flask_passkey.default_plugins.sql_store import SqlStore, database_revision, upgrade_database
+from flask_passkey.migrations import HEAD, REVISIONS
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import SoftAuthenticator
 from tests.conftest import (
@@ -32,11 +36,17 @@ from tests.conftest import (
     post_challenge,
     tenant_data,
 )
+from tests.test_docs import DOCS, sections
 
 
 def run(app: Flask, *args: str) -> Result:
     """``flask passkey <args>`` on ``app``."""
     return app.test_cli_runner().invoke(args=["passkey", *args])
+
+
+def run_loading(create_app: Callable[[], Flask], *args: str) -> Result:
+    """``flask passkey <args>`` as from a shell: the command loads the app itself."""
+    return CliRunner().invoke(passkey_cli, list(args), obj=ScriptInfo(create_app=create_app))
 
 
 def ok(result: Result) -> str:
@@ -45,8 +55,15 @@ def ok(result: Result) -> str:
 
 
 def failed(result: Result) -> str:
-    assert result.exit_code != 0, result.output
-    return result.output
+    """The error line of a command that failed as each must: status 1 and one ``Error:`` line
+    on stderr (a usage error: status 2, click's usage lines, then that line), no traceback."""
+    assert result.exit_code in (1, 2), result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # raised nothing else
+    assert result.stdout == "", result.stdout
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith("Error: "), result.stderr
+    assert len(lines) == 1 or (result.exit_code == 2 and lines[0].startswith("Usage: "))
+    return lines[-1]
 
 
 def secret_of(output: str) -> str:
@@ -102,25 +119,154 @@ def test_commands_on_an_app_that_does_not_start_say_so() -> None:
 
 def test_db_upgrade_brings_the_schema_to_the_newest_revision(sql_app: Flask) -> None:
     out = ok(run(sql_app, "db", "upgrade"))
-    assert "revision 0005_dpop (the newest)" in out
+    assert f"is at revision {HEAD} (the newest): nothing to do." in out  # the app migrated
+
+
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'passkey.sqlite3'}"
+
+
+def test_db_commands_see_the_schema_the_app_has_not_migrated_yet(tmp_path: Path) -> None:
+    url, older = sqlite_url(tmp_path), REVISIONS[-2]
+    upgrade_database(url, revision=older)  # as the previous version left it
+
+    def create_app() -> Flask:  # starting it would migrate
+        return build_app(database_url=url)
+
+    assert ok(run_loading(create_app, "db", "current")) == (
+        f"{url} is at revision {older} (the newest is {HEAD}: run `flask passkey db upgrade`).\n"
+    )
+    assert database_revision(url) == older
+    assert ok(run_loading(create_app, "db", "upgrade")) == (
+        f"Upgraded {url} from revision {older} to {HEAD} (the newest).\n"
+    )
+    assert ok(run_loading(create_app, "db", "upgrade")) == (
+        f"{url} is at revision {HEAD} (the newest): nothing to do.\n"
+    )
+    assert (
+        ok(run_loading(create_app, "db", "current"))
+        == f"{url} is at revision {HEAD} (the newest).\n"
+    )
+
+
+def test_db_current_on_a_new_database_says_there_is_no_schema(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    out = ok(run_loading(lambda: build_app(database_url=url), "db", "current"))
+    assert out == f"{url} is at revision none (no schema yet: run `flask passkey db upgrade`).\n"
+
+
+def test_other_commands_migrate_as_the_app_does(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    upgrade_database(url, revision=REVISIONS[0])
+    assert ok(run_loading(lambda: build_app(database_url=url), "users", "list")) == "No users.\n"
+    assert database_revision(url) == HEAD
+
+
+def test_db_current_with_auto_migrate_off_reports_what_the_app_waits_for(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    upgrade_database(url, revision=REVISIONS[0])
+
+    def create_app() -> Flask:
+        return build_app(database_url=url, auto_migrate=False)
+
+    error = failed(run_loading(create_app, "users", "list"))
+    assert error == (
+        f"Error: The database schema is at revision {REVISIONS[0]}; this version of "
+        f"flask-passkey needs {HEAD}: run `flask passkey db upgrade`."
+    )
+    ok(run_loading(create_app, "db", "upgrade"))
+    assert ok(run_loading(create_app, "users", "list")) == "No users.\n"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def flask_passkey(url: str, instance: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``flask --app <the demo on url> passkey <args>``, run as from a shell."""
+    app = (
+        f"examples/demo/app.py:create_app({{'PASSKEY_DATABASE_URL': {url!r}}}, "
+        f"instance_path={str(instance)!r})"
+    )
+    return subprocess.run(
+        [Path(sys.executable).with_name("flask"), "--app", app, "passkey", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_from_a_shell_db_current_is_truthful_and_an_outage_is_one_line(tmp_path: Path) -> None:
+    url, older = sqlite_url(tmp_path), REVISIONS[-2]
+    upgrade_database(url, revision=older)
+
+    current = flask_passkey(url, tmp_path, "db", "current")
+    down = flask_passkey(f"sqlite:///{tmp_path / 'absent' / 'db'}", tmp_path, "users", "list")
+
+    assert (current.returncode, current.stderr) == (0, "")
+    assert f"is at revision {older} (the newest is {HEAD}" in current.stdout
+    assert (down.returncode, down.stdout) == (1, "")
+    assert down.stderr.startswith("Error: The database cannot be reached: ")
+    assert down.stderr.count("\n") == 1, down.stderr
+
+
+# -- cli.md's database section is what the commands print --------------------------------------
+
+
+def cli_md_section(command: str) -> str:
+    return sections(DOCS / "cli.md")[f"`flask passkey {command}`"]
+
+
+def sample(command: str) -> tuple[str, str]:
+    """The URL and the output of the ``$ flask passkey <command>`` sample in cli.md."""
+    match = re.search(
+        rf"^\$ flask passkey {command}\n(.*?)\n```", cli_md_section(command), re.M | re.S
+    )
+    assert match, f"cli.md has no sample of flask passkey {command}"
+    url = re.search(r"\b(?:sqlite|postgresql\+psycopg):/+\S+", match[1])
+    assert url, match[1]
+    return url[0], match[1] + "\n"
+
+
+def test_cli_md_lists_every_shipped_migration() -> None:
+    rows = re.findall(r"^\| `(\d{4})` \|", cli_md_section("db current"), re.M)
+    assert tuple(rows) == REVISIONS
+
+
+def test_cli_md_db_samples_are_what_the_commands_print(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    shown_url, shown = sample("db current")
+    older = re.search(r"is at revision (\d{4})", shown)
+    assert older, shown
+    upgrade_database(url, revision=older[1])
+
+    def create_app() -> Flask:
+        return build_app(database_url=url)
+
+    for command in ("db current", "db upgrade"):
+        shown_url, shown = sample(command)
+        printed = ok(run_loading(create_app, *command.split()))
+        assert printed.replace(url, shown_url) == shown
 
 
 def test_db_current_says_when_the_database_is_behind(sql_app: Flask) -> None:
-    assert "revision 0005_dpop (the newest)" in ok(run(sql_app, "db", "current"))
+    assert f"revision {HEAD} (the newest)" in ok(run(sql_app, "db", "current"))
 
     store: SqlStore = sql_app.extensions["passkey"].users
     with store.engine.begin() as connection:  # as if a worker of an older version made it
         connection.exec_driver_sql("DROP TABLE clients")
-        connection.exec_driver_sql("ALTER TABLE refresh_tokens DROP COLUMN credential_id")
-        connection.exec_driver_sql("ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt")
+        connection.exec_driver_sql("DROP TABLE refresh_token_revocations")
         connection.exec_driver_sql("DROP TABLE markers")
+        connection.exec_driver_sql("DROP INDEX ix_refresh_tokens_family_id")
+        for column in ("credential_id", "family_id", "idle_expires_at", "used_at", "dpop_jkt"):
+            connection.exec_driver_sql(f"ALTER TABLE refresh_tokens DROP COLUMN {column}")
         connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
-    assert "revision 0001 (the newest is 0005_dpop: run `flask passkey db upgrade`)" in ok(
+    assert f"revision 0001 (the newest is {HEAD}: run `flask passkey db upgrade`)" in ok(
         run(sql_app, "db", "current")
     )
 
     ok(run(sql_app, "db", "upgrade"))
-    assert "revision 0005_dpop (the newest)" in ok(run(sql_app, "db", "current"))
+    assert f"revision {HEAD} (the newest)" in ok(run(sql_app, "db", "current"))
 
 
 def test_db_upgrade_keeps_the_rows_of_an_older_database(tmp_path: Path) -> None:
@@ -264,7 +410,7 @@ def test_clients_add_takes_every_option(sql_app: Flask) -> None:
 
 def test_clients_add_refuses_an_unknown_connection(sql_app: Flask) -> None:
     out = failed(run(sql_app, "clients", "add", "x", "--connection", "nope"))
-    assert "Unknown connection(s): 'nope'" in out
+    assert out == "Error: Unknown connection 'nope'."
     assert sql_app.extensions["passkey"].users.list_clients() == []
 
 
@@ -408,9 +554,10 @@ def test_a_rotated_key_signs_within_the_refresh_interval(tmp_path: Path) -> None
     app = build_app(
         clock=clock, signing_keys=[], database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}"
     )
-    [first] = app.extensions["passkey"].users.signing_keys()
+    assert ok(run(app, "keys", "list")).startswith("No signing key yet")
     flow = passkey_flow(app)
-    flow.sign_up({"email": new_email()})
+    flow.sign_up({"email": new_email()})  # the first token: the first key
+    [first] = app.extensions["passkey"].users.signing_keys()
 
     out = ok(run(app, "keys", "rotate"))
     new_kid = re.search(r"Added signing key (\S+):", out)
@@ -443,17 +590,66 @@ def test_configured_keys_are_listed_and_not_rotated(memory_app: Flask) -> None:
 # -- backends down ---------------------------------------------------------------------------
 
 
-def test_an_unreachable_database_is_one_line_not_a_traceback(sql_app: Flask) -> None:
-    store: Any = sql_app.extensions["passkey"].users
+#: A command line for every command that reads or writes the database.
+ON_THE_DATABASE = [
+    ("db", "upgrade"),
+    ("db", "current"),
+    ("clients", "add", "x"),
+    ("clients", "list"),
+    ("clients", "rotate-secret", "x"),
+    ("clients", "remove", "x"),
+    ("users", "list"),
+    ("users", "passkeys", "u"),
+    ("users", "revoke-passkey", "u", "AAAA"),
+    ("users", "add-to-organization", "u", "org_acme"),
+    ("keys", "rotate"),
+    ("keys", "list"),
+]
 
-    def down(**_: Any) -> Any:
-        raise BackendUnavailable("The database cannot be reached: connection refused")
 
-    store.list_users = down
-    result = run(sql_app, "users", "list")
-    assert result.exit_code == 1
-    assert "The database cannot be reached" in result.output
-    assert "Traceback" not in result.output
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from command_paths(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+def test_every_command_but_doctor_is_checked_against_an_outage() -> None:
+    every = set(command_paths(passkey_cli))
+    checked = {path for path in every if any(line[: len(path)] == path for line in ON_THE_DATABASE)}
+    assert checked == every - {("doctor",)}  # doctor reports an outage as a problem: its tests
+
+
+@pytest.fixture(
+    params=["sqlite", "postgresql"],
+    ids=["sqlite file out of reach", "postgresql refusing connections"],
+)
+def unreachable_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":  # its folder is not there (a volume not mounted, say)
+        return f"sqlite:///{tmp_path / 'not-mounted' / 'passkey.sqlite3'}"
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/acme"
+
+
+@pytest.mark.parametrize("command", ON_THE_DATABASE, ids=" ".join)
+def test_an_unreachable_database_is_one_error_line(
+    unreachable_url: str, command: tuple[str, ...]
+) -> None:
+    def create_app() -> Flask:  # the keys of the database, not of the configuration
+        return build_app(database_url=unreachable_url, signing_keys=[])
+
+    error = failed(run_loading(create_app, *command))
+
+    assert error.startswith("Error: The database cannot be reached: "), error
+
+
+def test_users_list_refuses_an_unknown_connection(memory_app: Flask) -> None:
+    assert failed(run(memory_app, "users", "list", "--connection", "nope")) == (
+        "Error: Unknown connection 'nope'."
+    )
 
 
 def test_an_existing_user_added_to_an_organization_can_sign_in_there(memory_app: Flask) -> None:

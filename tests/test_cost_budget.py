@@ -4,9 +4,10 @@ regress (issue #6).
 The benchmarks measure time; a unit test that measures time is flaky and, on a loaded CI
 machine, meaningless. These tests count instead, deterministically, what makes the hot paths
 fast: the statements a request sends to the database (a challenge is one INSERT, a login's
-redemption three statements) and the startup work it must never redo (configuration, schemas,
-tenant, signing keys). A change that adds a database round trip, an implicit transaction, a
-pool pre-ping or per-request setup fails here, whatever the machine's speed.
+redemption three statements, a refresh four) and the startup work it must never redo
+(configuration, schemas, tenant, signing keys). A change that adds a database round trip, an
+implicit transaction, a pool pre-ping or per-request setup fails here, whatever the machine's
+speed.
 
 The Redis plugin's budget (commands per request) is in
 ``plugins/flask-passkey-redis/tests/test_passkey_redis_cost_budget.py``.
@@ -37,6 +38,7 @@ from flask_passkey.config import Settings
 from flask_passkey.default_plugins import sql_store, tenant_config
 from flask_passkey.default_plugins.sql_store import SqlStore
 from flask_passkey.extension import get_state
+from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT, Client
 from flask_passkey.testing import PasskeyFlow
 from tests.conftest import (
     FakeClock,
@@ -57,6 +59,21 @@ LOGIN_REDEMPTION = (
     r" WHERE credentials\.id = \S+",
     # The new sign count, compare-and-set.
     r"UPDATE credentials SET .+ WHERE credentials\.id = \S+ AND credentials\.sign_count = \S+",
+)
+#: A refresh: one statement more than when the token was taken in one DELETE ... RETURNING,
+#: the price of validating the request before the token is spent.
+REFRESH_REDEMPTION = (
+    # The token's grant, read without spending it (a revoked family reads as unknown).
+    r"SELECT .+ FROM refresh_tokens WHERE refresh_tokens\.token_hash = \S+"
+    r" AND NOT \(EXISTS \(SELECT .+ FROM refresh_token_revocations WHERE .+\)\)",
+    # The passkey it was signed in with, and its owner, in one read.
+    r"SELECT .+ FROM credentials JOIN users ON users\.id = credentials\.user_id"
+    r" WHERE credentials\.id = \S+",
+    # The token spent, compare-and-set: one winner among concurrent redemptions.
+    r"UPDATE refresh_tokens SET used_at=\S+ WHERE refresh_tokens\.token_hash = \S+"
+    r" AND refresh_tokens\.used_at IS NULL AND NOT \(EXISTS \(.+\)\)",
+    # Its replacement, of the same family.
+    r"INSERT INTO refresh_tokens \(.+\) VALUES \(.+\)",
 )
 
 
@@ -243,6 +260,31 @@ def test_a_login_is_redeemed_in_three_statements(sql_app: Flask, statements: Sta
 
     assert response.status_code == 200, response.get_json()
     assert_statements(statements, LOGIN_REDEMPTION)
+
+
+def test_a_refresh_is_redeemed_in_four_statements(sql_app: Flask, statements: StatementLog) -> None:
+    store = store_of(sql_app)
+    store.add_client(
+        Client(
+            "offline",
+            grant_types=(WEBAUTHN_GRANT, REFRESH_TOKEN_GRANT),
+            connections=("Username-Password-Authentication",),
+        )
+    )
+    flow = passkey_flow(sql_app, "offline")
+    tokens = flow.sign_up({"email": new_email()}, scope="openid offline_access")
+
+    def refresh(token: str) -> Any:
+        body = {"grant_type": REFRESH_TOKEN_GRANT, "client_id": "offline", "refresh_token": token}
+        return flow.client.post("/oauth/token", json=body, headers={"Host": flow.host})
+
+    refresh_token = refresh(tokens["refresh_token"]).get_json()["refresh_token"]  # warm-up
+
+    with statements.recording():
+        response = refresh(refresh_token)
+
+    assert response.status_code == 200, response.get_json()
+    assert_statements(statements, REFRESH_REDEMPTION)
 
 
 # -- startup work ---------------------------------------------------------------------------------

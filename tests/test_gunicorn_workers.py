@@ -1,6 +1,7 @@
 """flask-passkey under gunicorn with 4 sync worker processes on PostgreSQL (users) and Redis
-(pending ceremonies): a challenge issued by one worker is redeemed by another, and an
-auth_session redeemed by 50 clients at once is honoured exactly once."""
+(pending ceremonies): a challenge issued by one worker is redeemed by another, an
+auth_session redeemed by 50 clients at once is honoured exactly once, and so is a refresh
+token (whose replays then revoke its family)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
 WORKERS = 4
 CLIENT_ID = "spa"  # tenant_data()'s public client
+#: A public client with refresh tokens, added to tenant_data().
+OFFLINE_CLIENT = {
+    "client_id": "offline",
+    "connections": ["Username-Password-Authentication"],
+    "grant_types": ["urn:okta:params:oauth:grant-type:webauthn", "refresh_token"],
+}
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 REDIS_URL = os.environ.get("PASSKEY_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 #: Upper bound for one HTTP request, the server start and the server stop.
@@ -146,8 +153,10 @@ def server_port(
     upgrade_database(database_url)  # once, before the workers (they would queue on a lock)
     files = tmp_path_factory.mktemp("gunicorn")
     (files / "gunicorn_test_app.py").write_text(APP_MODULE)
+    tenant = tenant_data()
+    tenant["clients"].append(OFFLINE_CLIENT)
     config = {
-        "PASSKEY_TENANT": tenant_data(),
+        "PASSKEY_TENANT": tenant,
         "PASSKEY_DATABASE_URL": database_url,
         "PASSKEY_REDIS_URL": REDIS_URL,
         "PASSKEY_REDIS_KEY_PREFIX": redis_prefix,
@@ -213,9 +222,16 @@ def _ok(response: Response) -> dict[str, Any]:
 
 def _signed_up(port: int) -> PasskeyFlow:
     """A flow whose authenticator holds the passkey of a user who just signed up."""
+    return _sign_up(port)[0]
+
+
+def _sign_up(
+    port: int, client_id: str = CLIENT_ID, **token: Any
+) -> tuple[PasskeyFlow, dict[str, Any]]:
+    """A new user's sign-up through ``client_id``: the flow, and its token response."""
     flow = PasskeyFlow(
         HttpClient(port),
-        client_id=CLIENT_ID,
+        client_id=client_id,
         host=CUSTOM_DOMAIN,
         origin=ORIGIN,
         authenticator=SoftAuthenticator(),
@@ -223,9 +239,47 @@ def _signed_up(port: int) -> PasskeyFlow:
     email = f"user-{secrets.token_hex(6)}@example.com"
     started = _ok(flow.register({"email": email}))
     credential = flow.authenticator.create(started["authn_params_public_key"], origin=ORIGIN)
-    tokens = _ok(flow.token(started["auth_session"], credential))
+    tokens = _ok(flow.token(started["auth_session"], credential, **token))
     assert tokens["access_token"] and tokens["id_token"]
-    return flow
+    return flow, tokens
+
+
+def _race(port: int, path: str, body: bytes, attempts: int) -> list[Response]:
+    """POST ``body`` to ``path`` on ``attempts`` connections at once (all connected first);
+    the responses, each from whichever worker accepted its connection."""
+    barrier = threading.Barrier(attempts, timeout=TIMEOUT)
+    results: list[Response | BaseException] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            connection.connect()
+            barrier.wait()
+            connection.request("POST", path, body=body, headers=_headers())
+            response = connection.getresponse()
+            result: Response | BaseException = Response(
+                response.status, response.headers, response.read()
+            )
+        except BaseException as error:  # reported below, not lost in the thread
+            result = error
+        finally:
+            connection.close()
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=post, daemon=True) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(2 * TIMEOUT)
+
+    assert not any(thread.is_alive() for thread in threads), "a request hung"
+    errors = [result for result in results if isinstance(result, BaseException)]
+    assert not errors, errors
+    responses = [result for result in results if isinstance(result, Response)]
+    assert len(responses) == attempts
+    return responses
 
 
 def test_challenges_are_redeemed_by_other_workers(server_port: int) -> None:
@@ -262,38 +316,8 @@ def test_one_auth_session_redeemed_concurrently_succeeds_once(server_port: int) 
         }
     )
     attempts = 50
-    barrier = threading.Barrier(attempts, timeout=TIMEOUT)
-    results: list[Response | BaseException] = []
-    lock = threading.Lock()
+    responses = _race(server_port, "/oauth/token", body, attempts)
 
-    def redeem() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", server_port, timeout=TIMEOUT)
-        try:
-            connection.connect()
-            barrier.wait()
-            connection.request("POST", "/oauth/token", body=body, headers=_headers())
-            response = connection.getresponse()
-            result: Response | BaseException = Response(
-                response.status, response.headers, response.read()
-            )
-        except BaseException as error:  # reported below, not lost in the thread
-            result = error
-        finally:
-            connection.close()
-        with lock:
-            results.append(result)
-
-    threads = [threading.Thread(target=redeem, daemon=True) for _ in range(attempts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(2 * TIMEOUT)
-
-    assert not any(thread.is_alive() for thread in threads), "a redemption hung"
-    errors = [result for result in results if isinstance(result, BaseException)]
-    assert not errors, errors
-    responses = [result for result in results if isinstance(result, Response)]
-    assert len(responses) == attempts
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [200] + [400] * (attempts - 1), statuses
     winner = next(response for response in responses if response.status_code == 200)
@@ -302,3 +326,49 @@ def test_one_auth_session_redeemed_concurrently_succeeds_once(server_port: int) 
     assert {body["error"] for body in refused} == {"invalid_grant"}, refused
     # The race really was across processes.
     assert len({response.pid for response in responses}) > 1
+
+
+def _refresh(flow: PasskeyFlow, token: str) -> Response:
+    response: Response = flow.client.post(
+        "/oauth/token",
+        json={"grant_type": "refresh_token", "client_id": "offline", "refresh_token": token},
+    )
+    return response
+
+
+def test_one_refresh_token_redeemed_concurrently_succeeds_once(server_port: int) -> None:
+    flow, tokens = _sign_up(server_port, "offline", scope="openid offline_access")
+    token = tokens["refresh_token"]
+    body = _dumps({"client_id": "offline", "grant_type": "refresh_token", "refresh_token": token})
+    attempts = 30
+
+    responses = _race(server_port, "/oauth/token", body, attempts)
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] + [400] * (attempts - 1), statuses
+    refused = [response.get_json() for response in responses if response.status_code == 400]
+    assert {(b["error"], b["error_description"]) for b in refused} == {
+        ("invalid_grant", "Unknown or invalid refresh token.")
+    }, refused
+    assert len({response.pid for response in responses}) > 1
+    # The losers were replays of a spent token: its family, the winner's new token included,
+    # is revoked.
+    winner = next(response for response in responses if response.status_code == 200)
+    assert _refresh(flow, winner.get_json()["refresh_token"]).status_code == 400
+
+
+def test_a_replay_on_any_worker_revokes_the_family(server_port: int) -> None:
+    flow, signed_up = _sign_up(server_port, "offline", scope="openid offline_access")
+    tokens = [signed_up["refresh_token"]]
+    pids = set()
+    for _ in range(8):
+        response = _refresh(flow, tokens[-1])
+        tokens.append(_ok(response)["refresh_token"])
+        pids.add(response.pid)
+
+    replay = _refresh(flow, tokens[0])
+
+    assert replay.status_code == 400
+    for token in tokens[1:]:
+        assert _refresh(flow, token).get_json()["error"] == "invalid_grant"
+    assert len(pids | {replay.pid}) > 1

@@ -111,7 +111,7 @@ def test_spoofed_x_forwarded_for_does_not_escape_the_lockout() -> None:
     responses = [failed_exchange(client, **from_proxy(f"198.51.100.{i}")) for i in (1, 2, 3)]
 
     assert [r.status_code for r in responses] == [400, 400, 429]
-    assert responses[2].get_json()["error"] == "too_many_requests"
+    assert responses[2].get_json()["error"] == "too_many_attempts"
 
 
 def test_behind_two_proxies_a_client_prepended_address_keeps_the_lockout_bucket() -> None:

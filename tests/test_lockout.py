@@ -89,7 +89,7 @@ def honest_sign_in(flow: PasskeyFlow) -> tuple[str, Any]:
 
 
 def assert_locked_out(response: Any) -> None:
-    assert_oauth_error(response, 429, "too_many_requests")
+    assert_oauth_error(response, 429, "too_many_attempts")
     assert 0 < int(response.headers["Retry-After"]) <= 3600
 
 
@@ -321,7 +321,7 @@ def test_every_failure_and_the_lockout_are_reported(recorder: Recorder) -> None:
         "invalid_grant",
         None,
         None,
-        "too_many_requests",
+        "too_many_attempts",
     ]
     assert "origin" in (token_events[0].description or "")
     assert "client IP" in (token_events[2].description or "")

@@ -3,10 +3,9 @@ housekeeping, and outages of the database."""
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import logging
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy.engine import URL
 
@@ -27,9 +27,12 @@ from flask_passkey.default_plugins.sql_store import (
     DEFAULT_SQLITE_FILE,
     PURGE_EVERY,
     SqlStore,
+    SqlStorePlugin,
+    database_revision,
     upgrade_database,
 )
 from flask_passkey.errors import BackendUnavailable, ConfigurationError
+from flask_passkey.migrations import HEAD, REVISIONS, pending_migrations
 from flask_passkey.store_contract import (
     NOW,
     new_credential,
@@ -39,9 +42,17 @@ from flask_passkey.store_contract import (
     race,
 )
 from flask_passkey.users import SigningKey
-from tests.conftest import PostgresSchemas, tenant_data
-
-HEAD = "0005_dpop"
+from tests.conftest import (
+    CUSTOM_DOMAIN,
+    PostgresSchemas,
+    assert_oauth_error,
+    build_app,
+    passkey_flow,
+    tenant_data,
+    url_text,
+)
+from tests.tcp_proxy import TcpProxy
+from tests.test_docs import DOCS, TABLE_ROW, formatted, sections
 
 
 @pytest.fixture
@@ -70,7 +81,17 @@ def current_revision(url: URL) -> str | None:
 def test_store_creates_the_schema_and_records_its_revision(database_url: URL) -> None:
     assert current_revision(database_url) is None
     SqlStore(database_url).close()
-    assert current_revision(database_url) == HEAD
+    assert current_revision(database_url) == database_revision(database_url) == HEAD
+
+
+def test_a_store_told_to_migrate_on_first_use_waits_for_it(database_url: URL) -> None:
+    store = SqlStore(database_url, migrate="first_use")
+    assert database_revision(database_url) is None
+
+    assert store.list_clients() == []
+
+    assert database_revision(database_url) == HEAD
+    store.close()
 
 
 def test_migrated_schema_is_the_schema_the_code_uses(store: SqlStore) -> None:
@@ -99,7 +120,7 @@ def test_upgrading_again_keeps_every_row(database_url: URL) -> None:
     assert again.get_credential(credential.id) == credential
     assert again.is_member(organization_id="org_acme", user_id=user.id)
     assert again.signing_keys() == [key]
-    assert again.take_refresh_token("hash", now=NOW) == grant
+    assert again.get_refresh_token("hash") == grant
     assert again.take(session.id, now=NOW) == session
     assert current_revision(database_url) == HEAD
     again.close()
@@ -108,8 +129,98 @@ def test_upgrading_again_keeps_every_row(database_url: URL) -> None:
 def test_workers_starting_together_upgrade_the_schema_once(database_url: URL) -> None:
     results = race(6, lambda: upgrade_database(database_url))
 
-    assert results == [None] * 6
+    assert sorted(results) == [False] * 5 + [True]  # one migrated, the others found it done
     assert current_revision(database_url) == HEAD
+
+
+def test_the_shipped_revisions_are_the_scripts_alembic_runs() -> None:
+    """REVISIONS is read from the file names; Alembic reads the scripts: one line, same ids."""
+    config = Config()
+    config.set_main_option("script_location", "flask_passkey:migrations")
+    scripts = ScriptDirectory.from_config(config)
+    newest_first = [script.revision for script in scripts.walk_revisions()]
+
+    assert tuple(reversed(newest_first)) == REVISIONS
+    assert scripts.get_heads() == [HEAD]
+    for older, newer in itertools.pairwise(REVISIONS):
+        assert scripts.get_revision(newer).down_revision == older
+
+
+def test_pending_migrations_are_those_after_the_database_revision() -> None:
+    assert pending_migrations(None) == REVISIONS
+    assert pending_migrations(REVISIONS[0]) == REVISIONS[1:]
+    assert pending_migrations(HEAD) == ()
+    assert pending_migrations(None, REVISIONS[0]) == REVISIONS[:1]
+    assert pending_migrations("9999") == ()  # a newer version's: its schema only adds to ours
+
+
+def test_a_database_a_newer_version_upgraded_is_left_alone(database_url: URL) -> None:
+    upgrade_database(database_url)
+    engine = sa.create_engine(database_url, poolclass=sa.NullPool)
+    with engine.begin() as connection:  # as a later flask-passkey would leave it
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    engine.dispose()
+
+    assert upgrade_database(database_url) is False
+    store = SqlStore(database_url)  # an older worker still serving starts and works
+    user = new_user()
+    store.create_user(user, new_credential(user), organization_id=None)
+    assert store.get_user(user.id) == user
+    assert database_revision(database_url) == "9999"
+    store.close()
+
+
+def test_a_store_that_may_not_migrate_waits_for_db_upgrade(
+    database_url: URL, caplog: pytest.LogCaptureFixture
+) -> None:
+    upgrade_database(database_url, revision=REVISIONS[-2])
+    store = SqlStore(database_url, migrate="never")
+    session = new_session()
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            with pytest.raises(BackendUnavailable, match="run `flask passkey db upgrade`"):
+                store.put(session, now=NOW)
+    warnings = [r for r in caplog.records if "flask passkey db upgrade" in r.getMessage()]
+    assert len(warnings) == 1  # once, not once per request
+    assert database_revision(database_url) == REVISIONS[-2]  # the store changed nothing
+
+    upgrade_database(database_url)  # the release step
+
+    store.put(session, now=NOW)  # no restart needed
+    assert store.take(session.id, now=NOW) == session
+    store.close()
+
+
+def test_with_auto_migrate_off_the_app_answers_503_until_the_schema_is_upgraded(
+    database_url: URL,
+) -> None:
+    app = build_app(database_url=url_text(database_url), auto_migrate=False, signing_keys=[])
+    client = app.test_client()
+    jwks = f"https://{CUSTOM_DOMAIN}/.well-known/jwks.json"
+
+    assert database_revision(database_url) is None  # starting created nothing
+    assert_oauth_error(client.get(jwks), 503, "temporarily_unavailable")
+
+    upgrade_database(database_url)
+
+    assert client.get(jwks).status_code == 200
+    passkey_flow(app).sign_up({"email": "jane@example.com"})
+    app.extensions["passkey"].users.close()
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_auto_migrate_must_be_a_boolean(tmp_path: Path, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match="PASSKEY_AUTO_MIGRATE must be True or False"):
+        passkey_app(tmp_path, auto_migrate=value)
+
+
+def test_the_sql_store_key_is_documented_with_its_default() -> None:
+    documented = sections(DOCS / "configuration.md")["Keys of the built-in SQL store (`sql_store`)"]
+    declared = SqlStorePlugin().passkey_config_defaults()
+    assert dict(TABLE_ROW.findall(documented)) == {
+        key: formatted(default) for key, default in declared.items()
+    }
 
 
 def table_persistence(url: URL) -> dict[str, str]:
@@ -204,7 +315,9 @@ def test_every_lookup_uses_an_index(store: SqlStore) -> None:
     store.list_credentials(user.id)
     store.rename_credential(user_id=user.id, credential_id=credential.id, name="n")
     store.is_member(organization_id="org_acme", user_id=user.id)
-    store.take_refresh_token("hash", now=NOW)
+    store.get_refresh_token("hash")
+    store.use_refresh_token("hash", now=NOW)
+    store.revoke_refresh_token_family("family", expires_at=NOW)
     store.put(new_session(), now=NOW)  # the first put also purges expired rows
     store.take("session", now=NOW)
     store.delete_credential(user_id=user.id, credential_id=credential.id)
@@ -240,6 +353,8 @@ def test_expired_sessions_and_refresh_tokens_are_purged(store: SqlStore) -> None
     store.create_user(user, new_credential(user), organization_id=None)
     store.put_refresh_token("expired", new_grant(user, expires_at=NOW + 1))
     store.put_refresh_token("live", new_grant(user, expires_at=NOW + 3600))
+    store.revoke_refresh_token_family("expired-family", expires_at=NOW + 1)
+    store.revoke_refresh_token_family("live-family", expires_at=NOW + 3600)
     for _ in range(PURGE_EVERY):
         store.put(new_session(expires_at=NOW + 1), now=NOW)
     assert count(store, metadata.tables["auth_sessions"]) == PURGE_EVERY
@@ -249,6 +364,7 @@ def test_expired_sessions_and_refresh_tokens_are_purged(store: SqlStore) -> None
 
     assert count(store, metadata.tables["auth_sessions"]) == 1
     assert count(store, metadata.tables["refresh_tokens"]) == 1
+    assert count(store, metadata.tables["refresh_token_revocations"]) == 1
     assert store.take(live.id, now=NOW + 120) == live
 
 
@@ -368,64 +484,6 @@ def test_sqlite_store_works_once_its_folder_appears(tmp_path: Path) -> None:
     store.put(session, now=NOW)
     assert store.take(session.id, now=NOW) == session
     store.close()
-
-
-class TcpProxy:
-    """Forwards a local port to a server; :meth:`stop` is an outage, :meth:`start` the end of it."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
-        self._sockets: list[socket.socket] = []
-        self._running = threading.Event()
-        self._acceptor: threading.Thread | None = None
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen()
-        listener.settimeout(0.05)
-        self._running.set()
-        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
-        self._acceptor.start()
-
-    def stop(self) -> None:
-        self._running.clear()
-        if self._acceptor is not None:
-            self._acceptor.join()
-        for sock in self._sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-        self._sockets.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        with listener:
-            while self._running.is_set():
-                try:
-                    client, _ = listener.accept()
-                except TimeoutError:
-                    continue
-                client.settimeout(None)
-                server = socket.create_connection(self.target)
-                self._sockets += [client, server]
-                for source, sink in ((client, server), (server, client)):
-                    threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
 
 
 @pytest.mark.postgres

@@ -8,10 +8,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from flask_passkey.default_plugins.memory_store import MemorySessionStore, MemoryUserStore
+from flask_passkey.default_plugins.memory_store import (
+    PURGE_EVERY,
+    MemorySessionStore,
+    MemoryUserStore,
+)
 from flask_passkey.default_plugins.sql_schema import metadata
 from flask_passkey.default_plugins.sql_store import SqlStore
-from flask_passkey.store_contract import SessionStoreContract, UserStoreContract
+from flask_passkey.store_contract import (
+    NOW,
+    SessionStoreContract,
+    UserStoreContract,
+    new_grant,
+    new_user,
+)
 from tests.conftest import PostgresSchemas
 
 
@@ -61,3 +71,24 @@ class TestPostgresStore(SessionStoreContract, UserStoreContract):
     @pytest.fixture
     def store(self, postgres_store: SqlStore) -> SqlStore:
         return emptied(postgres_store)
+
+
+def test_memory_store_forgets_refresh_tokens_and_revocations_once_their_family_expired() -> None:
+    store = MemoryUserStore()
+    user = new_user()
+    store.put_refresh_token("expired", new_grant(user, expires_at=NOW + 1))
+    gone = new_grant(user, expires_at=NOW + 1)
+    store.revoke_refresh_token_family(gone.family_id, expires_at=gone.expires_at)
+    kept = new_grant(user, expires_at=NOW + 3600)
+    store.revoke_refresh_token_family(kept.family_id, expires_at=kept.expires_at)
+    for n in range(PURGE_EVERY):
+        store.put_refresh_token(f"live-{n}", new_grant(user))
+        assert store.use_refresh_token(f"live-{n}", now=NOW + 2)
+
+    assert store.get_refresh_token("expired") is None
+    assert store.get_refresh_token("live-0") is not None  # spent, kept until its family expires
+    # Only the expired revocation is forgotten.
+    store.put_refresh_token("late", gone)
+    store.put_refresh_token("later", kept)
+    assert store.get_refresh_token("late") == gone
+    assert store.get_refresh_token("later") is None

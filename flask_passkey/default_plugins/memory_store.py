@@ -15,6 +15,10 @@ from ..users import CredentialTaken, IdentifierTaken, RefreshGrant, SigningKey
 if TYPE_CHECKING:
     from flask import Flask
 
+#: Spent refresh tokens are kept (to detect their reuse) until their family expires; expired
+#: ones are dropped once every this many redemptions.
+PURGE_EVERY = 100
+
 
 class MemorySessionStore:
     """Sessions in a dict guarded by a lock; expired ones are purged as new ones arrive."""
@@ -70,6 +74,9 @@ class MemoryUserStore:
         self._credentials: dict[bytes, Credential] = {}
         self._members: set[tuple[str, str]] = set()
         self._refresh: dict[str, RefreshGrant] = {}
+        #: Revoked families and when their revocation may be forgotten.
+        self._revoked: dict[str, float] = {}
+        self._uses = 0
         self._keys: list[SigningKey] = []
 
     def create_user(
@@ -163,12 +170,36 @@ class MemoryUserStore:
         with self._lock:
             self._refresh[token_hash] = grant
 
-    def take_refresh_token(self, token_hash: str, *, now: float) -> RefreshGrant | None:
+    def get_refresh_token(self, token_hash: str) -> RefreshGrant | None:
         with self._lock:
-            grant = self._refresh.pop(token_hash, None)
-        if grant is None or now >= grant.expires_at:
-            return None
-        return grant
+            grant = self._refresh.get(token_hash)
+            if grant is None or grant.family_id in self._revoked:
+                return None
+            return grant
+
+    def use_refresh_token(self, token_hash: str, *, now: float) -> bool:
+        with self._lock:
+            grant = self._refresh.get(token_hash)
+            if grant is None or grant.used_at is not None or grant.family_id in self._revoked:
+                return False
+            self._refresh[token_hash] = replace(grant, used_at=now)
+            self._uses += 1
+            if self._uses % PURGE_EVERY == 0:
+                self._purge_refresh_tokens(now)
+            return True
+
+    def revoke_refresh_token_family(self, family_id: str, *, expires_at: float) -> None:
+        with self._lock:
+            self._revoked[family_id] = expires_at
+            for token_hash in [h for h, g in self._refresh.items() if g.family_id == family_id]:
+                del self._refresh[token_hash]
+
+    def _purge_refresh_tokens(self, now: float) -> None:
+        """Forget tokens and revocations past their family's absolute expiry (lock held)."""
+        for token_hash in [h for h, g in self._refresh.items() if g.expires_at <= now]:
+            del self._refresh[token_hash]
+        for family_id in [f for f, expires_at in self._revoked.items() if expires_at <= now]:
+            del self._revoked[family_id]
 
     def signing_keys(self) -> list[SigningKey]:
         return list(self._keys)

@@ -104,8 +104,22 @@ refresh_tokens = sa.Table(
     sa.Column("expires_at", sa.Double, nullable=False, index=True),
     sa.Column("auth_time", sa.Double, nullable=False),
     sa.Column("credential_id", sa.LargeBinary),
+    # The tokens rotated out of one sign-in; a spent token's row stays (used_at set) until
+    # the family expires, so that its reuse is recognised.
+    sa.Column("family_id", sa.String, nullable=False, index=True),
+    sa.Column("idle_expires_at", sa.Double),
+    sa.Column("used_at", sa.Double),
     # The RFC 7638 thumbprint of the DPoP key a public client's refresh token is bound to.
     sa.Column("dpop_jkt", sa.String),
+)
+
+# A revoked family: its tokens are deleted, and this row refuses any token of the family
+# inserted after the revocation (a rotation racing with it), until the family expires.
+refresh_token_revocations = sa.Table(
+    "refresh_token_revocations",
+    metadata,
+    sa.Column("family_id", sa.String, primary_key=True),
+    sa.Column("expires_at", sa.Double, nullable=False, index=True),
 )
 
 signing_keys = sa.Table(
@@ -137,4 +151,6 @@ clients = sa.Table(
     sa.Column("android_apps", sa.JSON, nullable=False),
     # [{"team_id": ..., "bundle_id": ...}]
     sa.Column("ios_apps", sa.JSON, nullable=False),
+    # Auth0's refresh_token.policies: [{"audience": ..., "scope": [...]}]
+    sa.Column("refresh_token_policies", sa.JSON, nullable=False),
 )

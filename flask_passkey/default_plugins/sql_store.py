@@ -3,7 +3,8 @@
 The embedded default is a SQLite file in the app's instance folder (WAL journal and a busy
 timeout, so several worker processes can share it); PostgreSQL is chosen by URL
 (``postgresql+psycopg://...``) and runs the same statements. The schema is created or upgraded
-by the Alembic migrations shipped in ``flask_passkey/migrations`` (:func:`upgrade_database`).
+by the Alembic migrations shipped in ``flask_passkey/migrations`` (:func:`upgrade_database`),
+when the store starts (``PASSKEY_AUTO_MIGRATE``, on by default) or by ``flask passkey db upgrade``.
 """
 
 from __future__ import annotations
@@ -16,17 +17,14 @@ import select
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, fields
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, Row
@@ -34,7 +32,17 @@ from sqlalchemy.engine import URL, Connection, Engine, Row
 from ..clients import ClientCache, ClientTaken
 from ..errors import BackendUnavailable, ConfigurationError
 from ..hookspecs import hookimpl
-from ..models import IDENTIFIERS, AndroidApp, Client, Credential, Identifier, IosApp, User
+from ..migrations import HEAD, pending_migrations
+from ..models import (
+    IDENTIFIERS,
+    AndroidApp,
+    Client,
+    Credential,
+    Identifier,
+    IosApp,
+    RefreshTokenPolicy,
+    User,
+)
 from ..sessions import AuthSession, SessionStore
 from ..users import CredentialTaken, IdentifierTaken, RefreshGrant, SigningKey, UserStore
 from .sql_schema import (
@@ -43,6 +51,7 @@ from .sql_schema import (
     credentials,
     markers,
     organization_members,
+    refresh_token_revocations,
     refresh_tokens,
     signing_keys,
     users,
@@ -69,6 +78,8 @@ def _not_debug(record: logging.LogRecord) -> bool:
 
 _engine_logger.addFilter(_not_debug)
 
+#: Whether the store migrates by itself (a key :class:`SqlStorePlugin` declares).
+AUTO_MIGRATE = "PASSKEY_AUTO_MIGRATE"
 #: ``PASSKEY_DATABASE_URL`` value that selects the in-memory stores instead of this one.
 MEMORY_URL = "memory://"
 #: File name of the embedded default database, in ``app.instance_path``.
@@ -81,6 +92,9 @@ POSTGRES_CONNECT_TIMEOUT = 5
 PURGE_EVERY = 100
 
 _MIGRATIONS = "flask_passkey:migrations"
+#: Alembic's version table (its default name), read here without importing Alembic: see
+#: :mod:`flask_passkey.migrations`.
+_ALEMBIC_VERSION = sa.table("alembic_version", sa.column("version_num", sa.String))
 # PostgreSQL advisory lock held while migrating, so concurrent upgraders queue up.
 _MIGRATION_LOCK = 0x666C61736B5F706B
 # Connection-level failures: the database is down, unreachable, locked or out of connections.
@@ -112,6 +126,9 @@ _PURGE_SESSIONS = auth_sessions.delete().where(auth_sessions.c.expires_at <= sa.
 _PURGE_MARKERS = markers.delete().where(markers.c.expires_at <= sa.bindparam("now"))
 _PURGE_REFRESH_TOKENS = refresh_tokens.delete().where(
     refresh_tokens.c.expires_at <= sa.bindparam("now")
+)
+_PURGE_REVOCATIONS = refresh_token_revocations.delete().where(
+    refresh_token_revocations.c.expires_at <= sa.bindparam("now")
 )
 
 _INSERT_USER = users.insert()
@@ -172,11 +189,23 @@ _IS_MEMBER = sa.select(organization_members.c.user_id).where(
 )
 
 _PUT_REFRESH_TOKEN = refresh_tokens.insert()
-_TAKE_REFRESH_TOKEN = (
-    refresh_tokens.delete()
-    .where(refresh_tokens.c.token_hash == sa.bindparam("hash"))
-    .returning(*_GRANT_COLUMNS)
+# A token of a revoked family is unknown, even one inserted after the revocation.
+_NOT_REVOKED = ~sa.exists().where(
+    refresh_token_revocations.c.family_id == refresh_tokens.c.family_id
 )
+_GET_REFRESH_TOKEN = sa.select(*_GRANT_COLUMNS).where(
+    refresh_tokens.c.token_hash == sa.bindparam("hash"), _NOT_REVOKED
+)
+_USE_REFRESH_TOKEN = (
+    refresh_tokens.update()
+    .where(
+        refresh_tokens.c.token_hash == sa.bindparam("hash"),
+        refresh_tokens.c.used_at.is_(None),
+        _NOT_REVOKED,
+    )
+    .values(used_at=sa.bindparam("now"))
+)
+_DELETE_FAMILY = refresh_tokens.delete().where(refresh_tokens.c.family_id == sa.bindparam("family"))
 
 _ADD_SIGNING_KEY = signing_keys.insert()
 _SIGNING_KEYS = sa.select(*(signing_keys.c[f.name] for f in fields(SigningKey))).order_by(
@@ -195,6 +224,10 @@ _SET_CLIENT_SECRET_HASH = (
 )
 _DELETE_CLIENT = clients.delete().where(clients.c.client_id == sa.bindparam("wanted"))
 
+
+#: When a store brings the schema up to date: as it is constructed (or, the database being
+#: unreachable then, on first use), on its first use, or never (it only checks the revision).
+MigrateWhen = Literal["start", "first_use", "never"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -223,14 +256,17 @@ class SqlStore:
     :class:`~flask_passkey.clients.ClientStore` on one SQLAlchemy engine: a SQLite file or a
     PostgreSQL database.
 
-    Creates or upgrades the schema when constructed, or, when the database cannot be reached
-    then, on first use. Every method raises BackendUnavailable while the database cannot be
-    reached and works again once it can (pooled connections are checked before each use,
-    without a round trip: see :func:`_check_out`).
-    Raises ConfigurationError for a URL it cannot serve.
+    ``migrate="start"`` (the default) creates or upgrades the schema when constructed, or,
+    when the database cannot be reached then (a warning is logged), on first use;
+    ``"first_use"`` waits for the first use. With ``"never"`` the store never changes the
+    schema: its first use checks that the database is at :data:`~flask_passkey.migrations.HEAD`
+    and raises BackendUnavailable, naming ``flask passkey db upgrade``, until it is.
+    Every method raises BackendUnavailable while the database cannot be reached and works
+    again once it can (pooled connections are checked before each use, without a round trip:
+    see :func:`_check_out`). Raises ConfigurationError for a URL it cannot serve.
     """
 
-    def __init__(self, url: str | URL) -> None:
+    def __init__(self, url: str | URL, *, migrate: MigrateWhen = "start") -> None:
         #: The database URL (its ``repr`` hides the password).
         self.url = _parse_url(url)
         # Nearly every method is one statement: autocommit spares it a BEGIN and a COMMIT.
@@ -239,6 +275,7 @@ class SqlStore:
         insert, isolation_level = _DIALECTS[self.engine.dialect.name]
         self._transactional = self.engine.execution_options(isolation_level=isolation_level)
         self._add_member = insert(organization_members).on_conflict_do_nothing()
+        self._revoke_family = insert(refresh_token_revocations).on_conflict_do_nothing()
         # A marker is added, or replaces an expired one; a live one is left alone (no row).
         added = insert(markers)
         self._put_marker = added.on_conflict_do_update(
@@ -247,13 +284,16 @@ class SqlStore:
             where=markers.c.expires_at <= sa.bindparam("now"),
         ).returning(markers.c.key)
         self._puts = itertools.count()
+        self._migrate = migrate != "never"
         self._schema_lock = threading.Lock()
         self._schema_ready = False
+        self._behind_logged = False
         self._client_cache = ClientCache(self.list_clients)
-        try:
-            self._ensure_schema()
-        except BackendUnavailable as error:
-            logger.warning("%s; the schema will be brought up to date on first use.", error)
+        if migrate == "start":
+            try:
+                self._ensure_schema()
+            except BackendUnavailable as error:
+                logger.warning("%s; the schema will be brought up to date on first use.", error)
 
     def close(self) -> None:
         """Close the pooled connections (the store reconnects if used again)."""
@@ -271,6 +311,7 @@ class SqlStore:
                 connection.execute(_PURGE_MARKERS, {"now": now})
                 # Nothing else removes a refresh token that is never redeemed.
                 connection.execute(_PURGE_REFRESH_TOKENS, {"now": now})
+                connection.execute(_PURGE_REVOCATIONS, {"now": now})
 
     def take(self, session_id: str, *, now: float) -> AuthSession | None:
         """``DELETE ... RETURNING``: one statement, so one winner among concurrent takes."""
@@ -422,12 +463,25 @@ class SqlStore:
         with self._connect() as connection:
             connection.execute(_PUT_REFRESH_TOKEN, {"token_hash": token_hash, **asdict(grant)})
 
-    def take_refresh_token(self, token_hash: str, *, now: float) -> RefreshGrant | None:
+    @_read
+    def get_refresh_token(self, token_hash: str) -> RefreshGrant | None:
         with self._connect() as connection:
-            row = connection.execute(_TAKE_REFRESH_TOKEN, {"hash": token_hash}).first()
-        if row is None or now >= row.expires_at:
-            return None
-        return RefreshGrant(**{**row._mapping, "scope": tuple(row.scope)})
+            row = connection.execute(_GET_REFRESH_TOKEN, {"hash": token_hash}).first()
+        return RefreshGrant(**{**row._mapping, "scope": tuple(row.scope)}) if row else None
+
+    def use_refresh_token(self, token_hash: str, *, now: float) -> bool:
+        """``UPDATE ... WHERE used_at IS NULL``: the row count tells who won."""
+        with self._connect() as connection:
+            result = connection.execute(_USE_REFRESH_TOKEN, {"hash": token_hash, "now": now})
+        return result.rowcount == 1
+
+    def revoke_refresh_token_family(self, family_id: str, *, expires_at: float) -> None:
+        """The revocation row first, then the tokens, in one transaction."""
+        with self._connect(transaction=True) as connection:
+            connection.execute(
+                self._revoke_family, {"family_id": family_id, "expires_at": expires_at}
+            )
+            connection.execute(_DELETE_FAMILY, {"family": family_id})
 
     @_read
     def signing_keys(self) -> list[SigningKey]:
@@ -498,9 +552,22 @@ class SqlStore:
 
     def _ensure_schema(self) -> None:
         with self._schema_lock:
-            if not self._schema_ready:
+            if self._schema_ready:
+                return
+            if self._migrate:
                 upgrade_database(self.url)
-                self._schema_ready = True
+            else:
+                revision = database_revision(self.url)
+                if pending_migrations(revision):
+                    behind = BackendUnavailable(
+                        f"The database schema is at revision {revision or 'none'}; this "
+                        f"version of flask-passkey needs {HEAD}: run `flask passkey db upgrade`."
+                    )
+                    if not self._behind_logged:  # once, not on every request until then
+                        logger.warning("%s", behind)
+                        self._behind_logged = True
+                    raise behind
+            self._schema_ready = True
 
     def _conflict(
         self, user: User, credential: Credential
@@ -537,38 +604,71 @@ def _client(row: Row[Any]) -> Client:
                 for app in row.android_apps
             ),
             "ios_apps": tuple(IosApp(app["team_id"], app["bundle_id"]) for app in row.ios_apps),
+            "refresh_token_policies": tuple(
+                RefreshTokenPolicy(policy["audience"], tuple(policy["scope"]))
+                for policy in row.refresh_token_policies
+            ),
         }
     )
 
 
-def upgrade_database(url: str | URL, *, revision: str = "head") -> None:
+def upgrade_database(url: str | URL, *, revision: str = HEAD) -> bool:
     """Create or upgrade the schema of the database at ``url`` to the newest migration (or to
-    ``revision``, which tests use to build an older database).
+    ``revision``, which tests use to build an older database). True when it ran migrations,
+    False when there was nothing to do.
 
-    The whole upgrade is one transaction (SQLite and PostgreSQL both have transactional DDL)
-    under a lock, so processes that start together queue up and the later ones find nothing
-    to do. Migrations only add to the schema; existing rows are kept. A SQLite file is also
-    switched to WAL. Raises BackendUnavailable when the database cannot be reached,
-    ConfigurationError for a URL this store cannot serve.
+    A database at the revision already (or at one a newer version of flask-passkey made) is
+    only read: one query, nothing logged. Otherwise the whole upgrade is one transaction
+    (SQLite and PostgreSQL both have transactional DDL) under a lock (PostgreSQL: an advisory
+    lock; SQLite: its write lock, taken by ``BEGIN IMMEDIATE``), so processes that start
+    together queue up and the later ones find nothing to do; the one that migrates logs one
+    INFO line (Alembic's own lines too, if its loggers print INFO). Migrations only add to the
+    schema; existing rows are kept. A SQLite file is also switched to WAL. Raises
+    BackendUnavailable when the database cannot be reached, ConfigurationError for a URL this
+    store cannot serve.
     """
+    target = _parse_url(url)
     # Autocommit, and the transaction begun by hand: pysqlite would run DDL outside any
     # transaction, and SQLite needs BEGIN IMMEDIATE to take the write lock up front.
-    engine = _create_engine(_parse_url(url), poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
-    config = Config()
-    config.set_main_option("script_location", _MIGRATIONS)
+    engine = _create_engine(target, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
     try:
         with _reachable(), engine.connect() as connection:
+            if not pending_migrations(_stored_revision(connection), revision):
+                return False
             if engine.dialect.name == "sqlite":
                 _use_wal(connection)
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 connection.exec_driver_sql("BEGIN")
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            before = _stored_revision(connection)  # another process may have upgraded meanwhile
+            migrating = bool(pending_migrations(before, revision))
+            if migrating:
+                _run_migrations(connection, revision)
             connection.exec_driver_sql("COMMIT")
     finally:
         engine.dispose()
+    if migrating:
+        logger.info(
+            "Upgraded the database schema of %s from revision %s to %s.",
+            target.render_as_string(hide_password=True),
+            before or "none",
+            revision,
+        )
+    return migrating
+
+
+def _run_migrations(connection: Connection, revision: str) -> None:
+    """Alembic's upgrade to ``revision``, on ``connection`` (in its transaction, holding the
+    lock): ``flask_passkey/migrations/env.py`` runs on it."""
+    # Imported only here: importing Alembic logs a line per plugin it sets up.
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", _MIGRATIONS)
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
 
 
 def database_revision(url: str | URL) -> str | None:
@@ -579,19 +679,21 @@ def database_revision(url: str | URL) -> str | None:
     engine = _create_engine(_parse_url(url), poolclass=sa.NullPool)
     try:
         with _reachable(), engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return _stored_revision(connection)
     finally:
         engine.dispose()
 
 
+def _stored_revision(connection: Connection) -> str | None:
+    if not sa.inspect(connection).has_table(_ALEMBIC_VERSION.name):
+        return None
+    revision: str | None = connection.execute(sa.select(_ALEMBIC_VERSION.c.version_num)).scalar()
+    return revision
+
+
 def head_revision() -> str:
     """The newest migration shipped with this version of flask-passkey."""
-    config = Config()
-    config.set_main_option("script_location", _MIGRATIONS)
-    head = ScriptDirectory.from_config(config).get_current_head()
-    if head is None:
-        raise RuntimeError("flask_passkey/migrations has no revision.")
-    return head
+    return HEAD
 
 
 def _use_wal(connection: Connection) -> None:
@@ -616,7 +718,8 @@ def _reachable() -> Iterator[None]:
     try:
         yield
     except _UNAVAILABLE as error:
-        reason = getattr(error, "orig", None) or error
+        # One line: drivers spread theirs over several ("... failed\n\tIs the server running").
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())
         raise BackendUnavailable(f"The database cannot be reached: {reason}") from error
 
 
@@ -726,6 +829,22 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor.close()
 
 
+_migrate_when: ContextVar[MigrateWhen] = ContextVar("flask_passkey_migrate_when", default="start")
+
+
+@contextmanager
+def store_migrations(when: MigrateWhen) -> Iterator[None]:
+    """Within it, the SQL stores an app builds migrate ``when`` (if ``PASSKEY_AUTO_MIGRATE``
+    lets them at all) instead of as the app starts. ``flask passkey`` loads the app so: its
+    ``db`` commands with ``"never"``, to see the schema as it is and migrate it themselves; the
+    others with ``"first_use"``, so an unreachable database is their one error line."""
+    token = _migrate_when.set(when)
+    try:
+        yield
+    finally:
+        _migrate_when.reset(token)
+
+
 def instance_database_url(app: Flask) -> URL:
     """The embedded default database: ``passkey.sqlite3`` in the app's instance folder, which
     is created if missing."""
@@ -736,7 +855,9 @@ def instance_database_url(app: Flask) -> URL:
 class SqlStorePlugin:
     """Answers both storage hooks with one :class:`SqlStore` per app, for
     ``PASSKEY_DATABASE_URL`` (unset: :func:`instance_database_url`); defers to the next
-    implementation when it is ``memory://``.
+    implementation when it is ``memory://``. The store migrates as the app starts if
+    ``PASSKEY_AUTO_MIGRATE``, the key this plugin declares, is on (or as
+    :func:`store_migrations` says), else never.
 
     When its store is the app's user store, it also serves the clients stored there (``flask
     passkey clients add``), after every other source: :func:`~flask_passkey.plugins.
@@ -746,6 +867,17 @@ class SqlStorePlugin:
     def __init__(self) -> None:
         self._stores: WeakKeyDictionary[Flask, SqlStore] = WeakKeyDictionary()
         self._client_store: SqlStore | None = None
+
+    @hookimpl
+    def passkey_config_defaults(self) -> dict[str, Any]:
+        return {AUTO_MIGRATE: True}
+
+    @hookimpl
+    def passkey_check_config(self, config: Mapping[str, Any]) -> None:
+        if not isinstance(config[AUTO_MIGRATE], bool):
+            raise ConfigurationError(
+                f"{AUTO_MIGRATE} must be True or False, not {config[AUTO_MIGRATE]!r}."
+            )
 
     @hookimpl(trylast=True)
     def passkey_session_store(self, app: Flask) -> SessionStore | None:
@@ -785,5 +917,6 @@ class SqlStorePlugin:
             return None
         store = self._stores.get(app)
         if store is None:
-            store = self._stores[app] = SqlStore(url or instance_database_url(app))
+            when = _migrate_when.get() if app.config[AUTO_MIGRATE] else "never"
+            store = self._stores[app] = SqlStore(url or instance_database_url(app), migrate=when)
         return store

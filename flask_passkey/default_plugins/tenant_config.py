@@ -33,6 +33,7 @@ from ..models import (
     Connection,
     IosApp,
     Organization,
+    RefreshTokenPolicy,
     Tenant,
 )
 
@@ -76,6 +77,27 @@ class _IosSchema(Schema):
         return IosApp(**data)
 
 
+class _RefreshTokenPolicySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    audience = fields.String(required=True, validate=validate.Length(min=1))
+    scope = fields.List(fields.String(validate=validate.Length(min=1)), load_default=list)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> RefreshTokenPolicy:
+        return RefreshTokenPolicy(data["audience"], tuple(data["scope"]))
+
+
+class _RefreshTokenSchema(Schema):
+    """Auth0's client ``refresh_token`` object; of it, only the MRRT ``policies``."""
+
+    class Meta:
+        unknown = RAISE
+
+    policies = fields.List(fields.Nested(_RefreshTokenPolicySchema), load_default=list)
+
+
 class _ClientSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -107,6 +129,7 @@ class _ClientSchema(Schema):
     )
     android_apps = fields.List(fields.Nested(_AndroidSchema), load_default=list)
     ios_apps = fields.List(fields.Nested(_IosSchema), load_default=list)
+    refresh_token = fields.Nested(_RefreshTokenSchema, load_default=dict)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Client:
@@ -121,10 +144,11 @@ class _ClientSchema(Schema):
                 "a confidential client needs client_secret or client_secret_hash.",
                 "token_endpoint_auth_method",
             )
+        refresh_token = data.pop("refresh_token")
         values: dict[str, Any] = {
             key: tuple(value) if isinstance(value, list) else value for key, value in data.items()
         }
-        return Client(**values)
+        return Client(**values, refresh_token_policies=tuple(refresh_token.get("policies", ())))
 
 
 class _ConnectionSchema(Schema):

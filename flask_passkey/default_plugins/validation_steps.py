@@ -32,24 +32,17 @@ class ClientAuthentication:
         client = context.client
         if not client.is_confidential:
             return
+        # The secret may come in the body or by HTTP Basic whichever of the two methods the
+        # client registered, on every endpoint, as Auth0 accepts it: its SDKs mix them
+        # (auth0-server-python posts the secret for the passkey grant, Basic for a refresh).
         if context.client_secret is None:
             raise InvalidClient("Client authentication is required for this client.")
-        # The token endpoint's authentication method is the client's registered one; the
-        # passkey endpoints take the secret from the body or HTTP Basic alike.
-        expected = _SECRET_SOURCES[client.token_endpoint_auth_method]
-        if context.request.endpoint == "token" and context.secret_source != expected:
-            raise InvalidClient(
-                f"This client authenticates with {client.token_endpoint_auth_method}."
-            )
         if not secret_matches(
             context.client_secret,
             secret=client.client_secret,
             secret_hash=client.client_secret_hash,
         ):
             raise InvalidClient("Invalid client credentials.")
-
-
-_SECRET_SOURCES = {"client_secret_post": "post", "client_secret_basic": "basic", "none": "none"}
 
 
 class FirstParty:

@@ -5,8 +5,8 @@ proofs seen are remembered until they are too old to be accepted anyway.
 ``auth_sessions`` (0004) it is UNLOGGED on PostgreSQL: its rows live a minute or two, and a
 crash that empties it only forgets proofs that are about to be too old.
 
-Revision ID: 0005_dpop
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_dpop"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | None = None
 depends_on: str | None = None
 
