@@ -53,14 +53,20 @@ class Settings:
     lockout: str | None = _setting(
         None,
         (str,),
-        "Failed token exchanges allowed per client IP and per passkey before further attempts "
-        "get 429 until the window ends (limits syntax, e.g. '10 per 15 minutes'); unset or '' "
-        "= no lockout.",
+        "Failed token exchanges allowed per client IP before further attempts from it get 429 "
+        "until the window ends (limits syntax, e.g. '10 per 15 minutes'); unset or '' = no "
+        "lockout.",
     )
     rate_limit_key_prefix: str = _setting(
         "passkey",
         (str,),
         "Prefix of the limiter's keys; give each deployment sharing one storage its own.",
+    )
+    rate_limit_ipv6_prefix: int = _setting(
+        64,
+        (int,),
+        "Prefix length (1-128) of the IPv6 network whose addresses share one rate-limit and "
+        "lockout bucket; IPv4 (also IPv4-mapped IPv6) counts per address.",
     )
     trusted_proxies: int = _setting(
         0,
@@ -154,6 +160,8 @@ class Settings:
             raise ConfigurationError("PASSKEY_CHALLENGE_TIMEOUT is in milliseconds: use >= 1000.")
         if self.trusted_proxies < 0:
             raise ConfigurationError("PASSKEY_TRUSTED_PROXIES must be 0 or more.")
+        if not 1 <= self.rate_limit_ipv6_prefix <= 128:
+            raise ConfigurationError("PASSKEY_RATE_LIMIT_IPV6_PREFIX must be 1 to 128.")
         if self.max_body_size < 1024:
             raise ConfigurationError("PASSKEY_MAX_BODY_SIZE must be at least 1024 bytes.")
         for name in ("access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime"):

@@ -171,7 +171,7 @@ class TooManyRequests(PasskeyError):
 
 
 class LockedOut(TooManyRequests):
-    """Too many failed token exchanges from this client IP or with this passkey (lockout);
+    """Too many failed token exchanges from this client IP (lockout);
     Auth0's code for its brute-force protection."""
 
     error = "too_many_attempts"

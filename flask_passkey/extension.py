@@ -198,6 +198,8 @@ class Passkey:
                 settings.lockout,
                 storage=limiter.storage if limiter is not None else None,
                 storage_uri=storage_uri,
+                key_prefix=settings.rate_limit_key_prefix,
+                ipv6_prefix=settings.rate_limit_ipv6_prefix,
             ),
         )
         app.extensions[EXTENSION_KEY] = state

@@ -484,8 +484,8 @@ def _build(
                 else " Rate limiting is off."
             )
             + (
-                f" The token endpoint allows {lockout} failed exchanges per client IP and per "
-                "passkey; then it answers 429 until the window ends."
+                f" The token endpoint allows {lockout} failed exchanges per client IP; then it "
+                "answers 429 until the window ends."
                 if lockout
                 else ""
             ),

@@ -133,11 +133,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             raise UnsupportedGrantType(f"Unsupported grant_type {grant_type!r}.")
         data = load_body(grant_schemas[grant_type], body)
         client_id, secret, source = _client_credentials(data)
-        guard_exchange(
-            state.lockout,
-            client_ip=passkey_request.client_ip,
-            authn_response=data.get("authn_response"),
-        )
+        guard_exchange(state.lockout, client_ip=passkey_request.client_ip)
         # The session fixed the realm and organization; those the request names are checked
         # (steps 6 and 7) before the session is spent, then must match it.
         realm, organization = data.get("realm"), data.get("organization")
