@@ -97,6 +97,8 @@ _MIGRATIONS = "flask_passkey:migrations"
 _ALEMBIC_VERSION = sa.table("alembic_version", sa.column("version_num", sa.String))
 # PostgreSQL advisory lock held while migrating, so concurrent upgraders queue up.
 _MIGRATION_LOCK = 0x666C61736B5F706B
+# PostgreSQL advisory lock held while adding the first signing key, so workers queue up.
+_FIRST_KEY_LOCK = 0x666C61736B5F6B31
 # Connection-level failures: the database is down, unreachable, locked or out of connections.
 _UNAVAILABLE = (
     exc.OperationalError,
@@ -208,6 +210,7 @@ _USE_REFRESH_TOKEN = (
 _DELETE_FAMILY = refresh_tokens.delete().where(refresh_tokens.c.family_id == sa.bindparam("family"))
 
 _ADD_SIGNING_KEY = signing_keys.insert()
+_ANY_SIGNING_KEY = sa.select(signing_keys.c.kid).limit(1)
 _SIGNING_KEYS = sa.select(*(signing_keys.c[f.name] for f in fields(SigningKey))).order_by(
     signing_keys.c.created_at, signing_keys.c.kid
 )
@@ -493,6 +496,13 @@ class SqlStore:
         with self._connect() as connection:
             connection.execute(_ADD_SIGNING_KEY, asdict(key))
 
+    def add_first_signing_key(self, key: SigningKey) -> bool:
+        with self._connect() as connection, _write_locked(connection, _FIRST_KEY_LOCK):
+            if connection.execute(_ANY_SIGNING_KEY).first() is not None:
+                return False
+            connection.execute(_ADD_SIGNING_KEY, asdict(key))
+            return True
+
     # -- ClientStore ----------------------------------------------------------------------
 
     @_read
@@ -637,15 +647,11 @@ def upgrade_database(url: str | URL, *, revision: str = HEAD) -> bool:
                 return False
             if engine.dialect.name == "sqlite":
                 _use_wal(connection)
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                connection.exec_driver_sql("BEGIN")
-                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
-            before = _stored_revision(connection)  # another process may have upgraded meanwhile
-            migrating = bool(pending_migrations(before, revision))
-            if migrating:
-                _run_migrations(connection, revision)
-            connection.exec_driver_sql("COMMIT")
+            with _write_locked(connection, _MIGRATION_LOCK):
+                before = _stored_revision(connection)  # another process may have upgraded
+                migrating = bool(pending_migrations(before, revision))
+                if migrating:
+                    _run_migrations(connection, revision)
     finally:
         engine.dispose()
     if migrating:
@@ -656,6 +662,25 @@ def upgrade_database(url: str | URL, *, revision: str = HEAD) -> bool:
             revision,
         )
     return migrating
+
+
+@contextmanager
+def _write_locked(connection: Connection, lock: int) -> Iterator[None]:
+    """One transaction on the autocommit ``connection``, committed on exit (rolled back on an
+    exception), holding a lock that concurrent holders of ``lock`` queue up for, in this and
+    other processes: PostgreSQL's advisory lock ``lock``; SQLite's write lock, taken up front by
+    ``BEGIN IMMEDIATE`` (the busy timeout is how long a writer queues)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+    try:
+        yield
+    except BaseException:
+        connection.exec_driver_sql("ROLLBACK")
+        raise
+    connection.exec_driver_sql("COMMIT")
 
 
 def _run_migrations(connection: Connection, revision: str) -> None:
