@@ -7,8 +7,10 @@ kind of :class:`Problem`. Both only read: the doctor never changes anything.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shlex
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from marshmallow import ValidationError
 
 from .clients import ClientStore
 from .default_plugins.memory_store import MemorySessionStore, MemoryUserStore
+from .default_plugins.sql_store import SqlStore
 from .default_plugins.tenant_config import domain_problems
 from .errors import BackendUnavailable, ConfigurationError
 from .models import WEBAUTHN_GRANT, Client, android_origin
@@ -173,6 +176,15 @@ def _keys_and_limits(state: PasskeyState) -> Iterator[Problem]:
             "restart (and each worker) signs with another key, so issued tokens stop verifying.",
             "Set PASSKEY_SIGNING_KEYS, or keep users in a database (PASSKEY_DATABASE_URL).",
         )
+    if not state.settings.signing_keys and isinstance(state.users, SqlStore):
+        for path in state.users.database_files():
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & (stat.S_IRGRP | stat.S_IROTH):
+                yield Problem(
+                    f"{path} holds the private signing keys and is readable by other local "
+                    f"users (mode {mode:04o}).",
+                    f"Make it owner-only: chmod 600 {shlex.quote(path)}",
+                )
     if not state.settings.rate_limit_enabled:
         yield Problem(
             "PASSKEY_RATE_LIMIT_ENABLED is False: nothing slows down a client hammering the "

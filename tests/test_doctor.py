@@ -304,6 +304,29 @@ def test_a_signing_key_kept_only_in_memory() -> None:
     assert "PASSKEY_SIGNING_KEYS" in line
 
 
+def test_signing_keys_in_a_database_file_other_users_can_read(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    app = build_app(tenant=sound_tenant(), database_url=f"sqlite:///{path}", signing_keys=[])
+    assert app.test_client().get("/.well-known/jwks.json", headers={"Host": CUSTOM_DOMAIN}).json
+    assert doctor(app).output == "ok\n"  # created owner-only
+    path.chmod(0o644)
+
+    line = only_problem(doctor(app))
+
+    assert f"{path} holds the private signing keys and is readable by other local users" in line
+    assert f"chmod 600 {path}" in line
+
+
+def test_signing_keys_from_the_configuration_are_not_the_database_files_concern(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.sqlite3"
+    app = build_app(tenant=sound_tenant(), database_url=f"sqlite:///{path}")
+    path.chmod(0o644)
+
+    assert doctor(app).output == "ok\n"
+
+
 def test_rate_limiting_turned_off() -> None:
     line = only_problem(doctor(build_app(tenant=sound_tenant(), rate_limit_enabled=False)))
     assert "PASSKEY_RATE_LIMIT_ENABLED is False" in line

@@ -9,6 +9,7 @@ when the store starts (``PASSKEY_AUTO_MIGRATE``, on by default) or by ``flask pa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
@@ -301,6 +302,15 @@ class SqlStore:
     def close(self) -> None:
         """Close the pooled connections (the store reconnects if used again)."""
         self.engine.dispose()
+
+    def database_files(self) -> list[str]:
+        """The SQLite database file and its WAL and shared-memory files, those that exist;
+        none for PostgreSQL."""
+        database = self.url.database
+        if self.url.get_backend_name() != "sqlite" or not database:
+            return []
+        paths = [database + suffix for suffix in ("", "-wal", "-shm")]
+        return [path for path in paths if os.path.exists(path)]
 
     # -- SessionStore ---------------------------------------------------------------------
 
@@ -786,11 +796,24 @@ def _create_engine(url: URL, **options: Any) -> Engine:
     except (ImportError, exc.ArgumentError) as error:
         raise ConfigurationError(f"PASSKEY_DATABASE_URL: {error}") from error
     if backend == "sqlite":
+        sa.event.listen(engine, "do_connect", _owner_only_file)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:  # a file needs no liveness check; a server connection does
         sa.event.listen(engine, "checkout", _check_out)
         sa.event.listen(engine, "checkin", _check_in)
     return engine
+
+
+def _owner_only_file(_dialect: Any, _record: Any, args: Any, params: Any) -> None:
+    """Before SQLite opens its file, create it if missing, empty and readable by its owner
+    only (0600 whatever the umask): it holds the private signing keys, and SQLite gives the
+    WAL and shared-memory files it creates beside it the database file's permissions. A folder
+    that is not there (yet), or any other failure, is left for SQLite to report."""
+    database = params.get("database", args[0] if args else None)
+    if not isinstance(database, str) or database.startswith("file:"):
+        return
+    with contextlib.suppress(OSError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 #: A pooled PostgreSQL connection idle for longer than this is pinged before it is reused
@@ -873,7 +896,7 @@ def store_migrations(when: MigrateWhen) -> Iterator[None]:
 def instance_database_url(app: Flask) -> URL:
     """The embedded default database: ``passkey.sqlite3`` in the app's instance folder, which
     is created if missing."""
-    os.makedirs(app.instance_path, exist_ok=True)
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)  # owner-only, if we create it
     return URL.create("sqlite", database=os.path.join(app.instance_path, DEFAULT_SQLITE_FILE))
 
 
