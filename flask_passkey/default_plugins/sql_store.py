@@ -680,15 +680,15 @@ def _write_locked(connection: Connection, lock: int) -> Iterator[None]:
     exception), holding a lock that concurrent holders of ``lock`` queue up for, in this and
     other processes: PostgreSQL's advisory lock ``lock``; SQLite's write lock, taken up front by
     ``BEGIN IMMEDIATE`` (the busy timeout is how long a writer queues)."""
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        connection.exec_driver_sql("BEGIN")
-        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+    sqlite = connection.dialect.name == "sqlite"
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if sqlite else "BEGIN")
     try:
+        if not sqlite:
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
         yield
     except BaseException:
-        connection.exec_driver_sql("ROLLBACK")
+        with contextlib.suppress(exc.DBAPIError):  # the original error says more
+            connection.exec_driver_sql("ROLLBACK")
         raise
     connection.exec_driver_sql("COMMIT")
 
