@@ -253,10 +253,6 @@ async def test_dpop_bound_login_token_works_only_with_its_key(sdk_server: SdkSer
     assert stolen.value.status == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: the SDK accepts exactly 202 (enroll) and 201 (verify); we answer 201, 200",
-)
 async def test_enroll_a_second_passkey_through_my_account(sdk_server: SdkServer) -> None:
     phone, laptop = SoftAuthenticator(), SoftAuthenticator()
     await sign_up(server_client(sdk_server), sdk_server, phone, new_email())
@@ -265,10 +261,13 @@ async def test_enroll_a_second_passkey_through_my_account(sdk_server: SdkServer)
         sdk_server,
         phone,
         audience=sdk_server.my_account_audience,
-        scope="openid create:me:authentication_methods read:me:authentication_methods",
+        scope="openid create:me:authentication_methods read:me:authentication_methods"
+        " read:me:factors",
     )
     token = state["token_sets"][0]["access_token"]
     my_account = my_account_client(sdk_server)
+    factors = await my_account.get_factors(token)
+    assert [f.type for f in factors.factors] == ["passkey"]
 
     enrollment = await my_account.enroll_authentication_method(
         token, EnrollAuthenticationMethodRequest(type="passkey")
