@@ -315,6 +315,13 @@ def _stored_client(state: PasskeyState, store: ClientStore, client_id: str) -> C
     help="A refresh-token policy (Auth0's MRRT): its refresh tokens may get access tokens for "
     "AUDIENCE with these scopes; repeat for several.",
 )
+@click.option(
+    "--challenge-without-secret",
+    is_flag=True,
+    help="Let this confidential client start passkey ceremonies (/passkey/register, "
+    "/passkey/challenge) without its secret, as @auth0/auth0-auth-js does; the token endpoint "
+    "still needs it.",
+)
 @pass_state
 def clients_add(
     state: PasskeyState,
@@ -327,6 +334,7 @@ def clients_add(
     grant_types: tuple[str, ...],
     organization_usage: OrganizationUsage,
     policies: tuple[str, ...],
+    challenge_without_secret: bool,
 ) -> None:
     """Add the client CLIENT_ID. A confidential one gets a secret, shown once."""
     store = _client_store(state)
@@ -355,6 +363,7 @@ def clients_add(
                 "connections": list(connections),
                 "web_origins": list(web_origins),
                 "refresh_token": {"policies": [_policy(text) for text in policies]},
+                "challenge_without_secret": challenge_without_secret,
             }
         )
     except ValidationError as error:

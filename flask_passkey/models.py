@@ -104,6 +104,10 @@ class Client:
     android_apps: tuple[AndroidApp, ...] = ()
     ios_apps: tuple[IosApp, ...] = ()
     refresh_token_policies: tuple[RefreshTokenPolicy, ...] = ()
+    #: A confidential client may start a ceremony (``/passkey/register``, ``/passkey/challenge``)
+    #: without its secret, as @auth0/auth0-auth-js does; a wrong secret is still refused and
+    #: the token endpoint still authenticates it.
+    challenge_without_secret: bool = False
 
     @property
     def is_confidential(self) -> bool:

@@ -130,6 +130,7 @@ class _ClientSchema(Schema):
     android_apps = fields.List(fields.Nested(_AndroidSchema), load_default=list)
     ios_apps = fields.List(fields.Nested(_IosSchema), load_default=list)
     refresh_token = fields.Nested(_RefreshTokenSchema, load_default=dict)
+    challenge_without_secret = fields.Boolean(load_default=False)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Client:
@@ -143,6 +144,11 @@ class _ClientSchema(Schema):
             raise ValidationError(
                 "a confidential client needs client_secret or client_secret_hash.",
                 "token_endpoint_auth_method",
+            )
+        if data["challenge_without_secret"] and data["token_endpoint_auth_method"] == "none":
+            raise ValidationError(
+                "only a confidential client has a secret to start a challenge without.",
+                "challenge_without_secret",
             )
         refresh_token = data.pop("refresh_token")
         values: dict[str, Any] = {
