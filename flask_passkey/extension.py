@@ -189,6 +189,9 @@ class Passkey:
                 refresh_token_reuse_interval=settings.refresh_token_reuse_interval,
                 audiences=settings.audiences,
                 extra_claims=lambda **arguments: state.extra_claims(**arguments),
+                get_organization=lambda organization_id: manager.hook.passkey_get_organization(
+                    organization_id=organization_id
+                ),
             ),
             proofs=proofs,
             access=AccessVerifier(issuer=issuer, users=users, proofs=proofs),

@@ -205,6 +205,7 @@ class TenantSchema(Schema):
     rp_id = fields.String(load_default=None, validate=_domain)
     rp_name = fields.String(load_default="flask-passkey")
     default_connection = fields.String(load_default=None)
+    allow_organization_name_in_authentication_api = fields.Boolean(load_default=False)
     connections = fields.List(fields.Nested(_ConnectionSchema), load_default=list)
     clients = fields.List(fields.Nested(_ClientSchema), load_default=list)
     organizations = fields.List(fields.Nested(_OrganizationSchema), load_default=list)
@@ -225,10 +226,16 @@ class ConfigTenant:
             rp_id=loaded["rp_id"],
             rp_name=loaded["rp_name"],
             default_connection=loaded["default_connection"],
+            allow_organization_name_in_authentication_api=loaded[
+                "allow_organization_name_in_authentication_api"
+            ],
         )
         self.connections: dict[str, Connection] = {c.name: c for c in loaded["connections"]}
         self.clients: dict[str, Client] = {c.client_id: c for c in loaded["clients"]}
         self.organizations: dict[str, Organization] = {o.id: o for o in loaded["organizations"]}
+        self.organizations_by_name = {
+            o.name.casefold(): o for o in loaded["organizations"] if o.name
+        }
         self._check_references(loaded)
 
     def _check_references(self, loaded: dict[str, Any]) -> None:
@@ -236,6 +243,10 @@ class ConfigTenant:
         tenant = self.tenant
         if len(self.clients) != len(loaded["clients"]):
             problems.append("client_id values must be unique")
+        if len(self.organizations) != len(loaded["organizations"]):
+            problems.append("organization ids must be unique")
+        if len(self.organizations_by_name) != sum(1 for o in loaded["organizations"] if o.name):
+            problems.append("organization names must be unique, ignoring case")
         if (
             tenant.default_connection is not None
             and tenant.default_connection not in self.connections
@@ -269,6 +280,10 @@ class ConfigTenant:
     @hookimpl(trylast=True)
     def passkey_get_organization(self, organization_id: str) -> Organization | None:
         return self.organizations.get(organization_id)
+
+    @hookimpl(trylast=True)
+    def passkey_get_organization_by_name(self, name: str) -> Organization | None:
+        return self.organizations_by_name.get(name.casefold())
 
 
 def domain_problems(tenant: Tenant) -> list[str]:
