@@ -59,6 +59,29 @@ def test_rate_limit_headers_count_down_on_normal_and_limited_responses() -> None
         assert before <= reset <= before + 3600 + 1
 
 
+def test_only_a_429_says_when_to_retry() -> None:
+    client = limited("2 per hour")
+
+    ok = post_challenge(client)
+    refused = post_challenge(client, {"client_id": "nobody"})
+    limited_response = post_challenge(client)
+
+    assert (ok.status_code, refused.status_code, limited_response.status_code) == (200, 401, 429)
+    assert "Retry-After" not in ok.headers
+    assert "Retry-After" not in refused.headers
+    assert 0 < int(limited_response.headers["Retry-After"]) <= 3600
+
+
+def test_the_host_app_keeps_its_own_retry_after() -> None:
+    app = build_app(rate_limit="2 per hour")
+
+    @app.get("/maintenance")
+    def maintenance() -> tuple[str, int, dict[str, str]]:
+        return "back soon", 503, {"Retry-After": "120"}
+
+    assert app.test_client().get("/maintenance").headers["Retry-After"] == "120"
+
+
 def test_rejected_requests_carry_the_headers_and_use_up_the_limit() -> None:
     client = limited("2 per hour")
 
