@@ -113,8 +113,10 @@ def check_limit(limit: str, *, key: str = "PASSKEY_RATE_LIMIT") -> list[RateLimi
         items = parse_many(limit)
         if not items:
             raise ValueError("no limit given")
-    except ValueError as error:
-        raise ConfigurationError(f"Invalid {key} {limit!r}: {error}") from error
+    except ValueError as error:  # its traceback would only repeat the message
+        raise ConfigurationError(
+            f"{key}: {limit!r} is not a limit ({error}); write e.g. '60 per minute'."
+        ) from None
     return items
 
 

@@ -10,7 +10,7 @@ from flask import current_app
 from flask.testing import FlaskClient
 from limits.errors import StorageError
 
-from flask_passkey import hookimpl
+from flask_passkey import ConfigurationError, hookimpl
 from tests.conftest import CUSTOM_DOMAIN, DEFAULT_DOMAIN, build_app, post_challenge, tenant_data
 
 
@@ -255,3 +255,14 @@ def test_storage_failing_after_the_request_was_let_in_leaves_the_answer_alone() 
     assert response.status_code == 200, response.get_json()
     assert "auth_session" in response.get_json()
     assert "X-RateLimit-Remaining" not in response.headers
+
+
+def test_an_unparsable_limit_is_one_line_naming_the_key() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(rate_limit="5 per fortnight")
+
+    assert str(refused.value) == (
+        "PASSKEY_RATE_LIMIT: '5 per fortnight' is not a limit (no granularity matched for "
+        "fortnight); write e.g. '60 per minute'."
+    )
+    assert refused.value.__suppress_context__
