@@ -187,7 +187,7 @@ def build(backend: str, undone: Sequence[Optimisation]) -> Flask:
     return app
 
 
-def _token_calls(app: Flask, backend: str, count: int) -> Callable[[], int]:
+def token_calls(app: Flask, backend: str, count: int) -> Callable[[], int]:
     """A function that redeems the next of ``count`` sessions issued ahead on ``app``."""
     fixture = sign_up_users(app, backend, users=1)
     prefix = WORK_DIR / f"ab-{backend}-{time.time_ns()}"
@@ -225,7 +225,7 @@ def scenario(
         if endpoint == "challenge":
             one = call(app)
         else:
-            one = _token_calls(app, backend, (repeats + 1) * requests + 20)
+            one = token_calls(app, backend, (repeats + 1) * requests + 20)
         variant = Variant(label, undone, one)
         with variant.serving():
             for _ in range(20):
