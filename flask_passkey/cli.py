@@ -34,8 +34,8 @@ from .default_plugins.sql_store import (
     store_migrations,
     upgrade_database,
 )
-from .default_plugins.tenant_config import load_client
-from .doctor import diagnose, explain_startup_error, validation_messages
+from .default_plugins.tenant_config import load_client, validation_messages
+from .doctor import diagnose, explain_startup_error
 from .errors import BackendUnavailable, ConfigurationError
 from .migrations import HEAD, pending_migrations
 from .models import WEBAUTHN_GRANT, AppType, AuthMethod, Client, OrganizationUsage

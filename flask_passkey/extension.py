@@ -124,7 +124,9 @@ class Passkey:
                 "flask-passkey registers blueprints under these names."
             )
         settings = Settings.from_config(app.config)
-        tenant_data = load_tenant_data(tenant=settings.tenant, tenant_file=settings.tenant_file)
+        tenant_data = load_tenant_data(
+            tenant=settings.tenant, tenant_file=settings.tenant_file, root_path=app.root_path
+        )
         extra = {"tenant_config": ConfigTenant(tenant_data)} if tenant_data is not None else {}
         manager = build_plugin_manager(settings, extra=extra)
         plugin_defaults = _merged_config_defaults(manager)

@@ -157,8 +157,12 @@ def test_names_equal_but_for_case_are_a_configuration_error(signing_key_pem: str
     tenant = names_tenant()
     tenant["organizations"].append({"id": "org_acme_2", "name": "Acme"})
 
-    with pytest.raises(ConfigurationError, match="organization names must be unique"):
+    with pytest.raises(ConfigurationError) as raised:
         new_ceremony_app(signing_key_pem=signing_key_pem, tenant=tenant)
+    assert raised.value.problems == (
+        "organizations[3].name: 'Acme' is already the name of organizations[0] "
+        "(names are matched ignoring case).",
+    )
 
 
 class Directory:
