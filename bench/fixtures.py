@@ -151,13 +151,18 @@ def sign_up_users(app: Flask, backend: str, *, users: int) -> LoginFixture:
         for index in range(users)
     ]
     store = get_state(app).users
-    grants = [store.get_refresh_token(hash_token(answer["refresh_token"])) for answer in answers]
+    grants = []
+    for answer in answers:
+        grant = store.get_refresh_token(hash_token(answer["refresh_token"]))
+        if grant is None:
+            raise RuntimeError("a sign-up's refresh token is not in the store")
+        grants.append(grant)
     return LoginFixture(
         backend,
         app,
         authenticator,
         [c.credential_id for c in authenticator.credentials],
-        [grant for grant in grants if grant is not None],
+        grants,
         answers[0]["access_token"],
     )
 
