@@ -20,7 +20,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -87,7 +86,9 @@ def spa_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         started.append((server, thread))
         return server
 
-    api, app, stranger = {}, {}, {}  # type: dict[str, Flask], dict[str, Flask], dict[str, Flask]
+    api: dict[str, Flask] = {}
+    app: dict[str, Flask] = {}
+    stranger: dict[str, Flask] = {}
     api_domain = f"{API_HOST}:{bind(api).server_port}"
     app_origin = f"https://{APP_HOST}:{bind(app).server_port}"
     stranger_origin = f"https://{STRANGER_HOST}:{bind(stranger).server_port}"
