@@ -69,6 +69,7 @@ async function step(work) {
 
 function showTokenExpiry(response) {
   const claims = JSON.parse(atob(response.access_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  $("token-id").textContent = claims.jti;
   $("token-expiry").textContent = new Date(claims.exp * 1000).toISOString();
   return claims;
 }

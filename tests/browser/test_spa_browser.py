@@ -259,14 +259,19 @@ def test_sign_up_sign_out_and_sign_in_again(spa: SpaPage) -> None:
 
 def test_silent_refresh_and_a_my_account_token_from_the_refresh_token(spa: SpaPage) -> None:
     spa.sign_up(new_email("refresh"))
-    sub = spa.text("claim-sub")
+    sub, signed_in_token = spa.text("claim-sub"), spa.text("token-id")
 
     spa.click("refresh-button")
     assert spa.text("refresh-count") == "1", spa.error()
+    refreshed_token = spa.text("token-id")
+    assert refreshed_token != signed_in_token
 
-    spa.open()  # a reload: the SDK refreshes with the stored refresh token, no prompt
+    spa.open()  # a reload: the session comes back from the SDK's cache, no prompt
     assert spa.state() == "signed-in", spa.error()
     assert spa.text("claim-sub") == sub
+    spa.click("refresh-button")  # with the refresh token the last rotation gave
+    assert spa.error() == ""
+    assert spa.text("token-id") not in (signed_in_token, refreshed_token)
 
     spa.click("myaccount-button")
     assert spa.error() == ""
