@@ -34,8 +34,8 @@ from .default_plugins.sql_store import (
     store_migrations,
     upgrade_database,
 )
-from .default_plugins.tenant_config import load_client
-from .doctor import diagnose, explain_startup_error, validation_messages
+from .default_plugins.tenant_config import load_client, validation_messages
+from .doctor import diagnose, explain_startup_error
 from .errors import BackendUnavailable, ConfigurationError
 from .migrations import HEAD, pending_migrations
 from .models import WEBAUTHN_GRANT, AppType, AuthMethod, Client, OrganizationUsage
@@ -323,6 +323,13 @@ def _stored_client(state: PasskeyState, store: ClientStore, client_id: str) -> C
     help="A refresh-token policy (Auth0's MRRT): its refresh tokens may get access tokens for "
     "AUDIENCE with these scopes; repeat for several.",
 )
+@click.option(
+    "--challenge-without-secret",
+    is_flag=True,
+    help="Let this confidential client start passkey ceremonies (/passkey/register, "
+    "/passkey/challenge) without its secret, as @auth0/auth0-auth-js does; the token endpoint "
+    "still needs it.",
+)
 @pass_state
 def clients_add(
     state: PasskeyState,
@@ -336,6 +343,7 @@ def clients_add(
     grant_types: tuple[str, ...],
     organization_usage: OrganizationUsage,
     policies: tuple[str, ...],
+    challenge_without_secret: bool,
 ) -> None:
     """Add the client CLIENT_ID. A confidential one gets a secret, shown once."""
     store = _client_store(state)
@@ -365,6 +373,7 @@ def clients_add(
                 "web_origins": list(web_origins),
                 "allowed_origins": list(allowed_origins) if allowed_origins else None,
                 "refresh_token": {"policies": [_policy(text) for text in policies]},
+                "challenge_without_secret": challenge_without_secret,
             }
         )
     except ValidationError as error:

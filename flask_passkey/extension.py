@@ -125,7 +125,9 @@ class Passkey:
                 "flask-passkey registers blueprints under these names."
             )
         settings = Settings.from_config(app.config)
-        tenant_data = load_tenant_data(tenant=settings.tenant, tenant_file=settings.tenant_file)
+        tenant_data = load_tenant_data(
+            tenant=settings.tenant, tenant_file=settings.tenant_file, root_path=app.root_path
+        )
         extra = {"tenant_config": ConfigTenant(tenant_data)} if tenant_data is not None else {}
         manager = build_plugin_manager(settings, extra=extra)
         plugin_defaults = _merged_config_defaults(manager)
@@ -190,6 +192,9 @@ class Passkey:
                 refresh_token_reuse_interval=settings.refresh_token_reuse_interval,
                 audiences=settings.audiences,
                 extra_claims=lambda **arguments: state.extra_claims(**arguments),
+                get_organization=lambda organization_id: manager.hook.passkey_get_organization(
+                    organization_id=organization_id
+                ),
             ),
             proofs=proofs,
             access=AccessVerifier(issuer=issuer, users=users, proofs=proofs),

@@ -15,6 +15,7 @@ const MY_ACCOUNT_SCOPES = [
   "read:me:authentication_methods",
   "update:me:authentication_methods",
   "delete:me:authentication_methods",
+  "read:me:factors",
 ];
 
 const $ = (id) => document.getElementById(id);

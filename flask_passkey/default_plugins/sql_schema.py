@@ -155,4 +155,5 @@ clients = sa.Table(
     sa.Column("ios_apps", sa.JSON, nullable=False),
     # Auth0's refresh_token.policies: [{"audience": ..., "scope": [...]}]
     sa.Column("refresh_token_policies", sa.JSON, nullable=False),
+    sa.Column("challenge_without_secret", sa.Boolean, nullable=False),
 )

@@ -9,7 +9,7 @@ npm these tests skip, saying so; under ``CI=true`` they fail instead.
 The SDK asks for the passkey challenges without the client secret but exchanges the passkey
 for tokens only as a confidential client (client_secret_post), so its passkey flows need the
 per-client opt-in of the wire contract (api.md, validation step 4) that waives a *missing*
-secret on the challenge endpoints.
+secret on the challenge endpoints: the SDK's app has ``challenge_without_secret`` on.
 """
 
 from __future__ import annotations
@@ -32,10 +32,6 @@ pytestmark = pytest.mark.sdk
 NODE_PROJECT = Path(__file__).parent / "node"
 SCRIPT = NODE_PROJECT / "auth_js.mjs"
 OFFLINE = "openid profile email offline_access"
-NEEDS_WAIVER = (
-    "needs the per-client opt-in waiving a missing client_secret on /passkey/register and "
-    "/passkey/challenge (api.md step 4): @auth0/auth0-auth-js 1.10.0 sends none there"
-)
 
 
 class AuthJsError(Exception):
@@ -99,7 +95,6 @@ def test_discovery_passes_openid_client_checks(node: str, sdk_server: SdkServer)
     assert metadata["token_endpoint"] == f"{sdk_server.origin}/oauth/token"
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_WAIVER)
 def test_sign_up_with_a_passkey(node: str, sdk_server: SdkServer) -> None:
     passkey, email = SoftAuthenticator(), new_email()
 
@@ -112,7 +107,6 @@ def test_sign_up_with_a_passkey(node: str, sdk_server: SdkServer) -> None:
     assert tokens["refreshToken"]
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_WAIVER)
 def test_login_with_the_passkey(node: str, sdk_server: SdkServer) -> None:
     sdk, passkey = AuthJs(node, sdk_server), SoftAuthenticator()
     signed_up = sign_up(sdk, sdk_server, passkey, new_email())
@@ -124,7 +118,6 @@ def test_login_with_the_passkey(node: str, sdk_server: SdkServer) -> None:
     assert tokens["claims"]["sub"] == signed_up["claims"]["sub"]
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_WAIVER)
 def test_refresh(node: str, sdk_server: SdkServer) -> None:
     sdk = AuthJs(node, sdk_server)
     signed_up = sign_up(sdk, sdk_server, SoftAuthenticator(), new_email())

@@ -4,8 +4,8 @@ to the client (Auth0's "Allowed Origins (CORS)").
 NULL means the client's ``web_origins`` (flask_passkey.cors), which keeps every existing client
 as it was.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | None = None
 depends_on: str | None = None
 
