@@ -294,6 +294,14 @@ def _stored_client(state: PasskeyState, store: ClientStore, client_id: str) -> C
     "for several.",
 )
 @click.option(
+    "--allowed-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="URL",
+    help="An origin (scheme://host[:port]) whose pages may call the API for it (CORS); repeat "
+    "for several. [default: its web origins]",
+)
+@click.option(
     "--grant",
     "grant_types",
     multiple=True,
@@ -331,6 +339,7 @@ def clients_add(
     auth_method: AuthMethod | None,
     connections: tuple[str, ...],
     web_origins: tuple[str, ...],
+    allowed_origins: tuple[str, ...],
     grant_types: tuple[str, ...],
     organization_usage: OrganizationUsage,
     policies: tuple[str, ...],
@@ -362,6 +371,7 @@ def clients_add(
                 "organization_usage": organization_usage,
                 "connections": list(connections),
                 "web_origins": list(web_origins),
+                "allowed_origins": list(allowed_origins) if allowed_origins else None,
                 "refresh_token": {"policies": [_policy(text) for text in policies]},
                 "challenge_without_secret": challenge_without_secret,
             }

@@ -115,6 +115,7 @@ _FIELD_FIXES = {
     "`keytool -list -v` or the Play Console prints it (32 upper-case hex bytes joined by colons)",
     "rp_id": "Use one of the custom domains, or a parent domain of all of them, as rp_id",
     "web_origins": "Write each origin as scheme://host[:port], without a path",
+    "allowed_origins": "Write each origin as scheme://host[:port], without a path",
 }
 
 

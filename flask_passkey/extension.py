@@ -17,6 +17,7 @@ from .account_views import create_account_blueprint
 from .ceremony import Ceremonies
 from .cli import passkey_cli
 from .config import Settings, check_unknown_keys
+from .cors import install_cors
 from .default_plugins.tenant_config import ConfigTenant, load_tenant_data
 from .discovery_views import DISCOVERY_BLUEPRINT_NAME
 from .dpop import DPoPVerifier
@@ -208,6 +209,7 @@ class Passkey:
         app.extensions[EXTENSION_KEY] = state
         for blueprint in [*create_blueprints(state), create_account_blueprint(state)]:
             app.register_blueprint(blueprint)
+        install_cors(app, state)
         app.cli.add_command(passkey_cli)
 
 

@@ -104,6 +104,9 @@ class Client:
     connections: tuple[str, ...] = ()
     default_connection: str | None = None
     web_origins: tuple[str, ...] = ()
+    #: Auth0's "Allowed Origins (CORS)": pages that may read this client's answers
+    #: (flask_passkey.cors); None means its ``web_origins``.
+    allowed_origins: tuple[str, ...] | None = None
     android_apps: tuple[AndroidApp, ...] = ()
     ios_apps: tuple[IosApp, ...] = ()
     refresh_token_policies: tuple[RefreshTokenPolicy, ...] = ()

@@ -416,6 +416,8 @@ def test_clients_add_takes_every_option(sql_app: Flask) -> None:
             "https://one.acme.test",
             "--web-origin",
             "http://localhost:8080",
+            "--allowed-origin",
+            "https://app.acme.test",
             "--grant",
             WEBAUTHN_GRANT,
             "--grant",
@@ -431,6 +433,7 @@ def test_clients_add_takes_every_option(sql_app: Flask) -> None:
     assert client.token_endpoint_auth_method == "client_secret_basic"
     assert client.connections == (DB_CONNECTION, "partners")
     assert client.web_origins == ("https://one.acme.test", "http://localhost:8080")
+    assert client.allowed_origins == ("https://app.acme.test",)
     assert client.grant_types == (WEBAUTHN_GRANT, "refresh_token")
     assert client.organization_usage == "allow"
     assert client.challenge_without_secret

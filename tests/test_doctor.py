@@ -193,6 +193,13 @@ def test_malformed_android_fingerprint_in_the_configuration() -> None:
     assert "keytool -list -v" in line
 
 
+def test_an_allowed_origin_with_a_path() -> None:
+    tenant = with_client(allowed_origins=["https://app.acme.test/callback"])
+    line = only_problem(doctor_of_factory(failing_app(tenant=tenant)))
+    assert "clients[0].allowed_origins[0]:" in line
+    assert "scheme://host[:port], without a path" in line
+
+
 class PluginClients:
     """Clients from an operator's plugin, which no configuration schema checked."""
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from typing import Any
 import pytest
 
 from flask_passkey.testing import SoftAuthenticator
-from tests.conftest import backend_missing, find_user, new_email
+from tests.conftest import find_user, new_email
+from tests.node_projects import npm_installed
 from tests.sdk.conftest import SDK_CLIENT_ID, SDK_CLIENT_SECRET, SdkServer
 
 pytestmark = pytest.mark.sdk
@@ -45,18 +45,7 @@ class AuthJsError(Exception):
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node binary, with the locked packages installed (``npm ci``) on first use."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        backend_missing("node and npm are needed for the @auth0/auth0-auth-js tests")
-    if not (NODE_PROJECT / "node_modules" / "@auth0" / "auth0-auth-js").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_PROJECT,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return node
+    return npm_installed(NODE_PROJECT, "@auth0/auth0-auth-js")
 
 
 class AuthJs:
