@@ -143,8 +143,10 @@ def check_limit(limit: str, *, key: str = "PASSKEY_RATE_LIMIT") -> list[RateLimi
         items = parse_many(limit)
         if not items:
             raise ValueError("no limit given")
-    except ValueError as error:
-        raise ConfigurationError(f"Invalid {key} {limit!r}: {error}") from error
+    except ValueError as error:  # its traceback would only repeat the message
+        raise ConfigurationError(
+            f"{key}: {limit!r} is not a limit ({error}); write e.g. '60 per minute'."
+        ) from None
     return items
 
 
@@ -171,11 +173,22 @@ def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limit
         application_limits_exempt_when=_always,
     )
     limiter.request_filter(lambda: request.blueprint not in LIMITED_BLUEPRINTS)
+    # Registered before flask-limiter's header writer, so Flask runs it after the writer.
+    app.after_request(_retry_after_only_on_429)
     with _host_limiter_config_hidden(app.config):
         limiter.init_app(app)
     # Registered after flask-limiter's header writer, so Flask runs it first.
     app.after_request(_read_window_early(limiter))
     return limiter
+
+
+def _retry_after_only_on_429(response: Response) -> Response:
+    """Drop the ``Retry-After`` flask-limiter's header writer puts on every response of a
+    limited endpoint (it has no setting to write it only on a 429): on a 200 it reads as "come
+    back later". The ``X-RateLimit-*`` headers stay on every response."""
+    if response.status_code != 429 and request.blueprint in LIMITED_BLUEPRINTS:
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 def _read_window_early(limiter: Limiter) -> Callable[[Response], Response]:

@@ -237,8 +237,12 @@ class TokenIssuer:
         auth_time: float,
         extra_claims: Mapping[str, Any],
         dpop_jkt: str | None = None,
+        organization_name: str | None = None,
     ) -> IssuedTokens:
         """Sign an access token for ``audience`` and, when ``openid`` is in scope, an ID token.
+
+        Both carry ``org_id`` with ``organization_id``, and ``org_name`` with
+        ``organization_name``.
 
         With ``dpop_jkt`` the access token is bound to that DPoP key (``cnf.jkt``, RFC 9449).
         """
@@ -247,6 +251,8 @@ class TokenIssuer:
         common: dict[str, Any] = {"iss": issuer, "sub": user.id, "iat": now}
         if organization_id is not None:
             common["org_id"] = organization_id
+        if organization_name is not None:
+            common["org_name"] = organization_name
         access_claims = {
             **common,
             "aud": audience,

@@ -157,6 +157,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             issuer=passkey_request.origin + "/",
             scope=data["scope"],
             audience=data["audience"],
+            organization_names=passkey_request.tenant.allow_organization_name_in_authentication_api,
             dpop_jkt=None
             if proof is None
             else state.proofs.verify(proof, method="POST", url=request_url(passkey_request)),
@@ -167,7 +168,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
                 auth_session=data["auth_session"],
                 authn_response=data["authn_response"],
                 realm=data["realm"],
-                organization=data["organization"],
+                organization=context.organization_id,
             )
         else:
             result = state.grants.refresh(token_request, refresh_token=data["refresh_token"])

@@ -59,6 +59,29 @@ def test_rate_limit_headers_count_down_on_normal_and_limited_responses() -> None
         assert before <= reset <= before + 3600 + 1
 
 
+def test_only_a_429_says_when_to_retry() -> None:
+    client = limited("2 per hour")
+
+    ok = post_challenge(client)
+    refused = post_challenge(client, {"client_id": "nobody"})
+    limited_response = post_challenge(client)
+
+    assert (ok.status_code, refused.status_code, limited_response.status_code) == (200, 401, 429)
+    assert "Retry-After" not in ok.headers
+    assert "Retry-After" not in refused.headers
+    assert 0 < int(limited_response.headers["Retry-After"]) <= 3600
+
+
+def test_the_host_app_keeps_its_own_retry_after() -> None:
+    app = build_app(rate_limit="2 per hour")
+
+    @app.get("/maintenance")
+    def maintenance() -> tuple[str, int, dict[str, str]]:
+        return "back soon", 503, {"Retry-After": "120"}
+
+    assert app.test_client().get("/maintenance").headers["Retry-After"] == "120"
+
+
 def test_rejected_requests_carry_the_headers_and_use_up_the_limit() -> None:
     client = limited("2 per hour")
 
@@ -232,6 +255,17 @@ def test_storage_failing_after_the_request_was_let_in_leaves_the_answer_alone() 
     assert response.status_code == 200, response.get_json()
     assert "auth_session" in response.get_json()
     assert "X-RateLimit-Remaining" not in response.headers
+
+
+def test_an_unparsable_limit_is_one_line_naming_the_key() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(rate_limit="5 per fortnight")
+
+    assert str(refused.value) == (
+        "PASSKEY_RATE_LIMIT: '5 per fortnight' is not a limit (no granularity matched for "
+        "fortnight); write e.g. '60 per minute'."
+    )
+    assert refused.value.__suppress_context__
 
 
 # -- IPv6 prefixes (PASSKEY_RATE_LIMIT_IPV6_PREFIX) ---------------------------------------------

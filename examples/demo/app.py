@@ -171,7 +171,10 @@ def create_app(
         instance_path=str(instance_path or HERE / "instance"),
     )
     app.config.update(
-        PASSKEY_TENANT_FILE=os.environ.get("PASSKEY_DEMO_TENANT", str(HERE / "tenant.toml")),
+        # A path given in the shell is the shell's: make it absolute before the app reads it.
+        PASSKEY_TENANT_FILE=os.path.abspath(
+            os.environ.get("PASSKEY_DEMO_TENANT", HERE / "tenant.toml")
+        ),
         DEMO_CLIENT_ID=CLIENT_ID,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
