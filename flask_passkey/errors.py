@@ -206,6 +206,12 @@ class LockedOut(TooManyRequests):
         super().__init__(description)
 
 
+class RefreshTokenReused(InvalidGrant):
+    """A spent refresh token came back (outside the reuse interval): its family is revoked.
+    Reported to ``passkey_event`` as ``refresh_token_reused``; the client sees the
+    ``invalid_grant`` of any dead refresh token."""
+
+
 class ServerError(PasskeyError):
     """A failure of ours, not the request's (Flask logs the exception behind it)."""
 

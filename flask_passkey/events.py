@@ -17,12 +17,13 @@ EventName = Literal[
     "passkey_enrolled",
     "passkey_renamed",
     "passkey_deleted",
+    "refresh_token_reused",
 ]
 
 
 #: Events that report a refused request (or a lockout it caused); the rest report successes.
 FAILURE_EVENTS: frozenset[EventName] = frozenset(
-    {"request_rejected", "rate_limited", "locked_out", "lockout_started"}
+    {"request_rejected", "rate_limited", "locked_out", "lockout_started", "refresh_token_reused"}
 )
 
 
@@ -34,6 +35,8 @@ class PasskeyEvent:
     endpoint: str
     client_ip: str
     client_id: str | None = None
+    #: On the token endpoint: the request's ``grant_type``, once it is one the server knows.
+    grant_type: str | None = None
     #: For rejections: the wire error code (``invalid_grant``...) and its description.
     error: str | None = None
     description: str | None = None

@@ -209,10 +209,14 @@ class Passkey:
             ),
         )
         app.extensions[EXTENSION_KEY] = state
-        for blueprint in [*create_blueprints(state), create_account_blueprint(state)]:
+        blueprints = [*create_blueprints(state), create_account_blueprint(state)]
+        for blueprint in blueprints:
             app.register_blueprint(blueprint)
         install_cors(app, state)
         app.cli.add_command(passkey_cli)
+        manager.hook.passkey_init_app(
+            app=app, blueprints=tuple(blueprint.name for blueprint in blueprints)
+        )
 
 
 def _limiter_storage(app: Flask, settings: Settings, manager: pluggy.PluginManager) -> str:

@@ -12,7 +12,13 @@ from typing import Any, Literal, NoReturn
 from .access import userinfo_audience
 from .account import MY_ACCOUNT_SCOPES, my_account_audience
 from .ceremony import Ceremonies, SignIn
-from .errors import AccessDenied, InvalidGrant, InvalidScope, UnauthorizedClient
+from .errors import (
+    AccessDenied,
+    InvalidGrant,
+    InvalidScope,
+    RefreshTokenReused,
+    UnauthorizedClient,
+)
 from .models import REFRESH_TOKEN_GRANT, Client, Organization, RefreshTokenPolicy, User
 from .tokens import IssuedTokens, TokenIssuer
 from .users import RefreshGrant, UserStore
@@ -204,7 +210,7 @@ class Grants:
                 "The refresh token is bound to a DPoP key: refresh with a DPoP proof of it."
             )
         if grant.used_at is not None and not self._reusable(grant.used_at, now):
-            self._revoke_family(grant)
+            self._revoke_family(grant, reused=True)
         user = self._grant_user(grant)
         if user is None or (
             grant.organization_id is not None
@@ -219,7 +225,7 @@ class Grants:
             # Lost: another request spent it since it was read, a moment ago (so within any
             # reuse interval there is).
             if not won and self.refresh_token_reuse_interval <= 0:
-                self._revoke_family(grant)
+                self._revoke_family(grant, reused=True)
         body = self._respond(
             request,
             user=user,
@@ -244,12 +250,12 @@ class Grants:
             now - used_at <= self.refresh_token_reuse_interval
         )
 
-    def _revoke_family(self, grant: RefreshGrant) -> NoReturn:
+    def _revoke_family(self, grant: RefreshGrant, *, reused: bool = False) -> NoReturn:
         """Revoke every token of ``grant``'s family and refuse the request: a spent token came
-        back (so the family's tokens may be a thief's as well as the user's), or what the
-        family stood for is gone."""
+        back (``reused``: the family's tokens may be a thief's as well as the user's), or what
+        the family stood for is gone."""
         self.users.revoke_refresh_token_family(grant.family_id, expires_at=grant.expires_at)
-        raise InvalidGrant(UNKNOWN_REFRESH_TOKEN)
+        raise (RefreshTokenReused if reused else InvalidGrant)(UNKNOWN_REFRESH_TOKEN)
 
     def _refreshed_access(
         self, request: TokenRequest, grant: RefreshGrant

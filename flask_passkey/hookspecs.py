@@ -50,6 +50,18 @@ def passkey_check_config(config: Mapping[str, Any]) -> None:
     """
 
 
+@hookspec
+def passkey_init_app(app: Flask, blueprints: tuple[str, ...]) -> None:
+    """Add to ``app`` what a plugin serves or observes beside the API: a route, a request
+    signal, a CLI command.
+
+    Called once, at the end of ``init_app``, after flask-passkey registered its blueprints
+    (``blueprints`` are their names, to tell flask-passkey's requests from the app's own) and
+    put its state in ``app.extensions["passkey"]``. Raise
+    :class:`flask_passkey.errors.ConfigurationError` to refuse to start.
+    """
+
+
 # -- tenant data (first result wins) ---------------------------------------------------------
 
 

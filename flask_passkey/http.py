@@ -24,6 +24,7 @@ from .errors import (
     MethodNotAllowed,
     PasskeyError,
     PayloadTooLarge,
+    RefreshTokenReused,
     ServerError,
     TemporarilyUnavailable,
     TooManyRequests,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 #: flask.g attribute: the client_id the request names, for rejection events.
 CLIENT_ID = "passkey_client_id"
+#: flask.g attribute: the known grant_type of a token request, for rejection events.
+GRANT_TYPE = "passkey_grant_type"
 #: A Host value: a DNS name or IPv4 address (or a bracketed IPv6 one), and an optional port.
 _HOST = re.compile(
     r"(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII | re.IGNORECASE
@@ -76,6 +79,7 @@ def register_error_handlers(
             endpoint=event_endpoint(),
             client_ip=state.client_address(),
             client_id=g.get(CLIENT_ID),
+            grant_type=g.get(GRANT_TYPE),
             error=error.error,
             description=error.description,
         )
@@ -169,6 +173,8 @@ def presented(passkey_request: PasskeyRequest, *, access_token: str | None = Non
 
 
 def rejection_name(error: PasskeyError) -> EventName:
+    if isinstance(error, RefreshTokenReused):
+        return "refresh_token_reused"
     if isinstance(error, LockedOut):
         return "locked_out"
     return "rate_limited" if isinstance(error, TooManyRequests) else "request_rejected"

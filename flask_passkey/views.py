@@ -15,6 +15,7 @@ from .events import EventName, PasskeyEvent
 from .grants import TokenRequest
 from .http import (
     CLIENT_ID,
+    GRANT_TYPE,
     NO_STORE,
     dpop_proof,
     method_not_allowed,
@@ -131,6 +132,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
         grant_type = load_body(token_schema, body)["grant_type"]
         if grant_type not in grant_schemas:
             raise UnsupportedGrantType(f"Unsupported grant_type {grant_type!r}.")
+        setattr(g, GRANT_TYPE, grant_type)
         data = load_body(grant_schemas[grant_type], body)
         client_id, secret, source = _client_credentials(data)
         guard_exchange(state.lockout, client_ip=passkey_request.client_ip)
@@ -176,6 +178,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             result.event,
             passkey_request,
             client_id=client_id,
+            grant_type=grant_type,
             user_id=result.user_id,
             connection=result.connection,
             organization_id=result.organization_id,

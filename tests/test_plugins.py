@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import current_app
+from flask import Flask, Response, current_app, request
 
 import flask_passkey
 from flask_passkey import ConfigurationError, PasskeyError, PasskeyEvent
@@ -239,6 +239,41 @@ def test_plugin_declared_key_set_by_the_operator_is_accepted_and_kept() -> None:
 def test_plugin_key_without_the_plugin_is_an_unknown_key() -> None:
     with pytest.raises(ConfigurationError, match="PASSKEY_AUDIT_BLOCKED"):
         build_app(audit_blocked=["spa"])
+
+
+# -- passkey_init_app --------------------------------------------------------------------------
+
+
+class RequestCounter:
+    """Serves /requests: how many requests each of flask-passkey's blueprints has answered."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    @flask_passkey.hookimpl
+    def passkey_init_app(self, app: Flask, blueprints: tuple[str, ...]) -> None:
+        assert "passkey" in app.extensions  # the state is there already
+
+        @app.after_request
+        def count(response: Response) -> Response:
+            if request.blueprint in blueprints:
+                self.counts[request.blueprint] = self.counts.get(request.blueprint, 0) + 1
+            return response
+
+        app.add_url_rule("/requests", "requests", lambda: self.counts)
+
+
+def test_a_plugin_adds_to_the_app_and_tells_passkey_requests_from_the_app_s() -> None:
+    counter = RequestCounter()
+    app = build_app(plugins=[counter])
+    app.add_url_rule("/home", "home", lambda: "home")
+    client = app.test_client()
+
+    post_challenge(client)
+    post_challenge(client, {"client_id": "nobody"})
+    client.get("/home")
+
+    assert client.get("/requests").get_json() == {"passkey": 2}
 
 
 # -- passkey_event -----------------------------------------------------------------------------

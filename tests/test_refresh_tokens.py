@@ -16,10 +16,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import URL
 
+from flask_passkey import PasskeyEvent, hookimpl
 from flask_passkey.account import SCOPE_DELETE, SCOPE_READ
 from flask_passkey.default_plugins.sql_store import SqlStore, upgrade_database
 from flask_passkey.errors import ConfigurationError
-from flask_passkey.models import RefreshTokenPolicy
+from flask_passkey.models import WEBAUTHN_GRANT, RefreshTokenPolicy
 from flask_passkey.store_contract import NOW, new_grant, new_user, race
 from flask_passkey.testing import PasskeyFlow
 from tests.conftest import (
@@ -45,6 +46,18 @@ MY_ACCOUNT = f"https://{CUSTOM_DOMAIN}/me/"
 OTHER_API = "https://billing.acme.test/"
 UNKNOWN = "Unknown or invalid refresh token."
 OFFLINE = "openid profile email offline_access"
+
+
+class TokenEvents:
+    """The token endpoint's events: name, grant type and error."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None, str | None]] = []
+
+    @hookimpl
+    def passkey_event(self, event: PasskeyEvent) -> None:
+        if event.endpoint == "token":
+            self.seen.append((event.name, event.grant_type, event.error))
 
 
 def policy_tenant() -> dict[str, Any]:
@@ -159,6 +172,23 @@ def test_each_refresh_rotates_and_a_replay_revokes_the_whole_family(make: AppMak
     assert_dead(flow.client, third)  # ...and the newest token of its family dies with it
     assert_dead(flow.client, second)
     assert renewed(flow.client, bystander)["refresh_token"]
+
+
+def test_a_replay_is_reported_as_reuse_and_other_dead_tokens_are_not(make: AppMaker) -> None:
+    recorder = TokenEvents()
+    app = make(plugins=[recorder])
+    flow, first = signed_in(app)
+    renewed(flow.client, first)
+
+    assert_dead(flow.client, first)  # a spent token came back
+    assert_dead(flow.client, "never-issued")  # dead, but no reuse
+
+    assert recorder.seen == [
+        ("signup_succeeded", WEBAUTHN_GRANT, None),
+        ("refresh_succeeded", REFRESH_GRANT, None),
+        ("refresh_token_reused", REFRESH_GRANT, "invalid_grant"),
+        ("request_rejected", REFRESH_GRANT, "invalid_grant"),
+    ]
 
 
 def test_within_the_reuse_interval_a_replay_gets_a_new_token_of_the_family(
