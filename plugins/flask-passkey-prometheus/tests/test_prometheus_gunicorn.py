@@ -1,0 +1,170 @@
+"""The metrics under gunicorn with 2 sync workers in prometheus_client's multiprocess mode.
+
+gunicorn starts with ``PROMETHEUS_MULTIPROC_DIR`` set to an empty directory, so each worker
+writes its counts to files of its own there, and whichever worker answers a scrape adds up
+every worker's files. Real sign-ups, sign-ins and refusals go to both workers (one connection
+per request, the kernel picks the worker); every scrape, from either worker, must count them
+all. The server is started the way tests/test_gunicorn_workers.py starts it, with its app
+module and helpers; the users live in a SQLite file both workers share.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask_passkey.default_plugins.sql_store import upgrade_database
+from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
+from prometheus_support import Scrape
+from tests.conftest import CUSTOM_DOMAIN, backend_missing, generate_rsa_pem, new_email, tenant_data
+from tests.test_gunicorn_workers import (
+    APP_MODULE,
+    GUNICORN,
+    ORIGIN,
+    TIMEOUT,
+    HttpClient,
+    Response,
+    _free_port,
+    _wait_until_serving,
+)
+
+pytestmark = pytest.mark.slow
+
+WORKERS = 2
+SIGN_UPS = 6
+SIGN_INS_EACH = 2
+STRANGERS = 3
+
+
+class PidRecordingClient(HttpClient):
+    """HttpClient, noting which worker answered each request."""
+
+    def __init__(self, port: int, pids: set[int]) -> None:
+        super().__init__(port)
+        self.pids = pids
+
+    def post(self, path: str, *, json: Any, headers: dict[str, str] | None = None) -> Response:
+        response = super().post(path, json=json, headers=headers)
+        self.pids.add(response.pid)
+        return response
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """gunicorn with 2 workers and the metrics plugin: its port and the multiprocess dir."""
+    if not os.access(GUNICORN, os.X_OK):
+        backend_missing(f"gunicorn is not installed at {GUNICORN}")
+    files = tmp_path_factory.mktemp("gunicorn-metrics")
+    multiproc_dir = files / "prometheus"
+    multiproc_dir.mkdir()
+    database_url = f"sqlite:///{files / 'passkey.sqlite3'}"
+    upgrade_database(database_url)
+    (files / "gunicorn_test_app.py").write_text(APP_MODULE)
+    config = {
+        "PASSKEY_TENANT": tenant_data(),
+        "PASSKEY_DATABASE_URL": database_url,
+        "PASSKEY_RATE_LIMIT": "100000 per minute",
+        "PASSKEY_SIGNING_KEYS": [generate_rsa_pem()],
+        # Registered by name, the way an installed copy's entry point would be (and only once).
+        "PASSKEY_PLUGINS": ["flask_passkey_prometheus:plugin"],
+        "PASSKEY_LOAD_ENTRY_POINTS": False,
+    }
+    plugin_root = Path(__file__).resolve().parents[1]
+    path = [str(files), str(plugin_root), os.environ.get("PYTHONPATH", "")]
+    env = {
+        **os.environ,
+        "PASSKEY_GUNICORN_TEST_CONFIG": json.dumps(config),
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+        "PYTHONPATH": os.pathsep.join(filter(None, path)),
+    }
+    port = _free_port()
+    log_path = files / "gunicorn.log"
+    command = [str(GUNICORN), "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
+    command += ["--chdir", str(files), "--timeout", "30", "--graceful-timeout", "5"]
+    command += ["gunicorn_test_app:app"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        _wait_until_serving(process, port, log_path)
+        yield port, multiproc_dir
+    finally:
+        process.terminate()
+        try:
+            process.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(TIMEOUT)
+
+
+def count(metrics: Scrape, **labels: str) -> float:
+    return metrics.value("passkey_requests_total", **labels)
+
+
+def scrape(port: int) -> tuple[int, Scrape]:
+    """GET /metrics: the worker that answered, and what it said."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        connection.request("GET", "/metrics", headers={"Host": CUSTOM_DOMAIN})
+        response = connection.getresponse()
+        text = response.read().decode()
+        assert response.status == 200, text
+        return int(response.headers["X-Worker-Pid"]), Scrape(text)
+    finally:
+        connection.close()
+
+
+def test_a_scrape_from_either_worker_adds_up_both_workers_counts(
+    server: tuple[int, Path],
+) -> None:
+    port, multiproc_dir = server
+    pids: set[int] = set()
+    flows = []
+    for _ in range(SIGN_UPS):
+        flow = PasskeyFlow(
+            PidRecordingClient(port, pids),
+            client_id="spa",
+            host=CUSTOM_DOMAIN,
+            origin=ORIGIN,
+            authenticator=SoftAuthenticator(),
+        )
+        flow.sign_up({"email": new_email()})
+        flows.append(flow)
+    for flow in flows:
+        for _ in range(SIGN_INS_EACH):
+            flow.sign_in()
+    for number in range(STRANGERS):
+        stranger = PasskeyFlow(
+            PidRecordingClient(port, pids), client_id=f"stranger-{number}", host=CUSTOM_DOMAIN
+        )
+        assert stranger.challenge().status_code == 401
+    assert len(pids) == WORKERS, "every request was served by one worker"
+    # Each worker wrote its own files (prometheus_client names them by pid).
+    assert {int(path.stem.rpartition("_")[2]) for path in multiproc_dir.glob("*.db")} >= pids
+
+    sign_ins = SIGN_UPS * SIGN_INS_EACH
+    scraped_by: set[int] = set()
+    for _ in range(40):
+        pid, metrics = scrape(port)
+        scraped_by.add(pid)
+
+        assert count(metrics, endpoint="register", outcome="challenge_issued") == SIGN_UPS
+        assert count(metrics, endpoint="challenge", outcome="challenge_issued") == sign_ins
+        webauthn = {"grant": "webauthn", "client": "spa"}
+        assert count(metrics, **webauthn, outcome="signup_succeeded") == SIGN_UPS
+        assert count(metrics, **webauthn, outcome="login_succeeded") == sign_ins
+        assert count(metrics, error="invalid_client", client="unknown") == STRANGERS
+        assert count(metrics) == 2 * SIGN_UPS + 2 * sign_ins + STRANGERS
+        duration = "passkey_request_duration_seconds_count"
+        assert metrics.value(duration, endpoint="token") == SIGN_UPS + sign_ins
+        assert metrics.value(duration, endpoint="challenge") == sign_ins + STRANGERS
+        if scraped_by == pids:
+            break
+    assert scraped_by == pids, "every scrape was answered by one worker"
