@@ -4,7 +4,8 @@ the issue's reference endpoints (a naive py_webauthn challenge, with and without
 flask-limiter), which calibrate this run against the reference points the targets came from.
 
 ``gunicorn 'bench.apps:app_from_env()'`` builds the app named by ``BENCH_APP``: ``floor``,
-``floor+limiter``, ``memory-nolimit``, a reference app of :data:`NAIVE_APPS`, ``memory-pool``
+``floor+limiter``, ``memory-nolimit``, ``memory+metrics`` (:data:`METRICS_APP`), a reference
+app of :data:`NAIVE_APPS`, ``memory-pool``
 (the memory store with users and refresh tokens made ahead, :data:`POOL_APP`), or a backend of
 :func:`bench.common.passkey_config` (``memory``, ``sqlite``, ``postgres``, ``redis``), with
 ``BENCH_DATABASE`` as PostgreSQL database.
@@ -89,6 +90,13 @@ def passkey_app(
 POOL_APP = "memory-pool"
 
 
+#: The memory store with the Prometheus plugin (flask-passkey-prometheus) counting and timing
+#: every request, in multiprocess mode as under any multi-worker gunicorn (bench.run gives this
+#: server a PROMETHEUS_MULTIPROC_DIR): the plugin's cost is its difference to ``memory``.
+METRICS_APP = "memory+metrics"
+METRICS_PLUGIN = "flask_passkey_prometheus:plugin"
+
+
 #: The issue's reference endpoints: BENCH_APP name -> (sessions in Redis, limiter storage).
 NAIVE_APPS: dict[str, tuple[bool, str | None]] = {
     "naive": (False, None),
@@ -151,4 +159,6 @@ def app_from_env() -> Flask:
 
         pool_file, size = Path(os.environ["BENCH_POOL_FILE"]), int(os.environ["BENCH_POOL_SIZE"])
         return memory_pool_app(pool_file, size)
+    if name == METRICS_APP:
+        return passkey_app("memory", config={"PASSKEY_PLUGINS": [METRICS_PLUGIN]})
     return passkey_app(name, database=os.environ.get("BENCH_DATABASE", BENCH_DATABASE))

@@ -13,7 +13,9 @@ body redeemed once) on SQLite, PostgreSQL and Redis+PostgreSQL; ``POST /oauth/to
 beside the token login on Redis+PostgreSQL (per-round ratios). The per-IP limit is on
 everywhere (memory storage; the Redis plugin's shared storage with Redis) and never reached.
 Two diagnostic targets split a challenge's cost: the floor behind flask-limiter alone, and the
-memory-store challenge with the limiter off.
+memory-store challenge with the limiter off. ``challenge/memory+metrics`` is the memory-store
+challenge with the Prometheus plugin counting and timing it (multiprocess mode), beside
+``challenge/memory`` without it.
 
 Other jobs on the machine are waited out before each load, and a load during which they took
 more than FOREIGN_LIMIT of the CPUs (or that saw errors) is made again, at most twice.
@@ -29,6 +31,7 @@ import argparse
 import contextlib
 import math
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -39,7 +42,7 @@ from typing import Literal
 import redis
 import sqlalchemy as sa
 
-from .apps import POOL_APP
+from .apps import METRICS_APP, POOL_APP
 from .common import (
     BASELINE_DATABASE,
     BENCH_DATABASE,
@@ -79,6 +82,8 @@ LOGIN_REFERENCE = "token/redis+postgres"
 #: floor's request (343 us), on 2 CPUs, make at most 2,250. The memory store's pool of refresh
 #: tokens is made for that rate (it cannot grow once the workers have forked).
 POOL_RATE = 2500
+#: The metrics server's prometheus_client multiprocess files, emptied before the servers start.
+METRICS_DIR = WORK_DIR / "prometheus-multiproc"
 #: Where the memory store's server writes the refresh tokens and access token it made.
 POOL_FILE = WORK_DIR / "pool-memory.json"
 
@@ -111,6 +116,8 @@ class Target:
     def env(self, baseline: Path | None = None) -> dict[str, str]:
         """The environment of the target's gunicorn."""
         env = {"BENCH_APP": self.app}
+        if self.app == METRICS_APP:
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
         if self.database:
             env["BENCH_DATABASE"] = self.database
         if self.baseline and baseline is not None:
@@ -129,6 +136,7 @@ TARGETS = (
     Target("floor", "floor", CHALLENGE),
     Target("diag/floor+flask-limiter", "floor+limiter", CHALLENGE),
     Target("challenge/memory", "memory", CHALLENGE),
+    Target("challenge/memory+metrics", METRICS_APP, CHALLENGE),
     Target("diag/challenge/memory without limiter", "memory-nolimit", CHALLENGE),
     Target("challenge/sqlite", "sqlite", CHALLENGE),
     Target("challenge/postgres", "postgres", CHALLENGE),
@@ -149,8 +157,11 @@ TARGETS = (
 
 
 def reset_stores() -> None:
-    """Start from empty session tables and limiter counters (users and keys are kept)."""
+    """Start from empty session tables, limiter counters and metrics (users and keys are
+    kept)."""
     WORK_DIR.mkdir(exist_ok=True)
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    METRICS_DIR.mkdir()
     sqlite_file = sqlite_url().removeprefix("sqlite:///")
     for suffix in ("", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):

@@ -8,6 +8,8 @@ import ipaddress
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from threading import Thread
+from wsgiref.simple_server import WSGIServer
 
 from flask import Response, jsonify, request
 from prometheus_client import (
@@ -34,11 +36,12 @@ def scrape_registry(own: CollectorRegistry) -> CollectorRegistry:
     return merged
 
 
-def start_metrics_server(port: int, addr: str = "127.0.0.1") -> None:
-    """Serve every worker's metrics on ``addr:port`` from the calling process: call it in
-    gunicorn's ``when_ready`` hook (the master), with ``PROMETHEUS_MULTIPROC_DIR`` set. That
-    port has no guard of its own: bind it to an address only the scraper reaches."""
-    start_http_server(port, addr=addr, registry=scrape_registry(CollectorRegistry()))
+def start_metrics_server(port: int, addr: str = "127.0.0.1") -> tuple[WSGIServer, Thread]:
+    """Serve every worker's metrics on ``addr:port`` from a thread of the calling process: call
+    it in gunicorn's ``when_ready`` hook (the master), with ``PROMETHEUS_MULTIPROC_DIR`` set.
+    That port has no guard of its own: bind it to an address only the scraper reaches.
+    Returns the server (``shutdown()`` stops it) and its thread."""
+    return start_http_server(port, addr=addr, registry=scrape_registry(CollectorRegistry()))
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:

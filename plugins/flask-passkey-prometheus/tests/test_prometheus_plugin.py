@@ -8,7 +8,12 @@ are not loaded, so an installed copy of the plugin does not count the same reque
 from __future__ import annotations
 
 import base64
+import json
+import re
+import subprocess
+import sys
 import tomllib
+import urllib.request
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -24,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_support import Scrape
 from tests.conftest import CUSTOM_DOMAIN, build_app, ceremony_tenant, new_email
 
-from flask_passkey_prometheus import PrometheusPlugin
+from flask_passkey_prometheus import PrometheusPlugin, start_metrics_server
 from flask_passkey_prometheus.clients import KnownClients
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
@@ -290,3 +295,56 @@ def test_no_path_serves_no_metrics_route() -> None:
 def test_bad_settings_stop_the_app_at_start_up(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         metrics_app(**config)
+
+
+# -- the Grafana dashboard -----------------------------------------------------------------------
+
+
+def test_the_dashboard_queries_only_metrics_the_plugin_exports() -> None:
+    dashboard = json.loads((PLUGIN_ROOT / "grafana-dashboard.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bpasskey_[a-z_]+", target["expr"])
+    }
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    exported = {
+        family.name + suffix
+        for family in PrometheusPlugin(CollectorRegistry()).registry.collect()
+        for suffix in suffixes[family.type]
+    }
+    assert queried <= exported, queried - exported
+    # Every metric has a panel.
+    assert {name.removesuffix("_total") for name in queried} >= {
+        family.name
+        for family in PrometheusPlugin(CollectorRegistry()).registry.collect()
+        if family.type == "counter"
+    }
+
+
+def test_a_port_of_its_own_serves_every_process_s_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    for count in (2, 3):  # two "workers", each counting into its own file
+        subprocess.run([sys.executable, "-c", WORKER.format(count=count)], check=True, timeout=30)
+    server, _ = start_metrics_server(0)
+    try:
+        port = server.server_address[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            metrics = Scrape(response.read().decode())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert metrics.value("passkey_requests_total", outcome="login_succeeded") == 5
+
+
+#: A worker process: counts ``count`` sign-ins into PROMETHEUS_MULTIPROC_DIR.
+WORKER = """
+from prometheus_client import CollectorRegistry
+from flask_passkey_prometheus.metrics import Metrics
+requests = Metrics(CollectorRegistry()).requests
+requests.labels("token", "webauthn", "spa", "login_succeeded", "").inc({count})
+"""
