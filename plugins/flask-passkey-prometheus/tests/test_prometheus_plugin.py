@@ -28,6 +28,7 @@ from flask_passkey.testing import PasskeyFlow
 from prometheus_client import CollectorRegistry
 from prometheus_support import Scrape
 from tests.conftest import CUSTOM_DOMAIN, build_app, ceremony_tenant, new_email
+from tests.test_doctor import load_demo
 
 from flask_passkey_prometheus import PrometheusPlugin, start_metrics_server
 from flask_passkey_prometheus.clients import KnownClients
@@ -348,3 +349,27 @@ from flask_passkey_prometheus.metrics import Metrics
 requests = Metrics(CollectorRegistry()).requests
 requests.labels("token", "webauthn", "spa", "login_succeeded", "").inc({count})
 """
+
+
+# -- the demo ------------------------------------------------------------------------------------
+
+
+def test_the_demo_serves_the_metrics_of_its_sign_ups(tmp_path: Path) -> None:
+    # make demo loads the plugin through its entry point; here it is registered explicitly.
+    app = load_demo().create_app(
+        {
+            "PASSKEY_DATABASE_URL": f"sqlite:///{tmp_path / 'passkey.sqlite3'}",
+            "PASSKEY_PLUGINS": [PrometheusPlugin(CollectorRegistry())],
+            "PASSKEY_LOAD_ENTRY_POINTS": False,
+        },
+        instance_path=tmp_path,
+    )
+    demo = PasskeyFlow(
+        app.test_client(), client_id="demo-spa", host="localhost", origin="http://localhost:5000"
+    )
+    demo.sign_up({"email": new_email(), "name": "Ann"})
+
+    metrics = scrape(app)
+
+    signed_up = {"outcome": "signup_succeeded", "client": "demo-spa"}
+    assert metrics.value("passkey_requests_total", **signed_up) == 1
