@@ -40,6 +40,7 @@ PYPROJECTS = [
     ROOT / "pyproject.toml",
     ROOT / "plugins/flask-passkey-redis/pyproject.toml",
     ROOT / "plugins/flask-passkey-example/pyproject.toml",
+    ROOT / "plugins/flask-passkey-prometheus/pyproject.toml",
 ]
 #: The extras a deployment installs (dev and bench are tools, not runtime dependencies).
 RUNTIME_EXTRAS = ("postgres", "redis")
