@@ -95,7 +95,7 @@ class PrometheusPlugin:
             lambda: [client.client_id for client in state.clients()]
         )
         names = frozenset(blueprints)
-        duration = self.metrics.duration
+        metrics = self.metrics
 
         def started(sender: Flask, **extra: Any) -> None:
             setattr(g, _STARTED, time.perf_counter())
@@ -103,7 +103,7 @@ class PrometheusPlugin:
         def finished(sender: Flask, response: Response, **extra: Any) -> None:
             began = g.get(_STARTED)
             if began is not None and request.blueprint in names:
-                duration.labels(event_endpoint()).observe(time.perf_counter() - began)
+                metrics.time(event_endpoint(), time.perf_counter() - began)
 
         request_started.connect(started, app, weak=False)
         request_finished.connect(finished, app, weak=False)

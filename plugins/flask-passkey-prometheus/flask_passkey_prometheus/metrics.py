@@ -9,6 +9,7 @@ grants the two it serves, and a client id is a label only when the tenant knows 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from flask_passkey import PasskeyEvent
 from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
@@ -34,6 +35,24 @@ POSSIBLE_CLONE = "possible_clone"
 
 #: Maps the client id an event carries to its label.
 ClientLabel = Callable[[str | None], str]
+
+
+Metric = TypeVar("Metric", Counter, Histogram)
+
+
+class Children(Generic[Metric]):
+    """The children of a labelled metric, kept by label values: ``labels()`` checks and locks
+    on every call, which the per-request paths skip (the label sets are bounded anyway)."""
+
+    def __init__(self, metric: Metric) -> None:
+        self._metric: Metric = metric
+        self._children: dict[tuple[str, ...], Metric] = {}
+
+    def __call__(self, *values: str) -> Metric:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class Metrics:
@@ -89,6 +108,12 @@ class Metrics:
             ["client"],
             registry=registry,
         )
+        self._request = Children(self.requests)
+        self._duration = Children(self.duration)
+
+    def time(self, endpoint: str, seconds: float) -> None:
+        """Record that a request to ``endpoint`` took ``seconds``."""
+        self._duration(endpoint).observe(seconds)
 
     def observe(self, event: PasskeyEvent, client_label: ClientLabel) -> None:
         """Count ``event``; ``client_label`` turns its client id into a bounded label."""
@@ -98,7 +123,7 @@ class Metrics:
             return
         client = client_label(event.client_id)
         grant = GRANTS.get(event.grant_type or "", NO_GRANT)
-        self.requests.labels(endpoint, grant, client, event.name, event.error or "").inc()
+        self._request(endpoint, grant, client, event.name, event.error or "").inc()
         reason = _TOO_MANY.get(event.name)
         if reason is not None:
             self.too_many_requests.labels(endpoint, reason).inc()
