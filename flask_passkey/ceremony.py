@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -21,6 +22,7 @@ from webauthn.helpers import (
     generate_challenge,
     generate_user_handle,
     options_to_json_dict,
+    parse_attestation_object,
     parse_authentication_credential_json,
     parse_authenticator_data,
     parse_registration_credential_json,
@@ -28,6 +30,7 @@ from webauthn.helpers import (
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
     AuthenticationCredential,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
@@ -40,9 +43,10 @@ from webauthn.helpers.structs import (
 from webauthn.registration.generate_registration_options import generate_registration_options
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
+from .attestation import AttestationGate
 from .context import PasskeyRequest, ValidationContext
-from .errors import AccessDenied, InvalidGrant, InvalidRequest
-from .models import IDENTIFIERS, Client, Credential, User
+from .errors import AccessDenied, AttestationRefused, InvalidGrant, InvalidRequest
+from .models import IDENTIFIERS, AttestationPolicy, Client, Credential, User
 from .sessions import AuthSession, SessionStore
 from .users import CredentialTaken, CredentialWithUserStore, IdentifierTaken, UserStore
 
@@ -86,6 +90,9 @@ class SignIn:
     credential: Credential
     session: AuthSession
     user_verified: bool
+    #: Signed up with an attestation the policy trusted, from an authenticator whose metadata
+    #: says its keys live in hardware (and not a synced passkey).
+    hardware_attested: bool = False
 
 
 def new_session_id() -> str:
@@ -112,11 +119,14 @@ class Ceremonies:
         users: UserStore,
         timeout_ms: int,
         clock: Callable[[], float],
+        attestation: AttestationGate | None = None,
     ) -> None:
         self.sessions = sessions
         self.users = users
         self.timeout_ms = timeout_ms
         self.clock = clock
+        #: Which authenticators may register; None = any, with "none" attestation.
+        self.attestation = attestation
         #: The store's one-read credential-and-owner lookup, when it has one.
         self._joined = (
             cast(CredentialWithUserStore, users)
@@ -228,8 +238,11 @@ class Ceremonies:
         exclude: Sequence[Credential],
     ) -> Challenge:
         """PublicKeyCredentialCreationOptions for ``session``: a discoverable credential
-        (residentKey required), user verification preferred, our algorithms."""
+        (residentKey required), user verification preferred, our algorithms, the attestation
+        conveyance of the session's policy."""
+        policy = self._policy(session)
         options = generate_registration_options(
+            attestation=AttestationConveyancePreference(policy.conveyance),
             rp_id=session.rp_id,
             rp_name=rp_name,
             user_name=user_name,
@@ -364,7 +377,7 @@ class Ceremonies:
         """Verify an attestation for a sign-up session; create the user and credential together."""
         if session.operation != "signup" or session.user_handle is None:
             raise InvalidGrant("The auth_session is not a sign-up session.")
-        parsed, verified = self._verify_attestation(session, client, response)
+        parsed, verified, hardware_attested = self._verify_attestation(session, client, response)
         now = self.clock()
         profile = dict(session.user_profile)
         user = User(
@@ -388,7 +401,7 @@ class Ceremonies:
             raise InvalidRequest(f"A user with this {taken.kind} already exists.") from None
         except CredentialTaken:
             raise InvalidGrant("This passkey is already registered.") from None
-        return SignIn(user, credential, session, verified.user_verified)
+        return SignIn(user, credential, session, verified.user_verified, hardware_attested)
 
     def finish_enrollment(
         self, *, session: AuthSession, client: Client, user: User, response: Mapping[str, Any]
@@ -401,7 +414,7 @@ class Ceremonies:
         """
         if session.operation != "enroll" or session.user_id != user.id:
             raise InvalidGrant("The auth_session is not an enrollment session of this user.")
-        parsed, verified = self._verify_attestation(session, client, response)
+        parsed, verified, _ = self._verify_attestation(session, client, response)
         # Enrolling does not sign in with the new passkey: it has not been used yet.
         credential = _new_credential(
             parsed, verified, session, user_id=user.id, now=self.clock(), last_used_at=None
@@ -414,20 +427,51 @@ class Ceremonies:
 
     def _verify_attestation(
         self, session: AuthSession, client: Client, response: Mapping[str, Any]
-    ) -> tuple[RegistrationCredential, VerifiedRegistration]:
+    ) -> tuple[RegistrationCredential, VerifiedRegistration, bool]:
         """py_webauthn's verification of a ``navigator.credentials.create()`` answer for
-        ``session``; any failure is InvalidGrant."""
+        ``session``, under the session's attestation policy, and whether it proves a hardware
+        key (see :attr:`SignIn.hardware_attested`).
+
+        Raises AttestationRefused when the policy refuses the authenticator or its attestation
+        chain, InvalidGrant for any other failure."""
         try:
             parsed = parse_registration_credential_json(dict(response))
             _check_single_cbor_item(parsed.response.attestation_object)
-            verified = verify_registration_response(
+            attestation = parse_attestation_object(parsed.response.attestation_object)
+            attested = attestation.auth_data.attested_credential_data
+            if attested is None:
+                raise ValueError("authData has no attested credential data.")
+        except _BAD_RESPONSE as error:
+            raise InvalidGrant(f"The passkey attestation could not be verified: {error}") from None
+        trust = (
+            self.attestation.admit(
+                self._policy(session),
+                aaguid=str(uuid.UUID(bytes=attested.aaguid)),
+                fmt=attestation.fmt if isinstance(attestation.fmt, str) else "",
+                x5c=attestation.att_stmt.x5c or (),
+            )
+            if self.attestation is not None
+            else None
+        )
+
+        def verify(roots: list[bytes]) -> VerifiedRegistration:
+            return verify_registration_response(
                 credential=parsed,
                 expected_challenge=session.challenge,
                 expected_rp_id=session.rp_id,
                 expected_origin=allowed_origins(session, client),
                 supported_pub_key_algs=ALGORITHMS,
+                pem_root_certs_bytes_by_fmt={attestation.fmt: roots} if roots else None,
             )
+
+        try:
+            verified = verify(trust.roots if trust is not None else [])
         except _BAD_RESPONSE as error:
+            if trust is not None and trust.roots and _verifies(lambda: verify([])):
+                raise AttestationRefused(
+                    "The attestation's certificate chain does not lead to a root the metadata "
+                    "service lists for the authenticator."
+                ) from None
             raise InvalidGrant(f"The passkey attestation could not be verified: {error}") from None
         # With "none" attestation nothing has used the key yet: make sure it is one, or the user
         # would get a passkey that can never sign in. (py_webauthn's error quotes the key: the
@@ -438,12 +482,31 @@ class Ceremonies:
             )
         except _BAD_RESPONSE:
             raise InvalidGrant("The passkey's public key is not a usable key.") from None
-        return parsed, verified
+        hardware_attested = (
+            trust is not None
+            and trust.hardware
+            and verified.credential_device_type == CredentialDeviceType.SINGLE_DEVICE
+        )
+        return parsed, verified, hardware_attested
+
+    def _policy(self, session: AuthSession) -> AttestationPolicy:
+        if self.attestation is None:
+            return AttestationPolicy()
+        return self.attestation.policy(client_id=session.client_id, connection=session.connection)
 
     def _check_membership(self, session: AuthSession, user: User) -> None:
         org = session.organization_id
         if org is not None and not self.users.is_member(organization_id=org, user_id=user.id):
             raise AccessDenied("The user is not a member of the organization.")
+
+
+def _verifies(verify: Callable[[], object]) -> bool:
+    """Whether ``verify`` returns rather than raising a verification failure."""
+    try:
+        verify()
+    except _BAD_RESPONSE:
+        return False
+    return True
 
 
 def _check_single_cbor_item(data: bytes) -> None:

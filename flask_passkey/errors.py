@@ -8,7 +8,7 @@ reject a request by raising one of these (or a subclass of their own).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 
 class ConfigurationError(Exception):
@@ -79,6 +79,22 @@ class InvalidGrant(PasskeyError):
     error = "invalid_grant"
     status = 400
     default_description = "The grant is invalid, expired or already used."
+
+
+class AttestationRefused(InvalidGrant):
+    """A verified-or-not attestation the connection's policy refuses (flask_passkey.attestation):
+    reported to ``passkey_event`` as ``event`` (``attestation_refused`` or ``aaguid_denied``)."""
+
+    default_description = "The authenticator's attestation is not accepted."
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        event: Literal["attestation_refused", "aaguid_denied"] = "attestation_refused",
+    ) -> None:
+        self.event: Literal["attestation_refused", "aaguid_denied"] = event
+        super().__init__(description)
 
 
 class InvalidScope(PasskeyError):

@@ -11,6 +11,8 @@ EventName = Literal[
     "rate_limited",
     "locked_out",
     "lockout_started",
+    "attestation_refused",
+    "aaguid_denied",
     "login_succeeded",
     "signup_succeeded",
     "refresh_succeeded",
@@ -22,7 +24,14 @@ EventName = Literal[
 
 #: Events that report a refused request (or a lockout it caused); the rest report successes.
 FAILURE_EVENTS: frozenset[EventName] = frozenset(
-    {"request_rejected", "rate_limited", "locked_out", "lockout_started"}
+    {
+        "request_rejected",
+        "rate_limited",
+        "locked_out",
+        "lockout_started",
+        "attestation_refused",
+        "aaguid_denied",
+    }
 )
 
 

@@ -14,6 +14,7 @@ from flask_limiter import Limiter
 
 from .access import AccessVerifier
 from .account_views import create_account_blueprint
+from .attestation import AttestationGate, metadata_from_settings
 from .ceremony import Ceremonies
 from .cli import passkey_cli
 from .config import Settings, check_unknown_keys
@@ -152,8 +153,23 @@ class Passkey:
                 "DPoP proofs."
             )
         clock = self._clock
+        tenant_config = extra.get("tenant_config")
         ceremonies = Ceremonies(
-            sessions=sessions, users=users, timeout_ms=settings.challenge_timeout, clock=clock
+            sessions=sessions,
+            users=users,
+            timeout_ms=settings.challenge_timeout,
+            clock=clock,
+            attestation=AttestationGate(
+                get_client=lambda client_id: manager.hook.passkey_get_client(client_id=client_id),
+                get_connection=lambda name: manager.hook.passkey_get_connection(name=name),
+                metadata=metadata_from_settings(
+                    blob=settings.mds_blob,
+                    root_cert=settings.mds_root_cert,
+                    root_path=app.root_path,
+                    connections=tenant_config.connections.values() if tenant_config else (),
+                    clients=tenant_config.clients.values() if tenant_config else (),
+                ),
+            ),
         )
         if settings.signing_keys:
             configured = configured_signing_keys(settings.signing_keys)

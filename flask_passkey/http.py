@@ -17,6 +17,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from .access import Presented
 from .context import Endpoint, PasskeyRequest
 from .errors import (
+    AttestationRefused,
     BackendUnavailable,
     InvalidClient,
     InvalidRequest,
@@ -171,6 +172,8 @@ def presented(passkey_request: PasskeyRequest, *, access_token: str | None = Non
 def rejection_name(error: PasskeyError) -> EventName:
     if isinstance(error, LockedOut):
         return "locked_out"
+    if isinstance(error, AttestationRefused):
+        return error.event
     return "rate_limited" if isinstance(error, TooManyRequests) else "request_rejected"
 
 

@@ -14,6 +14,8 @@ AppType = Literal["native", "spa", "regular_web", "non_interactive"]
 AuthMethod = Literal["none", "client_secret_post", "client_secret_basic"]
 OrganizationUsage = Literal["deny", "allow", "require"]
 Identifier = Literal["email", "phone_number", "username"]
+#: WebAuthn's ``attestation`` conveyance preference of the creation options.
+AttestationConveyance = Literal["none", "indirect", "direct", "enterprise"]
 #: Every identifier kind, in the order one is picked as a user's display name.
 IDENTIFIERS: tuple[Identifier, ...] = ("email", "phone_number", "username")
 
@@ -86,6 +88,24 @@ class RefreshTokenPolicy:
 
 
 @dataclass(frozen=True)
+class AttestationPolicy:
+    """Which authenticators may register a passkey (flask_passkey.attestation applies it).
+
+    AAGUIDs are lower-case, hyphenated UUID strings. Without ``require_trusted`` the AAGUID is
+    the authenticator's own claim; with it, an attestation chain the FIDO Metadata Service
+    vouches for backs it.
+    """
+
+    conveyance: AttestationConveyance = "none"
+    #: Refuse any attestation whose certificate chain does not verify against the roots the
+    #: loaded MDS BLOB lists for its AAGUID ("none" and self attestation included).
+    require_trusted: bool = False
+    #: When not empty, only these AAGUIDs may register.
+    allowed_aaguids: frozenset[str] = frozenset()
+    denied_aaguids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Client:
     """An application registered with the tenant."""
 
@@ -114,6 +134,8 @@ class Client:
     #: without its secret, as @auth0/auth0-auth-js does; a wrong secret is still refused and
     #: the token endpoint still authenticates it.
     challenge_without_secret: bool = False
+    #: Replaces its connection's attestation policy for this client's ceremonies.
+    attestation: AttestationPolicy | None = None
 
     @property
     def is_confidential(self) -> bool:
@@ -129,6 +151,7 @@ class Connection:
     required_identifiers: frozenset[Identifier] = field(
         default_factory=lambda: frozenset({"email"})
     )
+    attestation: AttestationPolicy = field(default_factory=AttestationPolicy)
 
 
 @dataclass(frozen=True)
