@@ -23,7 +23,9 @@ from .access import AccessVerifier, Presented
 from .ceremony import Ceremonies, Challenge
 from .context import PasskeyRequest
 from .errors import (
+    AttestationRefused,
     Conflict,
+    EnrollmentAttestationRefused,
     InsufficientScope,
     InvalidGrant,
     InvalidRequest,
@@ -218,6 +220,8 @@ class MyAccount:
             credential = self.ceremonies.finish_enrollment(
                 session=session, client=client, user=caller.user, response=authn_response
             )
+        except AttestationRefused as refused:
+            raise EnrollmentAttestationRefused(refused) from None
         except InvalidGrant as error:  # the token endpoint's code; here the body is at fault
             raise InvalidRequest(error.description) from None
         return authentication_method(caller.user, credential)

@@ -97,6 +97,15 @@ class AttestationRefused(InvalidGrant):
         super().__init__(description)
 
 
+class EnrollmentAttestationRefused(InvalidRequest):
+    """:class:`AttestationRefused` in the My Account API, whose code for a bad body is
+    ``invalid_request``; reported under the same event."""
+
+    def __init__(self, refused: AttestationRefused) -> None:
+        self.event = refused.event
+        super().__init__(refused.description)
+
+
 class InvalidScope(PasskeyError):
     error = "invalid_scope"
     status = 400

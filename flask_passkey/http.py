@@ -19,6 +19,7 @@ from .context import Endpoint, PasskeyRequest
 from .errors import (
     AttestationRefused,
     BackendUnavailable,
+    EnrollmentAttestationRefused,
     InvalidClient,
     InvalidRequest,
     LockedOut,
@@ -172,7 +173,7 @@ def presented(passkey_request: PasskeyRequest, *, access_token: str | None = Non
 def rejection_name(error: PasskeyError) -> EventName:
     if isinstance(error, LockedOut):
         return "locked_out"
-    if isinstance(error, AttestationRefused):
+    if isinstance(error, AttestationRefused | EnrollmentAttestationRefused):
         return error.event
     return "rate_limited" if isinstance(error, TooManyRequests) else "request_rejected"
 

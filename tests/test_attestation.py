@@ -13,11 +13,15 @@ import pytest
 from flask import Flask
 
 import flask_passkey
+from flask_passkey.default_plugins.sql_store import SqlStore
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.events import PasskeyEvent
+from flask_passkey.models import AttestationPolicy, Client
 from flask_passkey.testing import AttestationCA, PasskeyFlow, SoftAuthenticator
 from tests.conftest import CUSTOM_DOMAIN, DB_CONNECTION, build_app, tenant_data, verify_jwt
 from tests.mds import MetadataService, entry
+from tests.test_cli import failed, ok, run
+from tests.test_my_account import sign_up as my_account_sign_up
 
 TRUSTED = "hardware-keys"
 VOUCHED = os.urandom(16)  # an AAGUID the test BLOB vouches for
@@ -314,3 +318,94 @@ def test_the_blob_needs_its_root(blob_files: tuple[Path, Path]) -> None:
 def test_an_attestation_ca_signs_packed_attestations_only() -> None:
     with pytest.raises(ValueError, match="packed"):
         SoftAuthenticator(attestation="none", attestation_ca=AttestationCA())
+
+
+# -- flask passkey mds -------------------------------------------------------------------------
+
+
+def mds_app(tmp_path: Path, mds: MetadataService, blob: bytes) -> Flask:
+    (tmp_path / "blob.jwt").write_bytes(blob)
+    (tmp_path / "root.pem").write_bytes(mds.root_pem)
+    return build_app(
+        tenant=policy_tenant(),
+        mds_blob=str(tmp_path / "blob.jwt"),
+        mds_root_cert=str(tmp_path / "root.pem"),
+    )
+
+
+def test_mds_info_shows_what_is_loaded_and_when_it_expires(
+    tmp_path: Path, mds: MetadataService, vendor: AttestationCA
+) -> None:
+    blob = mds.blob(
+        [entry(VOUCHED, vendor), entry(REVOKED, vendor, status="REVOKED")],
+        number=12,
+        next_update="2020-05-01",
+    )
+
+    shown = ok(run(mds_app(tmp_path, mds, blob), "mds", "info"))
+
+    assert f"BLOB:        {tmp_path / 'blob.jwt'}" in shown
+    assert "number:      12" in shown
+    assert "next update: 2020-05-01 (expired: download the current BLOB)" in shown
+    assert "authenticators: 2 (1 refused as compromised)" in shown
+
+
+def test_mds_info_without_a_blob_says_how_to_set_one() -> None:
+    assert "set PASSKEY_MDS_BLOB" in ok(run(build_app(), "mds", "info"))
+
+
+def test_mds_load_replaces_the_blob_with_a_newer_one_that_verifies(
+    tmp_path: Path, mds: MetadataService, vendor: AttestationCA
+) -> None:
+    app = mds_app(tmp_path, mds, mds.blob([entry(VOUCHED, vendor)], number=3))
+    newer = mds.blob([entry(VOUCHED, vendor), entry(UNKNOWN, vendor)], number=4)
+    (tmp_path / "download.jwt").write_bytes(newer)
+
+    shown = ok(run(app, "mds", "load", str(tmp_path / "download.jwt")))
+
+    assert "number:      4" in shown
+    assert (tmp_path / "blob.jwt").read_bytes() == newer
+    restarted = mds_app(tmp_path, mds, newer)
+    assert "authenticators: 2" in ok(run(restarted, "mds", "info"))
+
+
+@pytest.mark.parametrize("problem", ["forged", "older"])
+def test_mds_load_keeps_the_blob_when_the_new_one_is_forged_or_older(
+    tmp_path: Path, mds: MetadataService, vendor: AttestationCA, problem: str
+) -> None:
+    current = mds.blob([entry(VOUCHED, vendor)], number=5)
+    app = mds_app(tmp_path, mds, current)
+    signer = MetadataService() if problem == "forged" else mds
+    (tmp_path / "download.jwt").write_bytes(signer.blob([], number=4 if problem == "older" else 9))
+
+    error = failed(run(app, "mds", "load", str(tmp_path / "download.jwt")))
+
+    assert ("does not verify" if problem == "forged" else "older than the loaded 5") in error
+    assert (tmp_path / "blob.jwt").read_bytes() == current
+
+
+def test_a_stored_client_has_no_attestation_policy_of_its_own(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'passkey.sqlite3'}")
+    try:
+        with pytest.raises(ValueError, match="set it on the connection"):
+            store.add_client(Client("kiosk", attestation=AttestationPolicy(conveyance="direct")))
+        store.add_client(Client("kiosk"))
+        assert store.list_clients() == [Client("kiosk")]
+    finally:
+        store.close()
+
+
+def test_the_policy_applies_to_a_passkey_added_through_my_account() -> None:
+    recorder = Recorder()
+    denied = os.urandom(16)
+    tenant = tenant_data()
+    tenant["connections"][0]["attestation"] = {"denied_aaguids": [str(uuid.UUID(bytes=denied))]}
+    account = my_account_sign_up(build_app(tenant=tenant, plugins=[recorder]))
+
+    refused = account.enroll(SoftAuthenticator(aaguid=denied))
+
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_request"  # My Account's code for a bad body
+    assert len(account.credentials()) == 1  # the sign-up's passkey only
+    assert recorder.names()[-1] == "aaguid_denied"
+    assert account.enroll(SoftAuthenticator()).status_code in (200, 201)
