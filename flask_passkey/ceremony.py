@@ -90,9 +90,6 @@ class SignIn:
     credential: Credential
     session: AuthSession
     user_verified: bool
-    #: Signed up with an attestation the policy trusted, from an authenticator whose metadata
-    #: says its keys live in hardware (and not a synced passkey).
-    hardware_attested: bool = False
 
 
 def new_session_id() -> str:
@@ -393,7 +390,13 @@ class Ceremonies:
         )
         # Signing up signs the user in: the new passkey has been used.
         credential = _new_credential(
-            parsed, verified, session, user_id=user.id, now=now, last_used_at=now
+            parsed,
+            verified,
+            session,
+            user_id=user.id,
+            now=now,
+            last_used_at=now,
+            hardware_attested=hardware_attested,
         )
         try:
             self.users.create_user(user, credential, organization_id=session.organization_id)
@@ -401,7 +404,7 @@ class Ceremonies:
             raise InvalidRequest(f"A user with this {taken.kind} already exists.") from None
         except CredentialTaken:
             raise InvalidGrant("This passkey is already registered.") from None
-        return SignIn(user, credential, session, verified.user_verified, hardware_attested)
+        return SignIn(user, credential, session, verified.user_verified)
 
     def finish_enrollment(
         self, *, session: AuthSession, client: Client, user: User, response: Mapping[str, Any]
@@ -414,10 +417,16 @@ class Ceremonies:
         """
         if session.operation != "enroll" or session.user_id != user.id:
             raise InvalidGrant("The auth_session is not an enrollment session of this user.")
-        parsed, verified, _ = self._verify_attestation(session, client, response)
+        parsed, verified, hardware_attested = self._verify_attestation(session, client, response)
         # Enrolling does not sign in with the new passkey: it has not been used yet.
         credential = _new_credential(
-            parsed, verified, session, user_id=user.id, now=self.clock(), last_used_at=None
+            parsed,
+            verified,
+            session,
+            user_id=user.id,
+            now=self.clock(),
+            last_used_at=None,
+            hardware_attested=hardware_attested,
         )
         try:
             self.users.add_credential(credential)
@@ -430,7 +439,7 @@ class Ceremonies:
     ) -> tuple[RegistrationCredential, VerifiedRegistration, bool]:
         """py_webauthn's verification of a ``navigator.credentials.create()`` answer for
         ``session``, under the session's attestation policy, and whether it proves a hardware
-        key (see :attr:`SignIn.hardware_attested`).
+        key (see :attr:`Credential.hardware_attested`).
 
         Raises AttestationRefused when the policy refuses the authenticator or its attestation
         chain, InvalidGrant for any other failure."""
@@ -540,6 +549,7 @@ def _new_credential(
     user_id: str,
     now: float,
     last_used_at: float | None,
+    hardware_attested: bool,
 ) -> Credential:
     """The credential a verified attestation registers for ``user_id``, created ``now``."""
     return Credential(
@@ -554,6 +564,7 @@ def _new_credential(
         transports=tuple(t.value for t in parsed.response.transports or ()),
         aaguid=verified.aaguid,
         last_used_at=last_used_at,
+        hardware_attested=hardware_attested,
     )
 
 

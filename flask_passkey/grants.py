@@ -79,10 +79,11 @@ def hash_token(token: str) -> str:
 
 
 def authentication_methods(sign_in: SignIn) -> list[str]:
-    """RFC 8176 ``amr`` values: "hwk" only for a sign-up whose attestation the policy trusted
-    and whose metadata puts the key in hardware (:attr:`SignIn.hardware_attested`), never from
-    the authenticator's own flags; user verification makes it multi-factor."""
-    methods = ["hwk"] if sign_in.hardware_attested else []
+    """RFC 8176 ``amr`` values: "hwk" only for a passkey registered with an attestation the
+    policy trusted and whose metadata puts the key in hardware
+    (:attr:`Credential.hardware_attested`), never from the authenticator's own flags; user
+    verification makes it multi-factor."""
+    methods = ["hwk"] if sign_in.credential.hardware_attested else []
     if sign_in.user_verified:
         methods.append("mfa")
     return methods

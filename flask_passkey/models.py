@@ -196,6 +196,10 @@ class Credential:
     aaguid: str = "00000000-0000-0000-0000-000000000000"
     last_used_at: float | None = None
     name: str = ""
+    #: Registered with an attestation the policy trusted, from an authenticator whose metadata
+    #: puts its keys in hardware, and not synced (flask_passkey.attestation): its sign-ins
+    #: claim ``amr`` "hwk".
+    hardware_attested: bool = False
 
     @property
     def device_type(self) -> Literal["single_device", "multi_device"]:

@@ -149,7 +149,8 @@ def test_a_trusted_policy_accepts_a_chain_the_blob_vouches_for_and_claims_hwk(
     claims = verify_jwt(passkey_flow.client, answer.get_json()["id_token"], audience="spa")
     assert "hwk" in claims["amr"]
     assert recorder.names() == ["signup_succeeded"]
-    assert passkey_flow.sign_in(realm=TRUSTED)["access_token"]
+    again = passkey_flow.sign_in(realm=TRUSTED)
+    assert "hwk" in verify_jwt(passkey_flow.client, again["id_token"], audience="spa")["amr"]
 
 
 def test_the_creation_options_ask_for_the_policys_conveyance(
@@ -218,6 +219,10 @@ def test_a_trusted_attestation_of_a_software_key_does_not_claim_hwk(
     assert answer.status_code == 200, answer.get_json()
     claims = verify_jwt(passkey_flow.client, answer.get_json()["id_token"], audience="spa")
     assert "hwk" not in claims.get("amr", [])
+    again = passkey_flow.sign_in(realm=TRUSTED)
+    assert "hwk" not in verify_jwt(passkey_flow.client, again["id_token"], audience="spa").get(
+        "amr", []
+    )
 
 
 def test_a_clients_override_replaces_the_connections_policy(

@@ -53,6 +53,8 @@ credentials = sa.Table(
     sa.Column("name", sa.String, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("last_used_at", sa.Double),
+    # Registered with a trusted attestation of a hardware key (migration 0009)
+    sa.Column("hardware_attested", sa.Boolean, nullable=False),
     sa.Index(None, "user_id", "created_at"),
 )
 
