@@ -124,16 +124,6 @@ def root_certificates_pem(entry: MetadataBlobPayloadEntry) -> list[bytes]:
     ]
 
 
-@dataclass(frozen=True)
-class Trust:
-    """What a policy allows for one AAGUID before the attestation is verified."""
-
-    #: Root certificates (PEM) the chain must verify against; empty when no trust is required.
-    roots: list[bytes]
-    #: The authenticator keeps its keys in hardware, per its metadata statement.
-    hardware: bool
-
-
 class AttestationGate:
     """Resolves a ceremony's policy and judges an authenticator by its AAGUID and metadata."""
 
@@ -156,15 +146,26 @@ class AttestationGate:
         found = self._get_connection(connection)
         return found.attestation if found is not None else AttestationPolicy()
 
+    def roots(self, policy: AttestationPolicy, *, aaguid: str) -> list[bytes]:
+        """The root certificates (PEM) an attestation chain must verify against under
+        ``policy``: those the BLOB lists for ``aaguid`` when the policy requires trust; none
+        otherwise, or when the BLOB does not know the AAGUID (:meth:`admit` refuses it then)."""
+        if not policy.require_trusted or self.metadata is None:
+            return []
+        entry = self.metadata.entries.get(aaguid)
+        return root_certificates_pem(entry) if entry is not None else []
+
     def admit(
         self, policy: AttestationPolicy, *, aaguid: str, fmt: str, x5c: Sequence[bytes]
-    ) -> Trust:
-        """Check the AAGUID against ``policy`` and the metadata; say what the chain must meet.
+    ) -> bool:
+        """Judge a verified attestation (its chain checked against :meth:`roots`) by ``policy``
+        and the metadata: whether it proves a hardware key (trust was required and the metadata
+        statement's ``keyProtection`` is hardware, a secure element or a TEE).
 
         Raises :class:`AttestationRefused` (event ``aaguid_denied``) for an AAGUID the policy
         denies or does not allow, and (event ``attestation_refused``) for an authenticator whose
         metadata reports a compromise, or, when trust is required, one without a certificate
-        chain (``none`` or self attestation) or without metadata roots.
+        chain (``none`` or self attestation) or that the metadata does not vouch for.
         """
         if aaguid in policy.denied_aaguids or (
             policy.allowed_aaguids and aaguid not in policy.allowed_aaguids
@@ -176,17 +177,15 @@ class AttestationGate:
         if entry is not None and compromised(entry):
             raise AttestationRefused("The authenticator's metadata reports it compromised.")
         if not policy.require_trusted:
-            return Trust(roots=[], hardware=False)
+            return False
         if fmt == "none" or not x5c:
             raise AttestationRefused(
                 "A trusted attestation (with a certificate chain) is required."
             )
-        roots = root_certificates_pem(entry) if entry is not None else []
-        if not roots:
+        if not self.roots(policy, aaguid=aaguid):
             raise AttestationRefused("The authenticator is unknown to the metadata service.")
         assert entry is not None and entry.metadata_statement is not None  # roots came from it
-        hardware = bool(HARDWARE_KEY_PROTECTION & set(entry.metadata_statement.key_protection))
-        return Trust(roots=roots, hardware=hardware)
+        return bool(HARDWARE_KEY_PROTECTION & set(entry.metadata_statement.key_protection))
 
 
 def metadata_from_settings(

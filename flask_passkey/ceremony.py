@@ -122,8 +122,10 @@ class Ceremonies:
         self.users = users
         self.timeout_ms = timeout_ms
         self.clock = clock
-        #: Which authenticators may register; None = any, with "none" attestation.
-        self.attestation = attestation
+        #: Which authenticators may register; by default any, with "none" attestation.
+        self.attestation = attestation or AttestationGate(
+            get_client=lambda _: None, get_connection=lambda _: None, metadata=None
+        )
         #: The store's one-read credential-and-owner lookup, when it has one.
         self._joined = (
             cast(CredentialWithUserStore, users)
@@ -452,16 +454,9 @@ class Ceremonies:
                 raise ValueError("authData has no attested credential data.")
         except _BAD_RESPONSE as error:
             raise InvalidGrant(f"The passkey attestation could not be verified: {error}") from None
-        trust = (
-            self.attestation.admit(
-                self._policy(session),
-                aaguid=str(uuid.UUID(bytes=attested.aaguid)),
-                fmt=attestation.fmt if isinstance(attestation.fmt, str) else "",
-                x5c=attestation.att_stmt.x5c or (),
-            )
-            if self.attestation is not None
-            else None
-        )
+        policy = self._policy(session)
+        aaguid = str(uuid.UUID(bytes=attested.aaguid))
+        roots = self.attestation.roots(policy, aaguid=aaguid)
 
         def verify(roots: list[bytes]) -> VerifiedRegistration:
             return verify_registration_response(
@@ -474,9 +469,9 @@ class Ceremonies:
             )
 
         try:
-            verified = verify(trust.roots if trust is not None else [])
+            verified = verify(roots)
         except _BAD_RESPONSE as error:
-            if trust is not None and trust.roots and _verifies(lambda: verify([])):
+            if roots and _verifies(lambda: verify([])):
                 raise AttestationRefused(
                     "The attestation's certificate chain does not lead to a root the metadata "
                     "service lists for the authenticator."
@@ -491,16 +486,19 @@ class Ceremonies:
             )
         except _BAD_RESPONSE:
             raise InvalidGrant("The passkey's public key is not a usable key.") from None
-        hardware_attested = (
-            trust is not None
-            and trust.hardware
-            and verified.credential_device_type == CredentialDeviceType.SINGLE_DEVICE
+        hardware = self.attestation.admit(
+            policy,
+            aaguid=aaguid,
+            fmt=attestation.fmt if isinstance(attestation.fmt, str) else "",
+            x5c=attestation.att_stmt.x5c or (),
         )
-        return parsed, verified, hardware_attested
+        return (
+            parsed,
+            verified,
+            hardware and verified.credential_device_type == CredentialDeviceType.SINGLE_DEVICE,
+        )
 
     def _policy(self, session: AuthSession) -> AttestationPolicy:
-        if self.attestation is None:
-            return AttestationPolicy()
         return self.attestation.policy(client_id=session.client_id, connection=session.connection)
 
     def _check_membership(self, session: AuthSession, user: User) -> None:

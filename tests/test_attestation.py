@@ -254,6 +254,23 @@ def test_a_denied_aaguid_is_refused_with_its_own_event() -> None:
     assert recorder.names() == ["aaguid_denied", "signup_succeeded"]
 
 
+def test_a_response_that_does_not_verify_is_rejected_before_its_aaguid_is_judged() -> None:
+    recorder = Recorder()
+    denied = os.urandom(16)
+    tenant = tenant_data()
+    tenant["connections"][0]["attestation"] = {"denied_aaguids": [str(uuid.UUID(bytes=denied))]}
+    passkey_flow = flow(
+        build_app(tenant=tenant, plugins=[recorder]), SoftAuthenticator(aaguid=denied)
+    )
+    started = passkey_flow.register({"email": "ann@acme.test"}).get_json()
+    forged = passkey_flow.authenticator.create(
+        started["authn_params_public_key"], origin=passkey_flow.origin, challenge="Zm9yZ2Vk"
+    )
+
+    assert passkey_flow.token(started["auth_session"], forged).status_code == 400
+    assert recorder.names() == ["request_rejected"]
+
+
 def test_only_allowed_aaguids_register_when_a_list_is_given() -> None:
     recorder = Recorder()
     allowed = os.urandom(16)
