@@ -82,7 +82,7 @@ class InvalidGrant(PasskeyError):
 
 
 class AttestationRefused(InvalidGrant):
-    """A verified-or-not attestation the connection's policy refuses (flask_passkey.attestation):
+    """An authenticator or attestation the ceremony's policy refuses (flask_passkey.attestation):
     reported to ``passkey_event`` as ``event`` (``attestation_refused`` or ``aaguid_denied``)."""
 
     default_description = "The authenticator's attestation is not accepted."
