@@ -7,6 +7,7 @@ kind of :class:`Problem`. Both only read: the doctor never changes anything.
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 import shlex
@@ -79,6 +80,7 @@ def diagnose(
         *_tenant(state),
         *_keys_and_limits(state),
         *_processes(state, environ, workers),
+        *_metadata(state),
     ]
     try:
         clients = state.clients()
@@ -282,4 +284,15 @@ def _connections(state: PasskeyState, client: Client, name: str) -> Iterator[Pro
             f"{name} has no enabled connection with passkeys on: every realm it asks for is "
             "refused (invalid_request).",
             "List a connection with passkeys_enabled in the client's connections.",
+        )
+
+
+def _metadata(state: PasskeyState) -> Iterator[Problem]:
+    metadata = state.ceremonies.attestation.metadata
+    if metadata is not None and metadata.expired(datetime.date.today()):
+        yield Problem(
+            f"The FIDO metadata BLOB ({metadata.source}) was due for an update on "
+            f"{metadata.next_update.isoformat()}: newly revoked or compromised authenticators "
+            "are not in it.",
+            "Download the current BLOB and run `flask passkey mds load <file>`, then restart.",
         )

@@ -14,6 +14,7 @@ from flask import Flask
 
 import flask_passkey
 from flask_passkey.default_plugins.sql_store import SqlStore
+from flask_passkey.doctor import diagnose
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.events import PasskeyEvent
 from flask_passkey.models import AttestationPolicy, Client
@@ -431,3 +432,21 @@ def test_the_policy_applies_to_a_passkey_added_through_my_account() -> None:
     assert len(account.credentials()) == 1  # the sign-up's passkey only
     assert recorder.names()[-1] == "aaguid_denied"
     assert account.enroll(SoftAuthenticator()).status_code in (200, 201)
+
+
+def test_the_doctor_says_when_the_blob_is_past_its_next_update(
+    tmp_path: Path, mds: MetadataService, vendor: AttestationCA
+) -> None:
+    current = mds_app(tmp_path, mds, mds.blob([entry(VOUCHED, vendor)], next_update="2999-01-01"))
+    stale = mds_app(tmp_path, mds, mds.blob([entry(VOUCHED, vendor)], next_update="2020-05-01"))
+
+    def metadata_problems(app: Flask) -> list[str]:
+        found = diagnose(app.extensions["passkey"], environ={}, workers=1)
+        return [str(problem) for problem in found if "metadata BLOB" in str(problem)]
+
+    assert metadata_problems(current) == []
+    assert metadata_problems(stale) == [
+        f"The FIDO metadata BLOB ({tmp_path / 'blob.jwt'}) was due for an update on 2020-05-01: "
+        "newly revoked or compromised authenticators are not in it. Download the current BLOB "
+        "and run `flask passkey mds load <file>`, then restart."
+    ]
