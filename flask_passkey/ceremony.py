@@ -93,12 +93,14 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-def allowed_origins(session: AuthSession, client: Client) -> list[str]:
-    """Origins accepted for a session: its custom domain, the client's web and Android origins."""
+def allowed_origins(session: AuthSession, client: Client, related: Sequence[str] = ()) -> list[str]:
+    """Origins accepted for a session: its custom domain, the client's web and Android origins,
+    and the tenant's ``related`` origins (Related Origin Requests)."""
     return [
         session.origin,
         *client.web_origins,
         *(origin for app in client.android_apps for origin in app.origins),
+        *related,
     ]
 
 
@@ -112,11 +114,14 @@ class Ceremonies:
         users: UserStore,
         timeout_ms: int,
         clock: Callable[[], float],
+        related_origins: Callable[[], Sequence[str]] = tuple,
     ) -> None:
         self.sessions = sessions
         self.users = users
         self.timeout_ms = timeout_ms
         self.clock = clock
+        #: The tenant's related origins, read at each verification (tenant plugins may change).
+        self.related_origins = related_origins
         #: The store's one-read credential-and-owner lookup, when it has one.
         self._joined = (
             cast(CredentialWithUserStore, users)
@@ -330,7 +335,7 @@ class Ceremonies:
                 credential=parsed,
                 expected_challenge=session.challenge,
                 expected_rp_id=session.rp_id,
-                expected_origin=allowed_origins(session, client),
+                expected_origin=allowed_origins(session, client, self.related_origins()),
                 credential_public_key=credential.public_key,
                 credential_current_sign_count=_comparable_sign_count(parsed, credential),
             )
@@ -424,7 +429,7 @@ class Ceremonies:
                 credential=parsed,
                 expected_challenge=session.challenge,
                 expected_rp_id=session.rp_id,
-                expected_origin=allowed_origins(session, client),
+                expected_origin=allowed_origins(session, client, self.related_origins()),
                 supported_pub_key_algs=ALGORITHMS,
             )
         except _BAD_RESPONSE as error:

@@ -153,7 +153,11 @@ class Passkey:
             )
         clock = self._clock
         ceremonies = Ceremonies(
-            sessions=sessions, users=users, timeout_ms=settings.challenge_timeout, clock=clock
+            sessions=sessions,
+            users=users,
+            timeout_ms=settings.challenge_timeout,
+            clock=clock,
+            related_origins=lambda: validator.tenant().related_origins,
         )
         if settings.signing_keys:
             configured = configured_signing_keys(settings.signing_keys)

@@ -32,6 +32,9 @@ class Tenant:
     #: Auth0's tenant setting: ``organization`` may be an organization's name as well as its id,
     #: and tokens with an organization carry ``org_name`` besides ``org_id``.
     allow_organization_name_in_authentication_api: bool = False
+    #: WebAuthn Related Origin Requests: origins on other registrable domains whose pages may
+    #: use the tenant's RP ID, listed in ``/.well-known/webauthn`` and accepted in ceremonies.
+    related_origins: tuple[str, ...] = ()
 
     def rp_id_for(self, domain: str) -> str:
         """The RP ID for a request that came on ``domain`` (a custom domain)."""

@@ -498,3 +498,10 @@ class AppleAppSiteAssociationSchema(Schema):
     this domain's passkeys."""
 
     webcredentials = fields.Nested(_WebCredentialsSchema, required=True)
+
+
+class WebAuthnRelatedOriginsSchema(Schema):
+    """200 answer of ``GET /.well-known/webauthn`` (WebAuthn Level 3 §5.11): the origins whose
+    pages may use this domain's RP ID."""
+
+    origins = fields.List(fields.String(), required=True)

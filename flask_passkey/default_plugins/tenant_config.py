@@ -236,6 +236,9 @@ class TenantSchema(Schema):
     rp_name = fields.String(load_default="flask-passkey")
     default_connection = fields.String(load_default=None)
     allow_organization_name_in_authentication_api = fields.Boolean(load_default=False)
+    related_origins = fields.List(
+        fields.String(validate=validate.Regexp(r"^https://[^/]+$")), load_default=list
+    )
     connections = fields.List(fields.Nested(_ConnectionSchema), load_default=list)
     clients = fields.List(fields.Nested(_ClientSchema), load_default=list)
     organizations = fields.List(fields.Nested(_OrganizationSchema), load_default=list)
@@ -259,6 +262,7 @@ class ConfigTenant:
             allow_organization_name_in_authentication_api=loaded[
                 "allow_organization_name_in_authentication_api"
             ],
+            related_origins=tuple(loaded["related_origins"]),
         )
         self.connections: dict[str, Connection] = {c.name: c for c in loaded["connections"]}
         self.clients: dict[str, Client] = {c.client_id: c for c in loaded["clients"]}
