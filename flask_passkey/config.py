@@ -127,6 +127,12 @@ class Settings:
         "Let users delete their last passkey through the My Account API (they can then no "
         "longer sign in with one).",
     )
+    authenticator_names_file: str | None = _setting(
+        None,
+        (str,),
+        "Path of a JSON file mapping AAGUIDs to passkey provider names and icons (the format of "
+        "the community passkey-authenticator-aaguids list); unset = no names.",
+    )
     plugins: tuple[Any, ...] = _setting(
         (),
         (list, tuple),

@@ -14,6 +14,7 @@ from flask_limiter import Limiter
 
 from .access import AccessVerifier
 from .account_views import create_account_blueprint
+from .authenticators import AuthenticatorNames, authenticator_names
 from .ceremony import Ceremonies
 from .cli import passkey_cli
 from .config import Settings, check_unknown_keys
@@ -61,6 +62,8 @@ class PasskeyState:
     #: Checks the access tokens of requests to ``/userinfo`` and the My Account API.
     access: AccessVerifier
     client_address: Callable[[], str]
+    #: AAGUID -> passkey provider name and icons (PASSKEY_AUTHENTICATOR_NAMES_FILE, plugins).
+    authenticators: AuthenticatorNames = field(default_factory=AuthenticatorNames)
     limiter: Limiter | None = None
     lockout: Lockout | None = None
     _event_hook: Any = field(init=False, repr=False)
@@ -203,6 +206,9 @@ class Passkey:
             proofs=proofs,
             access=AccessVerifier(issuer=issuer, users=users, proofs=proofs),
             client_address=client_address_func(settings.trusted_proxies),
+            authenticators=authenticator_names(
+                names_file=settings.authenticator_names_file, root_path=app.root_path
+            ),
             limiter=limiter,
             lockout=create_lockout(
                 settings.lockout,
