@@ -70,6 +70,28 @@ _BAD_RESPONSE = (
 )
 
 
+#: The ``error_description`` of a sign-in with a passkey the server does not know (deleted, or
+#: never registered here): pages match it to call ``PublicKeyCredential.signalUnknownCredential``.
+UNKNOWN_CREDENTIAL = "Unknown credential."
+
+
+class UnknownCredential(InvalidGrant):
+    """``invalid_grant`` for a passkey the user store does not hold. Its body also carries
+    ``unknown_credential_id`` (the base64url id the request sent), for clients whose SDK keeps
+    extra members. Raised only once a valid ``auth_session`` has been consumed, so only a
+    caller who started a ceremony learns it."""
+
+    def __init__(self, credential_id: bytes) -> None:
+        super().__init__(UNKNOWN_CREDENTIAL)
+        self.credential_id = credential_id
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            **super().to_dict(),
+            "unknown_credential_id": bytes_to_base64url(self.credential_id),
+        }
+
+
 @dataclass(frozen=True)
 class Challenge:
     """What a challenge endpoint answers: the session id and the WebAuthn options."""
@@ -323,8 +345,11 @@ class Ceremonies:
         except _BAD_RESPONSE as error:
             raise InvalidGrant(f"authn_response is malformed: {error}") from None
         credential, user = self.credential_and_user(parsed.raw_id)
-        if credential is None or user is None or user.connection != session.connection:
-            raise InvalidGrant("Unknown credential.")
+        if credential is None or user is None:
+            raise UnknownCredential(parsed.raw_id)
+        if user.connection != session.connection:
+            # The passkey is real (connections share the RP ID): not one to signal as unknown.
+            raise InvalidGrant("The credential belongs to another connection.")
         if (
             parsed.response.user_handle is not None
             and parsed.response.user_handle != user.user_handle
