@@ -225,20 +225,35 @@ def account_page() -> Any:
     if current is None:
         return redirect(url_for("signin"))
     sign_in, claims = current
-    users = current_app.extensions["passkey"].users
-    if users.get_user(claims["sub"]) is None:
+    state = current_app.extensions["passkey"]
+    users = state.users
+    user = users.get_user(claims["sub"])
+    if user is None:
         _end_session()
         flash("Your account no longer exists. Create a new one to continue.", "error")
         return redirect(url_for("signup"))
-    names = current_app.extensions["passkey"].authenticators
+    names = state.authenticators
+    credentials = users.list_credentials(user.id)
     passkeys = [
         _describe(credential, names.authenticator_name(credential.aaguid))
-        for credential in users.list_credentials(claims["sub"])
+        for credential in credentials
     ]
+    rp_id = state.validator.tenant().rp_id_for(request.host.split(":")[0].lower())
     return render_template(
         "account.html",
         claims=claims,
         passkeys=passkeys,
+        # What the page tells the passkey provider (WebAuthn Signal API): which passkeys this
+        # site still accepts for the user, and the user's current name.
+        signals={
+            "rpId": rp_id,
+            "userId": bytes_to_base64url(user.user_handle),
+            "acceptedCredentialIds": [
+                bytes_to_base64url(c.id) for c in credentials if c.rp_id == rp_id
+            ],
+            "name": user.email or user.username or user.phone_number or user.id,
+            "displayName": user.profile.get("name") or user.email or user.id,
+        },
         key_id=jwt.get_unverified_header(sign_in.id_token).get("kid"),
         this_passkey=sign_in.credential_id,
     )
