@@ -333,6 +333,12 @@ class ErrorSchema(Schema):
 
     error = fields.String(required=True)
     error_description = fields.String(required=True)
+    unknown_credential_id = fields.String(
+        metadata={
+            "description": "Only at /oauth/token, for a valid auth_session redeemed with a passkey "
+            "the server does not hold: its id (base64url), for signalUnknownCredential."
+        }
+    )
 
 
 class ProblemErrorSchema(ErrorSchema):

@@ -50,6 +50,12 @@ def test_the_well_known_file_lists_the_related_origins_as_json(
     assert "public" in response.headers["Cache-Control"]
 
 
+def test_other_methods_get_a_json_405(related_app: Flask) -> None:
+    response = related_app.test_client().post("/.well-known/webauthn", headers={"Host": RP_ID})
+    assert_oauth_error(response, 405, "invalid_request")
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "HEAD"}
+
+
 def test_without_related_origins_the_list_is_empty(make_app: AppFactory) -> None:
     app = make_app()
     response = app.test_client().get("/.well-known/webauthn", headers={"Host": CUSTOM_DOMAIN})
