@@ -18,25 +18,17 @@ from typing import Any
 import pytest
 from webauthn.helpers import bytes_to_base64url
 
-from .conftest import NO_AUTOFILL, DemoServer, Page, ServerFactory, save_artifacts
+from .conftest import (
+    NO_AUTOFILL,
+    RECORD_SIGNALS,
+    DemoServer,
+    Page,
+    ServerFactory,
+    save_artifacts,
+)
 
 pytestmark = pytest.mark.browser
 
-RECORD_SIGNALS = """
-window.__signals = [];
-for (const name of ["signalUnknownCredential", "signalAllAcceptedCredentials",
-                    "signalCurrentUserDetails"]) {
-  const original = window.PublicKeyCredential && PublicKeyCredential[name];
-  if (typeof original !== "function") continue;
-  Object.defineProperty(PublicKeyCredential, name, {
-    configurable: true,
-    value(options) {
-      window.__signals.push([name, options]);
-      return original.call(PublicKeyCredential, options);
-    },
-  });
-}
-"""
 #: The AAGUID Chromium's virtual authenticator reports.
 VIRTUAL_AAGUID = "01020304-0506-0708-0102-030405060708"
 ICON_LIGHT = "data:image/svg+xml;base64," + base64.b64encode(b"<svg id='light'/>").decode()

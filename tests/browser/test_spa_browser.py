@@ -32,7 +32,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from flask_passkey.account import MY_ACCOUNT_SCOPES
 from tests.node_projects import npm_installed
 
-from .conftest import ARTIFACTS, ROOT, launch_chromium, save_artifacts
+from .conftest import ARTIFACTS, RECORD_SIGNALS, ROOT, launch_chromium, save_artifacts
 
 pytestmark = pytest.mark.browser
 
@@ -329,23 +329,6 @@ def test_a_page_on_an_origin_no_client_allows_cannot_call_the_api(spa: SpaPage) 
 
 
 # -- the WebAuthn Signal API ----------------------------------------------------------------
-
-#: Injected before the app's scripts: records each signal call (then makes it).
-RECORD_SIGNALS = """
-window.__signals = [];
-for (const name of ["signalUnknownCredential", "signalAllAcceptedCredentials",
-                    "signalCurrentUserDetails"]) {
-  const original = window.PublicKeyCredential && PublicKeyCredential[name];
-  if (typeof original !== "function") continue;
-  Object.defineProperty(PublicKeyCredential, name, {
-    configurable: true,
-    value(options) {
-      window.__signals.push([name, options]);
-      return original.call(PublicKeyCredential, options);
-    },
-  });
-}
-"""
 
 
 @pytest.fixture
