@@ -4,6 +4,7 @@ JSON error responses."""
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -39,6 +40,11 @@ if TYPE_CHECKING:
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 #: flask.g attribute: the client_id the request names, for rejection events.
 CLIENT_ID = "passkey_client_id"
+#: flask.g attribute: the grant_type of a token request, for its events.
+GRANT_TYPE = "passkey_grant_type"
+_REQUEST_ID = "passkey_request_id"
+#: How much of a Host or User-Agent header events carry.
+_HEADER_CHARS = 256
 #: A Host value: a DNS name or IPv4 address (or a bracketed IPv6 one), and an optional port.
 _HOST = re.compile(
     r"(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII | re.IGNORECASE
@@ -172,6 +178,27 @@ def rejection_name(error: PasskeyError) -> EventName:
     if isinstance(error, LockedOut):
         return "locked_out"
     return "rate_limited" if isinstance(error, TooManyRequests) else "request_rejected"
+
+
+def request_id() -> str:
+    """An id for the request in hand, the same for every event it causes (made on first use)."""
+    if _REQUEST_ID not in g:
+        setattr(g, _REQUEST_ID, secrets.token_hex(8))
+    value: str = getattr(g, _REQUEST_ID)
+    return value
+
+
+def with_request_details(event: PasskeyEvent) -> PasskeyEvent:
+    """``event`` with what the request in hand says about itself (``grant_type``,
+    ``request_id``, ``hostname``, ``user_agent``); never a secret."""
+    grant_type = g.get(GRANT_TYPE)
+    return replace(
+        event,
+        grant_type=grant_type if isinstance(grant_type, str) else None,
+        request_id=request_id(),
+        hostname=request.host[:_HEADER_CHARS] or None,
+        user_agent=request.headers.get("User-Agent", "")[:_HEADER_CHARS] or None,
+    )
 
 
 def event_endpoint() -> str:
