@@ -231,12 +231,15 @@ class TenantLog:
         while True:
             record = self._queue.get()
             try:
-                logger.handle(record)
-            except Exception:
-                reporter.exception("A handler of the %s logger raised", LOGGER_NAME)
+                try:
+                    logger.handle(record)
+                except Exception:
+                    reporter.exception("A handler of the %s logger raised", LOGGER_NAME)
+                self._report_drops()
+            except Exception:  # the reporter's own handlers failed: nothing left to tell
+                pass
             finally:
                 self._queue.task_done()
-            self._report_drops()
 
     def _report_drops(self) -> None:
         with self._lock:
