@@ -22,13 +22,11 @@ from webauthn.helpers import (
     generate_user_handle,
     options_to_json_dict,
     parse_authentication_credential_json,
-    parse_authenticator_data,
     parse_registration_credential_json,
 )
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
-    AuthenticationCredential,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     CredentialDeviceType,
@@ -41,7 +39,7 @@ from webauthn.registration.generate_registration_options import generate_registr
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
 from .context import PasskeyRequest, ValidationContext
-from .errors import AccessDenied, InvalidGrant, InvalidRequest
+from .errors import AccessDenied, InvalidGrant, InvalidRequest, PossibleClone
 from .models import IDENTIFIERS, Client, Credential, User
 from .sessions import AuthSession, SessionStore
 from .users import CredentialTaken, CredentialWithUserStore, IdentifierTaken, UserStore
@@ -332,10 +330,14 @@ class Ceremonies:
                 expected_rp_id=session.rp_id,
                 expected_origin=allowed_origins(session, client),
                 credential_public_key=credential.public_key,
-                credential_current_sign_count=_comparable_sign_count(parsed, credential),
+                # The counter is compared below, once the signature has proved the
+                # assertion is the credential's: only then is a stale count news of a clone.
+                credential_current_sign_count=0,
             )
         except _BAD_RESPONSE as error:
             raise InvalidGrant(f"The passkey assertion could not be verified: {error}") from None
+        if _possibly_cloned(stored=credential.sign_count, reported=verified.new_sign_count):
+            raise PossibleClone(user_id=user.id)
         self._check_membership(session, user)
         now = self.clock()
         if not self.users.record_login(
@@ -458,15 +460,11 @@ def _check_single_cbor_item(data: bytes) -> None:
         raise ValueError(f"attestationObject has {len(data) - stream.tell()} trailing bytes.")
 
 
-def _comparable_sign_count(parsed: AuthenticationCredential, credential: Credential) -> int:
-    """The stored count py_webauthn should compare against.
-
-    A counter only proves cloning when it goes backwards while both counts are non-zero; an
-    authenticator that starts reporting 0 (it stopped counting, e.g. once synced) is not
-    refused, and its 0 is stored.
-    """
-    reported = parse_authenticator_data(parsed.response.authenticator_data).sign_count
-    return 0 if reported == 0 else credential.sign_count
+def _possibly_cloned(*, stored: int, reported: int) -> bool:
+    """WebAuthn Level 3 §7.2 step 22: when either count is non-zero, a reported count not
+    greater than the stored one signals a possible clone. Both zero is an authenticator that
+    does not count (synced passkeys)."""
+    return (stored > 0 or reported > 0) and reported <= stored
 
 
 def _new_credential(

@@ -58,6 +58,19 @@ class InvalidGrant(PasskeyError):
     default_description = "The grant is invalid, expired or already used."
 
 
+class PossibleClone(InvalidGrant):
+    """A verified assertion whose signature counter did not grow past a non-zero stored one
+    (WebAuthn Level 3 §7.2 step 22): the passkey may have been cloned. Reported to
+    ``passkey_event`` as ``possible_clone`` with the credential's owner."""
+
+    default_description = "The passkey's signature counter did not increase."
+
+    def __init__(self, *, user_id: str) -> None:
+        #: The owner of the credential that may have been cloned.
+        self.user_id = user_id
+        super().__init__()
+
+
 class InvalidScope(PasskeyError):
     error = "invalid_scope"
     status = 400

@@ -24,6 +24,7 @@ from .errors import (
     MethodNotAllowed,
     PasskeyError,
     PayloadTooLarge,
+    PossibleClone,
     ServerError,
     TemporarilyUnavailable,
     TooManyRequests,
@@ -78,6 +79,7 @@ def register_error_handlers(
             client_id=g.get(CLIENT_ID),
             error=error.error,
             description=error.description,
+            user_id=error.user_id if isinstance(error, PossibleClone) else None,
         )
         state.emit(rejected)
         for description in count_failure(state.lockout, error):
@@ -171,6 +173,8 @@ def presented(passkey_request: PasskeyRequest, *, access_token: str | None = Non
 def rejection_name(error: PasskeyError) -> EventName:
     if isinstance(error, LockedOut):
         return "locked_out"
+    if isinstance(error, PossibleClone):
+        return "possible_clone"
     return "rate_limited" if isinstance(error, TooManyRequests) else "request_rejected"
 
 
