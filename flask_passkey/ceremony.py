@@ -52,6 +52,8 @@ ALGORITHMS = [
     COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
 ]
 _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
+#: WebAuthn Level 3 §7.1 step 24: a credential id is at most 1,023 bytes.
+MAX_CREDENTIAL_ID_LENGTH = 1023
 # py_webauthn raises WebAuthnException for what it checks, but corrupt input can surface as
 # KeyError/ValueError/TypeError from its parsers (CBOR, base64url, JSON), AttributeError from
 # its attestation-format verifiers (android-safetynet calls .decode()/.get() on whatever the
@@ -315,6 +317,7 @@ class Ceremonies:
             parsed = parse_authentication_credential_json(dict(response))
         except _BAD_RESPONSE as error:
             raise InvalidGrant(f"authn_response is malformed: {error}") from None
+        _check_credential_id(parsed.raw_id)
         credential, user = self.credential_and_user(parsed.raw_id)
         if credential is None or user is None or user.connection != session.connection:
             raise InvalidGrant("Unknown credential.")
@@ -431,6 +434,7 @@ class Ceremonies:
             )
         except _BAD_RESPONSE as error:
             raise InvalidGrant(f"The passkey attestation could not be verified: {error}") from None
+        _check_credential_id(verified.credential_id)
         # With "none" attestation nothing has used the key yet: make sure it is one, or the user
         # would get a passkey that can never sign in. (py_webauthn's error quotes the key: the
         # description, which events and logs carry, does not.)
@@ -458,6 +462,11 @@ def _check_single_cbor_item(data: bytes) -> None:
         raise ValueError(f"attestationObject is not valid CBOR: {error}") from None
     if stream.tell() != len(data):
         raise ValueError(f"attestationObject has {len(data) - stream.tell()} trailing bytes.")
+
+
+def _check_credential_id(credential_id: bytes) -> None:
+    if len(credential_id) > MAX_CREDENTIAL_ID_LENGTH:
+        raise InvalidGrant(f"The credential id is longer than {MAX_CREDENTIAL_ID_LENGTH} bytes.")
 
 
 def _possibly_cloned(*, stored: int, reported: int) -> bool:

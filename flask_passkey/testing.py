@@ -156,6 +156,7 @@ class SoftAuthenticator:
         challenge: str | None = None,
         client_data_type: str = "webauthn.create",
         sign_count: int | None = None,
+        credential_id: bytes | None = None,
     ) -> dict[str, Any]:
         """Answer ``navigator.credentials.create()`` and store the new credential.
 
@@ -174,7 +175,8 @@ class SoftAuthenticator:
         authenticatorData instead of the real RP ID; ``challenge`` (base64url)
         and ``client_data_type`` replace those clientData members;
         ``sign_count`` is reported instead of the credential's counter (the
-        stored counter is left unchanged).
+        stored counter is left unchanged); ``credential_id`` replaces the 32
+        random bytes of the new credential's id.
         """
         real_rp_id = options["rp"].get("id") or _host(origin)
         alg = COSE_ALGORITHMS[self.algorithm]
@@ -188,7 +190,7 @@ class SoftAuthenticator:
             raise ValueError("authenticator already holds a credential in excludeCredentials")
 
         credential = StoredCredential(
-            credential_id=os.urandom(32),
+            credential_id=os.urandom(32) if credential_id is None else credential_id,
             rp_id=real_rp_id,
             user_handle=base64url_to_bytes(options["user"]["id"]),
             private_key=_generate_key(self.algorithm),
