@@ -85,7 +85,6 @@ class SignIn:
     user: User
     credential: Credential
     session: AuthSession
-    user_verified: bool
 
 
 def new_session_id() -> str:
@@ -351,7 +350,7 @@ class Ceremonies:
             used_at=now,
         ):
             raise InvalidGrant("The credential was used concurrently; try again.")
-        return SignIn(user, credential, session, verified.user_verified)
+        return SignIn(user, credential, session)
 
     def credential_and_user(self, credential_id: bytes) -> tuple[Credential | None, User | None]:
         """The credential and its owner: in one read where the store offers it."""
@@ -393,7 +392,7 @@ class Ceremonies:
             raise InvalidRequest(f"A user with this {taken.kind} already exists.") from None
         except CredentialTaken:
             raise InvalidGrant("This passkey is already registered.") from None
-        return SignIn(user, credential, session, verified.user_verified)
+        return SignIn(user, credential, session)
 
     def finish_enrollment(
         self, *, session: AuthSession, client: Client, user: User, response: Mapping[str, Any]
