@@ -4,14 +4,14 @@ JSON error responses."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask_limiter import RateLimitExceeded
 from limits.errors import StorageError
-from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
+from werkzeug.exceptions import BadHost, HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .access import Presented
@@ -44,6 +44,8 @@ CLIENT_ID = "passkey_client_id"
 _HOST = re.compile(
     r"(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII | re.IGNORECASE
 )
+#: RFC 1035 §2.3.4: a label is at most 63 octets, a name at most 253 written out.
+_MAX_LABEL, _MAX_NAME = 63, 253
 
 
 def request_intake(state: PasskeyState) -> Callable[[Endpoint], PasskeyRequest]:
@@ -211,5 +213,36 @@ def request_host(trusted_proxies: int) -> tuple[str, int | None]:
     match = _HOST.fullmatch(raw)
     port = int(match["port"]) if match and match["port"] else None
     if match is None or (port is not None and not 0 < port < 65536):
-        raise InvalidRequest("The Host header is malformed.")
-    return match["name"].lower().removesuffix("."), port
+        raise InvalidRequest(_MALFORMED_HOST)
+    name = match["name"].lower().removesuffix(".")
+    if len(name) > _MAX_NAME or any(len(label) > _MAX_LABEL for label in name.split(".")):
+        raise InvalidRequest(_MALFORMED_HOST)
+    return name, port
+
+
+_MALFORMED_HOST = "The Host header is malformed."
+
+
+def refuse_unroutable_hosts(app: Flask, blueprints: Sequence[str]) -> None:
+    """Answer a request to one of ``blueprints`` whose Host werkzeug's router cannot encode (an
+    empty label, one over 63 characters) with the blueprint's JSON 400, not werkzeug's HTML.
+
+    The router refuses such a host before a blueprint is chosen, so only an app-wide handler
+    sees it; on the host app's own routes it leaves werkzeug's ``BadHost`` as it was.
+    """
+    ours = frozenset(blueprints)
+
+    def bad_host(error: BadHost) -> Any:
+        try:
+            rule, _ = app.url_map.bind("localhost", script_name=request.script_root or None).match(
+                request.path, method=request.method, return_rule=True
+            )
+        except HTTPException:
+            return error
+        if rule.endpoint.partition(".")[0] not in ours:
+            return error
+        # The rule the router would have matched picks the blueprint whose handler answers.
+        request.url_rule = rule
+        return app.handle_user_exception(InvalidRequest(_MALFORMED_HOST))
+
+    app.register_error_handler(BadHost, bad_host)
