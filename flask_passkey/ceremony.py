@@ -315,16 +315,18 @@ class Ceremonies:
         try:
             parsed = parse_authentication_credential_json(dict(response))
         except _BAD_RESPONSE as error:
-            raise InvalidGrant(f"authn_response is malformed: {error}") from None
+            raise _unverified(f"authn_response is malformed: {error}") from None
         _check_credential_id(parsed.raw_id)
         credential, user = self.credential_and_user(parsed.raw_id)
-        if credential is None or user is None or user.connection != session.connection:
-            raise InvalidGrant("Unknown credential.")
+        if credential is None or user is None:
+            raise _unverified("No such credential.")
+        if user.connection != session.connection:
+            raise _unverified("The credential's user is in another connection.")
         if (
             parsed.response.user_handle is not None
             and parsed.response.user_handle != user.user_handle
         ):
-            raise InvalidGrant("The userHandle does not belong to the credential's user.")
+            raise _unverified("The userHandle does not belong to the credential's user.")
         try:
             verified = verify_authentication_response(
                 credential=parsed,
@@ -337,7 +339,7 @@ class Ceremonies:
                 credential_current_sign_count=0,
             )
         except _BAD_RESPONSE as error:
-            raise InvalidGrant(f"The passkey assertion could not be verified: {error}") from None
+            raise _unverified(f"The assertion does not verify: {error}") from None
         if _possibly_cloned(stored=credential.sign_count, reported=verified.new_sign_count):
             raise PossibleClone(user_id=user.id)
         self._check_membership(session, user)
@@ -432,7 +434,7 @@ class Ceremonies:
                 supported_pub_key_algs=ALGORITHMS,
             )
         except _BAD_RESPONSE as error:
-            raise InvalidGrant(f"The passkey attestation could not be verified: {error}") from None
+            raise _unverified(f"The attestation does not verify: {error}") from None
         _check_credential_id(verified.credential_id)
         # With "none" attestation nothing has used the key yet: make sure it is one, or the user
         # would get a passkey that can never sign in. (py_webauthn's error quotes the key: the
@@ -463,9 +465,16 @@ def _check_single_cbor_item(data: bytes) -> None:
         raise ValueError(f"attestationObject has {len(data) - stream.tell()} trailing bytes.")
 
 
+def _unverified(detail: str) -> InvalidGrant:
+    """The one refusal a caller reads for any passkey response that does not verify, whatever
+    failed: it tells no one which origins are expected, what py_webauthn said or whether a
+    credential exists. ``detail`` says what failed, for the log."""
+    return InvalidGrant("The passkey could not be verified.", detail=detail)
+
+
 def _check_credential_id(credential_id: bytes) -> None:
     if len(credential_id) > MAX_CREDENTIAL_ID_LENGTH:
-        raise InvalidGrant(f"The credential id is longer than {MAX_CREDENTIAL_ID_LENGTH} bytes.")
+        raise _unverified(f"The credential id is longer than {MAX_CREDENTIAL_ID_LENGTH} bytes.")
 
 
 def _possibly_cloned(*, stored: int, reported: int) -> bool:

@@ -41,3 +41,5 @@ class PasskeyEvent:
     user_id: str | None = None
     connection: str | None = None
     organization_id: str | None = None
+    #: For rejections: the ``request_id`` of the error body, which the log's details carry.
+    request_id: str | None = None

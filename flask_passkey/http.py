@@ -3,6 +3,7 @@ JSON error responses."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -32,11 +33,13 @@ from .errors import (
 from .events import EventName, PasskeyEvent
 from .lockout import count_failure
 from .ratelimit import forwarded_value
+from .request_ids import request_id
 from .schemas import is_unicode_clean
 
 if TYPE_CHECKING:
     from .extension import PasskeyState
 
+logger = logging.getLogger("flask_passkey")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 #: flask.g attribute: the client_id the request names, for rejection events.
 CLIENT_ID = "passkey_client_id"
@@ -74,6 +77,9 @@ def register_error_handlers(
 
     @bp.errorhandler(PasskeyError)
     def passkey_error(error: PasskeyError) -> tuple[Response, int, dict[str, str]]:
+        rid = request_id()
+        if error.detail is not None:
+            logger.warning("passkey request_id=%r %s: %r", rid, error.error, error.detail)
         rejected = PasskeyEvent(
             name=rejection_name(error),
             endpoint=event_endpoint(),
@@ -82,6 +88,7 @@ def register_error_handlers(
             error=error.error,
             description=error.description,
             user_id=error.user_id if isinstance(error, PossibleClone) else None,
+            request_id=rid,
         )
         state.emit(rejected)
         for description in count_failure(state.lockout, error):
@@ -98,7 +105,7 @@ def register_error_handlers(
         challenge = error.www_authenticate()
         if challenge is not None:
             headers["WWW-Authenticate"] = challenge
-        body: dict[str, Any] = error.to_dict()
+        body: dict[str, Any] = error.to_dict() | {"request_id": rid}
         if problem_details:
             body |= {
                 "type": f"urn:flask-passkey:error:{error.error}",
