@@ -7,6 +7,7 @@ py_webauthn's; this module decides what to expect, and what to store once it has
 from __future__ import annotations
 
 import io
+import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from webauthn.helpers import (
     generate_user_handle,
     options_to_json_dict,
     parse_authentication_credential_json,
+    parse_client_data_json,
     parse_registration_credential_json,
 )
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
@@ -340,6 +342,7 @@ class Ceremonies:
             )
         except _BAD_RESPONSE as error:
             raise _unverified(f"The assertion does not verify: {error}") from None
+        _check_top_origin(parsed.response.client_data_json, client)
         if _possibly_cloned(stored=credential.sign_count, reported=verified.new_sign_count):
             raise PossibleClone(user_id=user.id)
         self._check_membership(session, user)
@@ -436,6 +439,7 @@ class Ceremonies:
         except _BAD_RESPONSE as error:
             raise _unverified(f"The attestation does not verify: {error}") from None
         _check_credential_id(verified.credential_id)
+        _check_top_origin(parsed.response.client_data_json, client)
         # With "none" attestation nothing has used the key yet: make sure it is one, or the user
         # would get a passkey that can never sign in. (py_webauthn's error quotes the key: the
         # description, which events and logs carry, does not.)
@@ -470,6 +474,21 @@ def _unverified(detail: str) -> InvalidGrant:
     failed: it tells no one which origins are expected, what py_webauthn said or whether a
     credential exists. ``detail`` says what failed, for the log."""
     return InvalidGrant("The passkey could not be verified.", detail=detail)
+
+
+def _check_top_origin(client_data_json: bytes, client: Client) -> None:
+    """WebAuthn Level 3 §7.1 step 11, §7.2 step 15: a ceremony run in a cross-origin iframe
+    counts only when the client lists the page around it (``topOrigin``) in
+    ``allowed_top_origins``. Call it on verified client data (valid JSON)."""
+    if not parse_client_data_json(client_data_json).cross_origin:
+        return
+    # py_webauthn 3 parses crossOrigin but not topOrigin: that one member is read here.
+    top_origin = json.loads(client_data_json).get("topOrigin")
+    if top_origin not in client.allowed_top_origins:
+        raise _unverified(
+            f"A cross-origin ceremony in a page of {top_origin!r}, "
+            "which is not in the client's allowed_top_origins."
+        )
 
 
 def _check_credential_id(credential_id: bytes) -> None:

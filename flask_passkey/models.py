@@ -101,6 +101,9 @@ class Client:
     connections: tuple[str, ...] = ()
     default_connection: str | None = None
     web_origins: tuple[str, ...] = ()
+    #: Origins of pages that may run this client's ceremonies in a cross-origin iframe
+    #: (clientData ``crossOrigin: true`` with that ``topOrigin``); none by default.
+    allowed_top_origins: tuple[str, ...] = ()
     android_apps: tuple[AndroidApp, ...] = ()
     ios_apps: tuple[IosApp, ...] = ()
     refresh_token_policies: tuple[RefreshTokenPolicy, ...] = ()

@@ -147,6 +147,7 @@ clients = sa.Table(
     sa.Column("connections", sa.JSON, nullable=False),
     sa.Column("default_connection", sa.String),
     sa.Column("web_origins", sa.JSON, nullable=False),
+    sa.Column("allowed_top_origins", sa.JSON, nullable=False, server_default="[]"),
     # [{"package_name": ..., "sha256_cert_fingerprints": [...]}]
     sa.Column("android_apps", sa.JSON, nullable=False),
     # [{"team_id": ..., "bundle_id": ...}]

@@ -599,6 +599,7 @@ def _client(row: Row[Any]) -> Client:
             "grant_types": tuple(row.grant_types),
             "connections": tuple(row.connections),
             "web_origins": tuple(row.web_origins),
+            "allowed_top_origins": tuple(row.allowed_top_origins),
             "android_apps": tuple(
                 AndroidApp(app["package_name"], tuple(app["sha256_cert_fingerprints"]))
                 for app in row.android_apps

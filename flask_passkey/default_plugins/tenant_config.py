@@ -127,6 +127,9 @@ class _ClientSchema(Schema):
     web_origins = fields.List(
         fields.String(validate=validate.Regexp(r"^https?://[^/]+$")), load_default=list
     )
+    allowed_top_origins = fields.List(
+        fields.String(validate=validate.Regexp(r"^https://[^/]+$")), load_default=list
+    )
     android_apps = fields.List(fields.Nested(_AndroidSchema), load_default=list)
     ios_apps = fields.List(fields.Nested(_IosSchema), load_default=list)
     refresh_token = fields.Nested(_RefreshTokenSchema, load_default=dict)
