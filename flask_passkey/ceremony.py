@@ -150,10 +150,16 @@ class Ceremonies:
         """Store a new sign-up session and return its creation options.
 
         ``user_profile`` must already be validated (formats, required identifiers). Raises
-        InvalidRequest when one of its identifiers is taken in the connection. Writes nothing
-        to the user store.
+        InvalidRequest when one of its identifiers is taken in the connection, AccessDenied
+        when it names an organization that takes no members at sign-up. Writes nothing to the
+        user store.
         """
         assert context.connection is not None, "validation guarantees a connection"
+        if (
+            context.organization is not None
+            and not context.organization.assign_membership_on_signup
+        ):
+            raise AccessDenied("This organization does not take new members at sign-up.")
         connection = context.connection.name
         missing = sorted(context.connection.required_identifiers - user_profile.keys())
         if missing:

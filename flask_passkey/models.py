@@ -128,6 +128,10 @@ class Connection:
 class Organization:
     id: str
     name: str = ""
+    #: Whether a sign-up naming the organization makes the new user a member (Auth0's
+    #: behaviour, the default). Off, such a sign-up is refused: members are added by the
+    #: operator (``flask passkey users add-to-organization``).
+    assign_membership_on_signup: bool = True
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,7 @@ class _OrganizationSchema(Schema):
 
     id = fields.String(required=True, validate=validate.Length(min=1))
     name = fields.String(load_default="")
+    assign_membership_on_signup = fields.Boolean(load_default=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Organization:
