@@ -1,6 +1,8 @@
 # Two commands for a fresh machine (Python 3.11+):
 #   make demo   - run the demo site on http://localhost:5000 (SQLite, in-memory rate limits)
 #   make test   - run the test suite
+#   make spa    - run examples/spa: a single-page app on https://acme.localhost:5444 calling the
+#                 API on https://login.acme.localhost:5443 (needs node and npm)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LOCK := requirements/lock.txt
@@ -16,7 +18,7 @@ $(VENV)/installed: $(PYPROJECTS) $(LOCK)
 	$(PY) -m pip install --quiet --no-build-isolation -c $(LOCK) $(PROJECT)
 	touch $@
 
-.PHONY: install lock test-latest test-lowest demo test lint bench bench-check bench-credentials bench-micro bench-profile
+.PHONY: install lock test-latest test-lowest demo spa test lint bench bench-check bench-credentials bench-micro bench-profile
 install: $(VENV)/installed
 
 $(VENV)/bench-installed: $(VENV)/installed
@@ -51,6 +53,12 @@ test-lowest:
 demo: install
 	@echo "flask-passkey demo: open http://localhost:5000 (tenant: $${PASSKEY_DEMO_TENANT:-examples/demo/tenant.toml})"
 	$(VENV)/bin/flask --app examples/demo/app.py run --host localhost --port 5000
+
+examples/spa/node_modules/.package-lock.json: examples/spa/package-lock.json
+	cd examples/spa && npm ci --no-audit --no-fund
+
+spa: install examples/spa/node_modules/.package-lock.json
+	$(PY) examples/spa/serve.py
 
 test: install
 	$(PY) -m pytest

@@ -30,7 +30,7 @@ from flask_passkey.tokens import ALGORITHM, CompactSigner
 
 from .apps import passkey_app
 from .common import REDIS_URL, RESULTS_DIR, WORK_DIR
-from .fixtures import LoginFixture, create_database, token_bodies
+from .fixtures import create_database, sign_up_users, token_bodies
 from .profile_challenge import call
 from .run import backends_up, reset_stores
 
@@ -187,20 +187,9 @@ def build(backend: str, undone: Sequence[Optimisation]) -> Flask:
     return app
 
 
-def _token_calls(app: Flask, backend: str, count: int) -> Callable[[], int]:
+def token_calls(app: Flask, backend: str, count: int) -> Callable[[], int]:
     """A function that redeems the next of ``count`` sessions issued ahead on ``app``."""
-    from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-
-    from .common import CLIENT_ID, HOST
-
-    authenticator = SoftAuthenticator(counter="zero")
-    flow = PasskeyFlow(
-        app.test_client(), client_id=CLIENT_ID, host=HOST, authenticator=authenticator
-    )
-    flow.sign_up({"email": f"ab-{time.time_ns()}@example.com"})
-    fixture = LoginFixture(
-        backend, app, authenticator, [c.credential_id for c in authenticator.credentials]
-    )
+    fixture = sign_up_users(app, backend, users=1)
     prefix = WORK_DIR / f"ab-{backend}-{time.time_ns()}"
     token_bodies(fixture, count, prefix)
     bodies = []
@@ -236,7 +225,7 @@ def scenario(
         if endpoint == "challenge":
             one = call(app)
         else:
-            one = _token_calls(app, backend, (repeats + 1) * requests + 20)
+            one = token_calls(app, backend, (repeats + 1) * requests + 20)
         variant = Variant(label, undone, one)
         with variant.serving():
             for _ in range(20):

@@ -4,7 +4,8 @@ the issue's reference endpoints (a naive py_webauthn challenge, with and without
 flask-limiter), which calibrate this run against the reference points the targets came from.
 
 ``gunicorn 'bench.apps:app_from_env()'`` builds the app named by ``BENCH_APP``: ``floor``,
-``floor+limiter``, ``memory-nolimit``, a reference app of :data:`NAIVE_APPS`, or a backend of
+``floor+limiter``, ``memory-nolimit``, a reference app of :data:`NAIVE_APPS`, ``memory-pool``
+(the memory store with users and refresh tokens made ahead, :data:`POOL_APP`), or a backend of
 :func:`bench.common.passkey_config` (``memory``, ``sqlite``, ``postgres``, ``redis``), with
 ``BENCH_DATABASE`` as PostgreSQL database.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -81,6 +83,12 @@ def passkey_app(
     return app
 
 
+#: The memory store, its users and refresh tokens made before gunicorn forks its workers (served
+#: with --preload; see bench.fixtures.memory_pool_app): BENCH_POOL_SIZE tokens, written with an
+#: access token to BENCH_POOL_FILE.
+POOL_APP = "memory-pool"
+
+
 #: The issue's reference endpoints: BENCH_APP name -> (sessions in Redis, limiter storage).
 NAIVE_APPS: dict[str, tuple[bool, str | None]] = {
     "naive": (False, None),
@@ -138,4 +146,9 @@ def app_from_env() -> Flask:
     if name in NAIVE_APPS:
         redis_sessions, limiter_storage = NAIVE_APPS[name]
         return naive_app(redis_sessions=redis_sessions, limiter_storage=limiter_storage)
+    if name == POOL_APP:
+        from .fixtures import memory_pool_app  # bench.fixtures builds its apps with this module
+
+        pool_file, size = Path(os.environ["BENCH_POOL_FILE"]), int(os.environ["BENCH_POOL_SIZE"])
+        return memory_pool_app(pool_file, size)
     return passkey_app(name, database=os.environ.get("BENCH_DATABASE", BENCH_DATABASE))

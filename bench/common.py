@@ -23,6 +23,9 @@ RATE_LIMIT = "100000000 per minute"
 CHALLENGE_BODY = '{"client_id": "bench-spa"}'
 #: The scopes of a login: an access token and an ID token, two RS256 signatures.
 LOGIN_SCOPE = "openid profile email"
+#: The scopes of the sign-ups whose refresh tokens the refresh targets redeem: a refresh
+#: signs the same two tokens as a login, and rotates the refresh token.
+REFRESH_SCOPE = f"{LOGIN_SCOPE} offline_access"
 
 POSTGRES_URL = os.environ.get(
     "PASSKEY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -89,6 +92,9 @@ def passkey_config(backend: str, *, database: str = BENCH_DATABASE) -> dict[str,
         # plugin when PASSKEY_REDIS_URL is set).
         "PASSKEY_REDIS_URL": redis_url,
         "PASSKEY_REDIS_KEY_PREFIX": "passkey-bench:",
+        # The default, said here because the refresh targets rely on it: a refresh token sent
+        # twice revokes its family and answers 400, which the load counts as an error.
+        "PASSKEY_REFRESH_TOKEN_REUSE_INTERVAL": 0,
         # The example plugin (an audit log and a sign-up blocklist) is a demo, not a
         # deployment's: leave it out where it is installed.
         "PASSKEY_DISABLED_PLUGINS": [

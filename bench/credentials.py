@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"token/postgres, {SIZES[size]:,} credentials",
             "postgres",
             TOKEN,
-            login=size,
+            fixture=size,
             database=database_name(size),
         )
         for size in SIZES

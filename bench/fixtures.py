@@ -1,26 +1,31 @@
 """What the load needs before it starts: databases, users with passkeys, and, for the token
-endpoint, sessions issued ahead with their signed assertions, one request body each."""
+endpoint, sessions issued ahead with their signed assertions or refresh tokens minted ahead, one
+request body each; for the userinfo endpoint, an access token."""
 
 from __future__ import annotations
 
 import json
 import math
+import secrets
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 from webauthn.helpers import generate_challenge
 
 from flask_passkey.ceremony import new_session_id
-from flask_passkey.default_plugins.sql_schema import auth_sessions
+from flask_passkey.default_plugins.sql_schema import auth_sessions, refresh_tokens
 from flask_passkey.default_plugins.sql_store import SqlStore
 from flask_passkey.extension import get_state
-from flask_passkey.models import WEBAUTHN_GRANT
+from flask_passkey.grants import hash_token
+from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 from flask_passkey.sessions import AuthSession, SessionStore
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
+from flask_passkey.users import RefreshGrant, UserStore, new_family_id
 
 from .apps import passkey_app
 from .common import (
@@ -31,6 +36,7 @@ from .common import (
     LOGIN_SCOPE,
     ORIGIN,
     POSTGRES_URL,
+    REFRESH_SCOPE,
     WORK_DIR,
 )
 from .loadgen import THREADS
@@ -53,6 +59,23 @@ def create_database(name: str) -> None:
         engine.dispose()
 
 
+class TokenSupply:
+    """Refresh tokens handed out for the loads, each sent once: the ones a load left unsent
+    come back (:meth:`give_back`) and go out first next time; new ones are asked of ``mint``
+    (which may give fewer than asked when it has no more: the load then runs out)."""
+
+    def __init__(self, mint: Callable[[int], list[str]]) -> None:
+        self._mint = mint
+        self._spare: list[str] = []
+
+    def take(self, count: int) -> list[str]:
+        taken, self._spare = self._spare[:count], self._spare[count:]
+        return taken + self._mint(count - len(taken)) if len(taken) < count else taken
+
+    def give_back(self, tokens: Sequence[str]) -> None:
+        self._spare = [*tokens, *self._spare]
+
+
 @dataclass
 class LoginFixture:
     """An in-process app on the same stores as the servers, and passkeys of its users."""
@@ -61,29 +84,121 @@ class LoginFixture:
     app: Flask
     authenticator: SoftAuthenticator
     credential_ids: list[bytes]
+    #: Per user, the grant its sign-up's refresh token stands for (REFRESH_SCOPE, its passkey,
+    #: the default lifetimes): what the refresh tokens minted ahead stand for.
+    grants: list[RefreshGrant]
+    #: The first user's access token for the userinfo audience (valid a day, the default).
+    access_token: str
+    refresh: TokenSupply = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refresh = TokenSupply(
+            lambda count: mint_refresh_tokens(self.users, self.grants, count)
+        )
 
     @property
     def sessions(self) -> SessionStore:
         return get_state(self.app).sessions
 
+    @property
+    def users(self) -> UserStore:
+        return get_state(self.app).users
+
+
+@dataclass
+class PoolFixture:
+    """What a server on the memory store minted for itself before its workers forked (see
+    :func:`memory_pool_app`): the store lives in the server's processes, out of our reach."""
+
+    access_token: str
+    refresh: TokenSupply
+
+    @classmethod
+    def read(cls, pool_file: Path) -> PoolFixture:
+        pool = json.loads(pool_file.read_text())
+        tokens: list[str] = pool["refresh_tokens"]
+
+        def next_tokens(count: int) -> list[str]:
+            taken = tokens[:count]
+            del tokens[:count]
+            return taken
+
+        return cls(pool["access_token"], TokenSupply(next_tokens))
+
 
 def login_fixture(backend: str, *, users: int = 64, database: str = BENCH_DATABASE) -> LoginFixture:
-    """Sign ``users`` new users up through the API (one synced passkey each: counter zero, so
-    logins never contend on a sign count)."""
+    """Sign ``users`` new users up through the API (see :func:`sign_up_users`)."""
     if backend in ("postgres", "redis"):
         create_database(database)
     WORK_DIR.mkdir(exist_ok=True)
-    app = passkey_app(backend, database=database)
+    return sign_up_users(passkey_app(backend, database=database), backend, users=users)
+
+
+def sign_up_users(app: Flask, backend: str, *, users: int) -> LoginFixture:
+    """Sign ``users`` new users up through ``app``'s API (one synced passkey each: counter
+    zero, so logins never contend on a sign count), each with a refresh token
+    (REFRESH_SCOPE) whose grant is kept."""
     authenticator = SoftAuthenticator(counter="zero")
     flow = PasskeyFlow(
         app.test_client(), client_id=CLIENT_ID, host=HOST, authenticator=authenticator
     )
     run = f"{time.time_ns():x}"
-    for index in range(users):
-        flow.sign_up({"email": f"bench-{run}-{index}@example.com", "name": f"Bench {index}"})
+    answers = [
+        flow.sign_up(
+            {"email": f"bench-{run}-{index}@example.com", "name": f"Bench {index}"},
+            scope=REFRESH_SCOPE,
+        )
+        for index in range(users)
+    ]
+    store = get_state(app).users
+    grants = []
+    for answer in answers:
+        grant = store.get_refresh_token(hash_token(answer["refresh_token"]))
+        if grant is None:
+            raise RuntimeError("a sign-up's refresh token is not in the store")
+        grants.append(grant)
     return LoginFixture(
-        backend, app, authenticator, [c.credential_id for c in authenticator.credentials]
+        backend,
+        app,
+        authenticator,
+        [c.credential_id for c in authenticator.credentials],
+        grants,
+        answers[0]["access_token"],
     )
+
+
+def mint_refresh_tokens(store: UserStore, grants: Sequence[RefreshGrant], count: int) -> list[str]:
+    """``count`` new refresh tokens put straight into the store (batched), as the token
+    endpoint would have issued them: round robin over ``grants``, each a family of its own (as
+    a sign-in of its own), so a token sent twice revokes nothing but its own."""
+    tokens = [secrets.token_urlsafe(32) for _ in range(count)]
+    rows = [
+        (hash_token(token), replace(grants[index % len(grants)], family_id=new_family_id()))
+        for index, token in enumerate(tokens)
+    ]
+    if isinstance(store, SqlStore):
+        values = [{"token_hash": token_hash, **asdict(grant)} for token_hash, grant in rows]
+        with store.engine.begin() as connection:
+            for start in range(0, len(values), 5000):
+                connection.execute(refresh_tokens.insert(), values[start : start + 5000])
+    else:
+        for token_hash, grant in rows:
+            store.put_refresh_token(token_hash, grant)
+    return tokens
+
+
+def memory_pool_app(pool_file: Path, size: int) -> Flask:
+    """flask-passkey on the memory store, for ``gunicorn --preload``: 64 users signed up and
+    ``size`` refresh tokens minted in the master, before the workers fork, so that each
+    worker's copy of the store knows them all (a token is redeemed by one of them); the tokens
+    and an access token are written to ``pool_file`` (read by :meth:`PoolFixture.read`)."""
+    app = passkey_app("memory")
+    fixture = sign_up_users(app, "memory", users=64)
+    tokens = mint_refresh_tokens(fixture.users, fixture.grants, size)
+    pool_file.write_text(
+        json.dumps({"access_token": fixture.access_token, "refresh_tokens": tokens})
+    )
+    return app
 
 
 def login_session(expires_at: float) -> AuthSession:
@@ -135,22 +250,47 @@ def token_bodies(fixture: LoginFixture, count: int, prefix: Path) -> Path:
     """Issue ``count`` sessions, sign an assertion for each (round robin over the users'
     passkeys) and write the token requests to ``<prefix>-<thread>.jsonl`` for bench/load.lua."""
     sessions = issue_sessions(fixture, count)
-    files = [open(f"{prefix}-{thread}.jsonl", "w") for thread in range(THREADS)]  # noqa: SIM115
-    try:
-        for index, session in enumerate(sessions):
-            credential_id = fixture.credential_ids[index % len(fixture.credential_ids)]
-            assertion = fixture.authenticator.get(
-                {"challenge": b64url(session.challenge), "rpId": HOST},
-                origin=ORIGIN,
-                credential_id=credential_id,
-            )
-            body = {
+    bodies = []
+    for index, session in enumerate(sessions):
+        credential_id = fixture.credential_ids[index % len(fixture.credential_ids)]
+        assertion = fixture.authenticator.get(
+            {"challenge": b64url(session.challenge), "rpId": HOST},
+            origin=ORIGIN,
+            credential_id=credential_id,
+        )
+        bodies.append(
+            {
                 "grant_type": WEBAUTHN_GRANT,
                 "client_id": CLIENT_ID,
                 "auth_session": session.id,
                 "authn_response": assertion,
                 "scope": LOGIN_SCOPE,
             }
+        )
+    return write_bodies(bodies, prefix)
+
+
+def refresh_bodies(tokens: Sequence[str], prefix: Path) -> Path:
+    """The refresh requests of ``tokens`` (no scope: the sign-in's), in ``<prefix>-<thread>.jsonl``;
+    thread ``t`` gets ``tokens[t::THREADS]``, in that order."""
+    bodies = [
+        {"grant_type": REFRESH_TOKEN_GRANT, "client_id": CLIENT_ID, "refresh_token": token}
+        for token in tokens
+    ]
+    return write_bodies(bodies, prefix)
+
+
+def unsent(tokens: Sequence[str], sent: Sequence[int]) -> list[str]:
+    """The tokens of :func:`refresh_bodies` that the load's threads did not send (``sent``:
+    how many lines each thread sent)."""
+    return [token for thread, count in enumerate(sent) for token in tokens[thread::THREADS][count:]]
+
+
+def write_bodies(bodies: Sequence[Mapping[str, Any]], prefix: Path) -> Path:
+    """One JSON body a line, round robin over ``<prefix>-<thread>.jsonl`` for bench/load.lua."""
+    files = [open(f"{prefix}-{thread}.jsonl", "w") for thread in range(THREADS)]  # noqa: SIM115
+    try:
+        for index, body in enumerate(bodies):
             files[index % THREADS].write(json.dumps(body, separators=(",", ":")) + "\n")
     finally:
         for file in files:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import HOST, ROOT
+from .common import HOST, ROOT, WORK_DIR
 
 SCRIPT = ROOT / "load.lua"
 THREADS = 2
@@ -33,6 +34,8 @@ class Measurement:
     #: on the machine used during it.
     busy_before: float = 0.0
     foreign: float = 0.0
+    #: Per wrk thread, how many lines of its body file it sent (the rest are unused).
+    sent: tuple[int, ...] = ()
 
     @property
     def rps(self) -> float:
@@ -53,11 +56,19 @@ def run_wrk(
     seconds: float,
     body: str | None = None,
     body_files: Path | None = None,
+    authorization: str | None = None,
 ) -> Measurement:
-    """Load ``path`` on the loopback ``port`` for ``seconds`` with one body for every request,
-    or with the per-thread files ``<body_files>-<thread>.jsonl``, each line sent once."""
-    source = f"@{body_files}" if body_files is not None else body
-    assert source is not None
+    """Load ``path`` on the loopback ``port`` for ``seconds``: POST one body for every request,
+    or the per-thread files ``<body_files>-<thread>.jsonl``, each line sent once; with neither,
+    GET. ``authorization``: the Authorization header of every request (handed to wrk in a
+    file of WORK_DIR readable by this user alone, never on its command line)."""
+    source = f"@{body_files}" if body_files is not None else body or "-"
+    header = None
+    if authorization is not None:
+        WORK_DIR.mkdir(exist_ok=True)
+        header = WORK_DIR / f"authorization-{os.getpid()}.txt"
+        header.touch(mode=0o600)
+        header.write_text(authorization + "\n")
     command = [
         wrk_path(),
         f"-t{THREADS}",
@@ -71,11 +82,16 @@ def run_wrk(
         "--",
         HOST,
         source,
+        *([f"@{header}"] if header is not None else []),
     ]
-    # wrk stops by itself after -d; the timeout is a guard against a hung server.
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=seconds + 30, check=True
-    )
+    try:
+        # wrk stops by itself after -d; the timeout is a guard against a hung server.
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 30, check=True
+        )
+    finally:
+        if header is not None:
+            header.unlink()
     line = next(
         (line for line in done.stdout.splitlines() if line.startswith("BENCH_RESULT ")), None
     )
@@ -95,4 +111,5 @@ def run_wrk(
         + data["timeouts"],
         bad_status=data["status_errors"],
         exhausted=data["exhausted"],
+        sent=tuple(data["sent"]),
     )

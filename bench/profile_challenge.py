@@ -24,12 +24,18 @@ StartResponse = Callable[..., Any]
 
 
 def call(
-    app: Flask, path: str = "/passkey/challenge", body: str = CHALLENGE_BODY
+    app: Flask,
+    path: str = "/passkey/challenge",
+    body: str = CHALLENGE_BODY,
+    *,
+    method: str = "POST",
+    authorization: str | None = None,
 ) -> Callable[[], int]:
-    """A function that makes one request to ``app`` through WSGI and returns the status."""
+    """A function that makes one request to ``app`` through WSGI and returns the status
+    (``authorization``: the Authorization header)."""
     data = body.encode()
     base = {
-        "REQUEST_METHOD": "POST",
+        "REQUEST_METHOD": method,
         "PATH_INFO": path,
         "SCRIPT_NAME": "",
         "QUERY_STRING": "",
@@ -47,6 +53,8 @@ def call(
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
     }
+    if authorization is not None:
+        base["HTTP_AUTHORIZATION"] = authorization
     status: list[str] = []
 
     def start_response(value: str, headers: list[Any], exc_info: Any = None) -> None:

@@ -152,12 +152,17 @@ def to_json(
     settings: Mapping[str, Any],
     runs: Mapping[str, Sequence[Measurement]],
     summaries: Sequence[Summary],
+    *,
+    beside_login: Sequence[Summary] = (),
 ) -> str:
+    """The run as JSON; ``beside_login``: summaries whose ratios are to a token login rather
+    than to the floor (the refresh and userinfo targets)."""
     return json.dumps(
         {
             "machine": info,
             "settings": settings,
             "summary": [asdict(s) for s in summaries],
+            **({"beside_login": [asdict(s) for s in beside_login]} if beside_login else {}),
             "rounds": {name: [asdict(m) for m in measured] for name, measured in runs.items()},
         },
         indent=2,

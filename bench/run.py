@@ -7,7 +7,10 @@ p99 latency, each also as the median of its per-round ratios to the floor.
 
 Targets: ``POST /passkey/challenge`` on the memory, SQLite, PostgreSQL and Redis session
 stores, and ``POST /oauth/token`` logins (sessions issued ahead, real ES256 assertions, each
-body redeemed once) on SQLite, PostgreSQL and Redis+PostgreSQL. The per-IP limit is on
+body redeemed once) on SQLite, PostgreSQL and Redis+PostgreSQL; ``POST /oauth/token`` refreshes
+(refresh tokens minted ahead, each redeemed once: a reuse would revoke and answer 400) and
+``GET /userinfo`` (one access token) on the memory store and on Redis+PostgreSQL, also put
+beside the token login on Redis+PostgreSQL (per-round ratios). The per-IP limit is on
 everywhere (memory storage; the Redis plugin's shared storage with Redis) and never reached.
 Two diagnostic targets split a challenge's cost: the floor behind flask-limiter alone, and the
 memory-store challenge with the limiter off.
@@ -28,13 +31,15 @@ import math
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import redis
 import sqlalchemy as sa
 
+from .apps import POOL_APP
 from .common import (
     BASELINE_DATABASE,
     BENCH_DATABASE,
@@ -47,7 +52,15 @@ from .common import (
     postgres_url,
     sqlite_url,
 )
-from .fixtures import LoginFixture, create_database, login_fixture, token_bodies
+from .fixtures import (
+    LoginFixture,
+    PoolFixture,
+    create_database,
+    login_fixture,
+    refresh_bodies,
+    token_bodies,
+    unsent,
+)
 from .loadgen import Measurement, run_wrk, wrk_path
 from .quiet import CpuAccount, wait_until_quiet
 from .report import machine, summarise, table, to_json
@@ -59,6 +72,20 @@ FOREIGN_LIMIT = 0.05
 MIN_ROUNDS = 4
 CHALLENGE = "/passkey/challenge"
 TOKEN = "/oauth/token"
+USERINFO = "/userinfo"
+#: The token login the refresh and userinfo targets are also put beside (same stores).
+LOGIN_REFERENCE = "token/redis+postgres"
+#: An upper bound of refreshes a second here: two RS256 signatures (2 x 272 us of CPU) and the
+#: floor's request (343 us), on 2 CPUs, make at most 2,250. The memory store's pool of refresh
+#: tokens is made for that rate (it cannot grow once the workers have forked).
+POOL_RATE = 2500
+#: Where the memory store's server writes the refresh tokens and access token it made.
+POOL_FILE = WORK_DIR / "pool-memory.json"
+
+#: What a target's load sends, when it is not the challenge body: ``login``, a session and its
+#: signed assertion per body; ``refresh``, a refresh token per body; ``userinfo``, GETs with
+#: one access token (Bearer).
+Feed = Literal["login", "refresh", "userinfo"]
 
 
 @dataclass(frozen=True)
@@ -67,8 +94,10 @@ class Target:
     #: The app gunicorn serves (BENCH_APP, see bench.apps).
     app: str
     path: str
-    #: For the token endpoint: the backend whose fixture issues sessions and assertions.
-    login: str | None = None
+    #: The backend whose fixture makes the load's bodies or access token (see ``feed``); the
+    #: ``memory`` fixture is what the POOL_APP server made for itself.
+    fixture: str | None = None
+    feed: Feed = "login"
     #: Served from the baseline revision (--baseline).
     baseline: bool = False
     #: The PostgreSQL database of the app, when not the benchmark's default one.
@@ -104,9 +133,13 @@ TARGETS = (
     Target("challenge/sqlite", "sqlite", CHALLENGE),
     Target("challenge/postgres", "postgres", CHALLENGE),
     Target("challenge/redis", "redis", CHALLENGE),
-    Target("token/sqlite", "sqlite", TOKEN, login="sqlite"),
-    Target("token/postgres", "postgres", TOKEN, login="postgres"),
-    Target("token/redis+postgres", "redis", TOKEN, login="redis"),
+    Target("token/sqlite", "sqlite", TOKEN, fixture="sqlite"),
+    Target("token/postgres", "postgres", TOKEN, fixture="postgres"),
+    Target("token/redis+postgres", "redis", TOKEN, fixture="redis"),
+    Target("token/refresh/memory", POOL_APP, TOKEN, fixture="memory", feed="refresh"),
+    Target("token/refresh/redis+postgres", "redis", TOKEN, fixture="redis", feed="refresh"),
+    Target("userinfo/memory", POOL_APP, USERINFO, fixture="memory", feed="userinfo"),
+    Target("userinfo/redis+postgres", "redis", USERINFO, fixture="redis", feed="userinfo"),
     # The issue's reference points, measured in the same run (see bench.apps.naive_app).
     Target("ref/naive", "naive", CHALLENGE),
     Target("ref/naive+flask-limiter", "naive+limiter", CHALLENGE),
@@ -127,11 +160,13 @@ def reset_stores() -> None:
     try:
         with engine.begin() as connection:
             tables = set(sa.inspect(connection).get_table_names())
-            for name in ("auth_sessions", "refresh_tokens"):
+            for name in ("auth_sessions", "refresh_tokens", "refresh_token_revocations"):
                 if name in tables:
                     connection.exec_driver_sql(f"DELETE FROM {name}")
     finally:
         engine.dispose()
+    with contextlib.suppress(FileNotFoundError):
+        POOL_FILE.unlink()
     client = redis.Redis.from_url(REDIS_URL)
     for pattern in ("passkey-bench:*", "LIMITS:*passkey*"):
         keys = list(client.scan_iter(pattern, count=1000))
@@ -188,7 +223,7 @@ class Runner:
     def __init__(
         self,
         running: dict[str, Server],
-        fixtures: dict[str, LoginFixture],
+        fixtures: Mapping[str, LoginFixture | PoolFixture],
         seconds: float,
         *,
         deadline: float = float("inf"),
@@ -231,18 +266,30 @@ class Runner:
 
     def _load(self, target: Target, seconds: float) -> Measurement:
         server = self.running[target.server]
-        if target.login is None:
+        if target.fixture is None:
             return run_wrk(server.port, target.path, seconds=seconds, body=CHALLENGE_BODY)
+        fixture = self.fixtures[target.fixture]
+        if target.feed == "userinfo":
+            bearer = f"Bearer {fixture.access_token}"
+            return run_wrk(server.port, target.path, seconds=seconds, authorization=bearer)
         rate = self.rates.get(target.name, 1000.0)
         count = math.ceil(rate * seconds * 2.0) + 500
         self._loads += 1
-        prefix = WORK_DIR / f"bodies-{target.login}-{self._loads}"
-        token_bodies(self.fixtures[target.login], count, prefix)
+        prefix = WORK_DIR / f"bodies-{target.fixture}-{self._loads}"
+        tokens: list[str] = []
+        if target.feed == "login":
+            assert isinstance(fixture, LoginFixture), "logins need the in-process fixture"
+            token_bodies(fixture, count, prefix)
+        else:
+            tokens = fixture.refresh.take(count)
+            refresh_bodies(tokens, prefix)
         try:
             measured = run_wrk(server.port, target.path, seconds=seconds, body_files=prefix)
         finally:
             for thread_file in WORK_DIR.glob(f"{prefix.name}-*.jsonl"):
                 thread_file.unlink()
+        # Tokens the load did not send are as good as new: the next load sends them first.
+        fixture.refresh.give_back(unsent(tokens, measured.sent))
         if not measured.exhausted:
             self.rates[target.name] = max(measured.rps, 100.0)
         return measured
@@ -288,12 +335,27 @@ def write_results(
     *,
     floor: str = "floor",
 ) -> str:
-    """Print the table and write results/<output>.json and .md; returns the table."""
+    """Print the table and write results/<output>.json and .md; returns the table. The
+    refresh and userinfo targets get a second table, beside the token login (LOGIN_REFERENCE),
+    when it was measured in the run."""
     summaries = summarise(runs, floor=floor)
     settings = {**settings, "floor": floor}
     text = table(summaries)
+    beside = {
+        name: measured
+        for name, measured in runs.items()
+        if name == LOGIN_REFERENCE or name.startswith(("token/refresh/", "userinfo/"))
+    }
+    relative = summarise(beside, floor=LOGIN_REFERENCE) if len(beside) > 1 else []
+    if LOGIN_REFERENCE in beside and relative:
+        text += (
+            f"\n\nBeside the token login ({LOGIN_REFERENCE}; medians of per-round ratios):\n\n"
+            + table(relative).replace("x floor", "x login")
+        )
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / f"{output}.json").write_text(to_json(info, settings, runs, summaries))
+    (RESULTS_DIR / f"{output}.json").write_text(
+        to_json(info, settings, runs, summaries, beside_login=relative)
+    )
     (RESULTS_DIR / f"{output}.md").write_text(
         f"{info['date']}, {info['nproc']} x {info['cpu']}, {info['memory']}; "
         f"{settings['rounds']} rounds x {settings['seconds']} s per target\n\n{text}\n"
@@ -302,6 +364,18 @@ def write_results(
     print(text)
     print(f"\n{settings['elapsed_seconds']} s; results in {RESULTS_DIR}/{output}.json")
     return text
+
+
+def pool_env(args: argparse.Namespace) -> dict[str, str]:
+    """The POOL_APP server's environment: refresh tokens for POOL_RATE refreshes a second
+    through the warm-up and the rounds, with half as much again for loads made again (the
+    unsent tokens of a load go to the next, see Runner)."""
+    seconds = args.warmup + 1.5 * args.rounds * args.seconds
+    return {
+        "BENCH_PRELOAD": "1",
+        "BENCH_POOL_FILE": str(POOL_FILE),
+        "BENCH_POOL_SIZE": str(math.ceil(POOL_RATE * seconds) + 500),
+    }
 
 
 def select_targets(names: str, baseline: bool) -> list[Target]:
@@ -354,18 +428,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     backends_up()
     reset_stores()
-    fixtures: dict[str, LoginFixture] = {}
+    fixtures: dict[str, LoginFixture | PoolFixture] = {}
     for target in targets:
-        if target.login is not None and target.login not in fixtures:
-            fixtures[target.login] = login_fixture(target.login)
+        backend = target.fixture
+        if backend is not None and backend != "memory" and backend not in fixtures:
+            fixtures[backend] = login_fixture(backend)
     print(f"fixtures ready in {time.monotonic() - started:.0f} s", flush=True)
 
     tree = baseline_tree(args.baseline) if args.baseline else None
     if tree is not None:
         create_database(BASELINE_DATABASE)
     specs = {target.server: target.env(tree) for target in targets}
+    if POOL_APP in specs:
+        specs[POOL_APP] |= pool_env(args)
     with servers(specs) as running:
         print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
+        if POOL_APP in specs:
+            fixtures["memory"] = PoolFixture.read(POOL_FILE)
         runner = Runner(running, fixtures, args.seconds, deadline=started + args.budget)
         runs = interleave(runner, targets, args)
     settings = {

@@ -62,11 +62,13 @@ def _answers(port: int) -> bool:
 
 @contextmanager
 def gunicorn(name: str, env: Mapping[str, str], *, timeout: float = 60) -> Iterator[Server]:
-    """Serve ``bench.apps:app_from_env()`` with ``env`` on a free loopback port until exit."""
+    """Serve ``bench.apps:app_from_env()`` with ``env`` on a free loopback port until exit;
+    ``BENCH_PRELOAD`` in ``env``: the app is built once, before the workers fork."""
     port = free_port()
     WORK_DIR.mkdir(exist_ok=True)
     env = dict(env)
     cwd = env.pop("BENCH_CWD", str(ROOT.parent))
+    preload = ["--preload"] if env.pop("BENCH_PRELOAD", None) else []
     log = open(WORK_DIR / f"gunicorn-{name}.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
@@ -81,6 +83,7 @@ def gunicorn(name: str, env: Mapping[str, str], *, timeout: float = 60) -> Itera
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
+            *preload,
             "bench.apps:app_from_env()",
         ],
         cwd=cwd,

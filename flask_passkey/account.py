@@ -36,9 +36,10 @@ SCOPE_CREATE = "create:me:authentication_methods"
 SCOPE_READ = "read:me:authentication_methods"
 SCOPE_UPDATE = "update:me:authentication_methods"
 SCOPE_DELETE = "delete:me:authentication_methods"
-#: The scopes of the My Account API's authentication-method endpoints: granted only for its
-#: audience, and only when asked for.
-MY_ACCOUNT_SCOPES = (SCOPE_CREATE, SCOPE_READ, SCOPE_UPDATE, SCOPE_DELETE)
+SCOPE_READ_FACTORS = "read:me:factors"
+#: The scopes of the My Account API's endpoints: granted only for its audience, and only when
+#: asked for.
+MY_ACCOUNT_SCOPES = (SCOPE_CREATE, SCOPE_READ, SCOPE_UPDATE, SCOPE_DELETE, SCOPE_READ_FACTORS)
 
 PASSKEY_TYPE = "passkey"
 #: The id of an enrollment in progress, in the ``Location`` of ``POST authentication-methods``;
@@ -109,6 +110,12 @@ def authentication_method(user: User, credential: Credential) -> dict[str, Any]:
     if credential.last_used_at is not None:
         method["last_auth_at"] = timestamp(credential.last_used_at)
     return method
+
+
+def available_factors() -> list[dict[str, Any]]:
+    """The factors a user may enroll, as Auth0's ``GET /me/v1/factors`` lists them: passkeys,
+    for signing in (``usage: ["primary"]``), the only kind this server offers."""
+    return [{"type": PASSKEY_TYPE, "usage": ["primary"]}]
 
 
 @dataclass(frozen=True)

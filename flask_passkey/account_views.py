@@ -1,5 +1,6 @@
-"""The My Account API's passkey endpoints (``/me/v1/authentication-methods``): read the bearer
-token and the body, call :class:`flask_passkey.account.MyAccount`, write JSON.
+"""The My Account API's passkey endpoints (``/me/v1/authentication-methods`` and
+``/me/v1/factors``): read the bearer token and the body, call
+:class:`flask_passkey.account.MyAccount`, write JSON with Auth0's statuses.
 
 Every request is checked in this order: rate limit (429), passkeys enabled (404), custom domain
 (400), access token and DPoP proof (401), the endpoint's scope (403), body (400), then the
@@ -17,9 +18,11 @@ from .account import (
     SCOPE_CREATE,
     SCOPE_DELETE,
     SCOPE_READ,
+    SCOPE_READ_FACTORS,
     SCOPE_UPDATE,
     Caller,
     MyAccount,
+    available_factors,
 )
 from .context import PasskeyRequest
 from .events import EventName, PasskeyEvent
@@ -38,15 +41,17 @@ from .schemas import EnrollmentRequestSchema, EnrollmentVerifySchema, RenameRequ
 if TYPE_CHECKING:
     from .extension import PasskeyState
 
-#: Where the endpoints live, below ``PASSKEY_URL_PREFIX``.
-ACCOUNT_PATH = "/me/v1/authentication-methods"
+#: Where the My Account API lives, below ``PASSKEY_URL_PREFIX``.
+ACCOUNT_ROOT = "/me/v1"
+#: The authentication methods, below :data:`ACCOUNT_ROOT`.
+METHODS_PATH = "/authentication-methods"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def create_account_blueprint(state: PasskeyState) -> Blueprint:
     """The rate-limited My Account blueprint for one app."""
     settings = state.settings
-    bp = Blueprint(ACCOUNT_BLUEPRINT_NAME, __name__, url_prefix=settings.url_prefix + ACCOUNT_PATH)
+    bp = Blueprint(ACCOUNT_BLUEPRINT_NAME, __name__, url_prefix=settings.url_prefix + ACCOUNT_ROOT)
     hook = state.plugin_manager.hook
     account = MyAccount(
         ceremonies=state.ceremonies,
@@ -82,7 +87,13 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
             )
         )
 
-    @bp.post("")
+    def location(passkey_request: PasskeyRequest, authentication_method_id: str) -> str:
+        # Absolute, so that clients on another origin (SPAs) can use it as it is.
+        return passkey_request.origin + url_for(
+            ".get_method", authentication_method_id=authentication_method_id
+        )
+
+    @bp.post(METHODS_PATH)
     def enroll() -> tuple[Response, int, dict[str, str]]:
         passkey_request, caller = authenticated(SCOPE_CREATE)
         data = body(enrollment_schema)
@@ -93,20 +104,18 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
             identity_user_id=data["identity_user_id"],
         )
         happened("challenge_issued", passkey_request, caller)
-        # Absolute, so that clients on another origin (SPAs) can post to it as it is.
-        location = passkey_request.origin + url_for(
-            ".get_method", authentication_method_id=ENROLLMENT_METHOD_ID
-        )
+        # 202, as Auth0 answers: the method is not created until it is verified, at the
+        # Location (which Auth0's SDKs read the method id from).
         return (
             jsonify(
                 auth_session=challenge.auth_session,
                 authn_params_public_key=challenge.authn_params_public_key,
             ),
-            201,
-            {**NO_STORE, "Location": location},
+            202,
+            {**NO_STORE, "Location": location(passkey_request, ENROLLMENT_METHOD_ID)},
         )
 
-    @bp.post("/<authentication_method_id>/verify")
+    @bp.post(METHODS_PATH + "/<authentication_method_id>/verify")
     def verify(authentication_method_id: str) -> tuple[Response, int, dict[str, str]]:
         passkey_request, caller = authenticated(SCOPE_CREATE)
         data = body(verify_schema)
@@ -117,20 +126,21 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
             authn_response=data["authn_response"],
         )
         happened("passkey_enrolled", passkey_request, caller)
-        return jsonify(method), 200, NO_STORE
+        created = {**NO_STORE, "Location": location(passkey_request, method["id"])}
+        return jsonify(method), 201, created
 
-    @bp.get("")
+    @bp.get(METHODS_PATH)
     def list_methods() -> tuple[Response, int, dict[str, str]]:
         _, caller = authenticated(SCOPE_READ)
         methods = account.list_methods(caller, method_type=request.args.get("type"))
         return jsonify(authentication_methods=methods), 200, NO_STORE
 
-    @bp.get("/<authentication_method_id>")
+    @bp.get(METHODS_PATH + "/<authentication_method_id>")
     def get_method(authentication_method_id: str) -> tuple[Response, int, dict[str, str]]:
         _, caller = authenticated(SCOPE_READ)
         return jsonify(account.get_method(caller, authentication_method_id)), 200, NO_STORE
 
-    @bp.patch("/<authentication_method_id>")
+    @bp.patch(METHODS_PATH + "/<authentication_method_id>")
     def rename_method(authentication_method_id: str) -> tuple[Response, int, dict[str, str]]:
         passkey_request, caller = authenticated(SCOPE_UPDATE)
         name = body(rename_schema)["name"]
@@ -138,17 +148,23 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
         happened("passkey_renamed", passkey_request, caller)
         return jsonify(method), 200, NO_STORE
 
-    @bp.delete("/<authentication_method_id>")
+    @bp.delete(METHODS_PATH + "/<authentication_method_id>")
     def delete_method(authentication_method_id: str) -> Response:
         passkey_request, caller = authenticated(SCOPE_DELETE)
         account.delete_method(caller, authentication_method_id)
         happened("passkey_deleted", passkey_request, caller)
         return Response(status=204, headers=NO_STORE)
 
+    @bp.get("/factors")
+    def factors() -> tuple[Response, int, dict[str, str]]:
+        authenticated(SCOPE_READ_FACTORS)
+        return jsonify(factors=available_factors()), 200, NO_STORE
+
     for rule, endpoint, allowed in (
-        ("", "collection", ("GET", "POST")),
-        ("/<authentication_method_id>", "method", ("GET", "PATCH", "DELETE")),
-        ("/<authentication_method_id>/verify", "verify", ("POST",)),
+        (METHODS_PATH, "collection", ("GET", "POST")),
+        (METHODS_PATH + "/<authentication_method_id>", "method", ("GET", "PATCH", "DELETE")),
+        (METHODS_PATH + "/<authentication_method_id>/verify", "verify", ("POST",)),
+        ("/factors", "factors", ("GET",)),
     ):
         bp.add_url_rule(
             rule,

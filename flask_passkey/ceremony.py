@@ -327,7 +327,9 @@ class Ceremonies:
         _check_credential_id(parsed.raw_id)
         credential, user = self.credential_and_user(parsed.raw_id)
         if credential is None or user is None:
-            raise _unverified("No such credential.")
+            # Said only to a caller whose auth_session was valid (spent by now): a client needs
+            # it to tell the user, and for the WebAuthn Signal API (signalUnknownCredential).
+            raise InvalidGrant(UNKNOWN_CREDENTIAL, detail="No such credential.")
         if user.connection != session.connection:
             raise _unverified("The credential's user is in another connection.")
         if (
@@ -473,6 +475,10 @@ def _check_single_cbor_item(data: bytes) -> None:
         raise ValueError(f"attestationObject is not valid CBOR: {error}") from None
     if stream.tell() != len(data):
         raise ValueError(f"attestationObject has {len(data) - stream.tell()} trailing bytes.")
+
+
+#: The token endpoint's stable description for a passkey this site does not know.
+UNKNOWN_CREDENTIAL = "Unknown credential."
 
 
 def _unverified(detail: str) -> InvalidGrant:

@@ -34,8 +34,8 @@ from .default_plugins.sql_store import (
     store_migrations,
     upgrade_database,
 )
-from .default_plugins.tenant_config import load_client
-from .doctor import diagnose, explain_startup_error, validation_messages
+from .default_plugins.tenant_config import load_client, validation_messages
+from .doctor import diagnose, explain_startup_error
 from .errors import BackendUnavailable, ConfigurationError
 from .migrations import HEAD, pending_migrations
 from .models import WEBAUTHN_GRANT, AppType, AuthMethod, Client, OrganizationUsage
@@ -294,6 +294,14 @@ def _stored_client(state: PasskeyState, store: ClientStore, client_id: str) -> C
     "for several.",
 )
 @click.option(
+    "--allowed-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="URL",
+    help="An origin (scheme://host[:port]) whose pages may call the API for it (CORS); repeat "
+    "for several. [default: its web origins]",
+)
+@click.option(
     "--grant",
     "grant_types",
     multiple=True,
@@ -315,6 +323,13 @@ def _stored_client(state: PasskeyState, store: ClientStore, client_id: str) -> C
     help="A refresh-token policy (Auth0's MRRT): its refresh tokens may get access tokens for "
     "AUDIENCE with these scopes; repeat for several.",
 )
+@click.option(
+    "--challenge-without-secret",
+    is_flag=True,
+    help="Let this confidential client start passkey ceremonies (/passkey/register, "
+    "/passkey/challenge) without its secret, as @auth0/auth0-auth-js does; the token endpoint "
+    "still needs it.",
+)
 @pass_state
 def clients_add(
     state: PasskeyState,
@@ -324,9 +339,11 @@ def clients_add(
     auth_method: AuthMethod | None,
     connections: tuple[str, ...],
     web_origins: tuple[str, ...],
+    allowed_origins: tuple[str, ...],
     grant_types: tuple[str, ...],
     organization_usage: OrganizationUsage,
     policies: tuple[str, ...],
+    challenge_without_secret: bool,
 ) -> None:
     """Add the client CLIENT_ID. A confidential one gets a secret, shown once."""
     store = _client_store(state)
@@ -354,7 +371,9 @@ def clients_add(
                 "organization_usage": organization_usage,
                 "connections": list(connections),
                 "web_origins": list(web_origins),
+                "allowed_origins": list(allowed_origins) if allowed_origins else None,
                 "refresh_token": {"policies": [_policy(text) for text in policies]},
+                "challenge_without_secret": challenge_without_secret,
             }
         )
     except ValidationError as error:

@@ -3,10 +3,14 @@
 The key of a setting is ``PASSKEY_`` + its field name in upper case. ``init_app`` fills every key
 missing from ``app.config`` with its default (so the effective configuration is visible there),
 checks types, and refuses any ``PASSKEY_`` key that neither this module nor a plugin declares.
+Each mistake is one line of the :class:`ConfigurationError`, which names the key, never its
+value (it may be a secret).
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -53,14 +57,20 @@ class Settings:
     lockout: str | None = _setting(
         None,
         (str,),
-        "Failed token exchanges allowed per client IP and per passkey before further attempts "
-        "get 429 until the window ends (limits syntax, e.g. '10 per 15 minutes'); unset or '' "
-        "= no lockout.",
+        "Failed token exchanges allowed per client IP before further attempts from it get 429 "
+        "until the window ends (limits syntax, e.g. '10 per 15 minutes'); unset or '' = no "
+        "lockout.",
     )
     rate_limit_key_prefix: str = _setting(
         "passkey",
         (str,),
         "Prefix of the limiter's keys; give each deployment sharing one storage its own.",
+    )
+    rate_limit_ipv6_prefix: int = _setting(
+        64,
+        (int,),
+        "Prefix length (1-128) of the IPv6 network whose addresses share one rate-limit and "
+        "lockout bucket; IPv4 (also IPv4-mapped IPv6) counts per address.",
     )
     trusted_proxies: int = _setting(
         0,
@@ -134,17 +144,17 @@ class Settings:
         """Fill defaults into ``config``, check the type of each key and build Settings."""
         known = {PREFIX + f.name.upper(): f for f in fields(cls)}
         values: dict[str, Any] = {}
+        problems: list[str] = []
         for key, spec in known.items():
             value = config.setdefault(key, spec.default)
-            types = spec.metadata["types"]
-            if value is not None and not (
-                isinstance(value, types) and not (bool not in types and isinstance(value, bool))
-            ):
-                expected = " or ".join(t.__name__ for t in types)
-                raise ConfigurationError(f"{key} must be {expected}, not {value!r}.")
+            problem = _type_problem(value, spec.metadata["types"])
+            if problem is not None:
+                problems.append(f"{key}: {problem}")
             if isinstance(value, list):
                 value = tuple(value)
             values[spec.name] = value
+        if problems:
+            raise ConfigurationError("Invalid flask-passkey configuration:", problems)
         settings = cls(**values)
         settings._check()
         return settings
@@ -154,6 +164,8 @@ class Settings:
             raise ConfigurationError("PASSKEY_CHALLENGE_TIMEOUT is in milliseconds: use >= 1000.")
         if self.trusted_proxies < 0:
             raise ConfigurationError("PASSKEY_TRUSTED_PROXIES must be 0 or more.")
+        if not 1 <= self.rate_limit_ipv6_prefix <= 128:
+            raise ConfigurationError("PASSKEY_RATE_LIMIT_IPV6_PREFIX must be 1 to 128.")
         if self.max_body_size < 1024:
             raise ConfigurationError("PASSKEY_MAX_BODY_SIZE must be at least 1024 bytes.")
         for name in ("access_token_lifetime", "id_token_lifetime", "refresh_token_lifetime"):
@@ -169,6 +181,42 @@ class Settings:
             raise ConfigurationError("PASSKEY_DPOP_PROOF_LEEWAY must be 1 to 3600 seconds.")
         if self.url_prefix and not self.url_prefix.startswith("/"):
             raise ConfigurationError("PASSKEY_URL_PREFIX must start with '/'.")
+        database_problem = _database_url_problem(self.database_url)
+        if database_problem is not None:
+            raise ConfigurationError(f"PASSKEY_DATABASE_URL: {database_problem}")
+
+
+def _type_problem(value: Any, types: tuple[type, ...]) -> str | None:
+    """What is wrong with the type of ``value``, if anything; names types, never the value."""
+    if value is None or (isinstance(value, types) and (bool in types or type(value) is not bool)):
+        return None
+    expected = " or ".join(t.__name__ for t in types)
+    hint = ' (put it in a list: ["..."])' if list in types and isinstance(value, str) else ""
+    return f"must be {expected}, not {type(value).__name__}{hint}."
+
+
+#: The URL the SQL store serves PostgreSQL on: psycopg 3, which the ``postgres`` extra installs.
+_POSTGRES_URL = "postgresql+psycopg://user:password@host:5432/database"
+
+
+def _database_url_problem(url: str | None) -> str | None:
+    """Why a PostgreSQL URL cannot work before any store tries it, with the URL to write
+    instead; says nothing of the URL itself, whose password is a secret."""
+    scheme, separator, _ = (url or "").partition("://")
+    dialect, plus, _ = scheme.lower().partition("+")
+    if not separator:
+        return None
+    if dialect == "postgres":
+        return (
+            f"SQLAlchemy knows no {scheme}:// URLs (Heroku's spelling): write {_POSTGRES_URL} "
+            "(psycopg 3, installed by flask-passkey[postgres])."
+        )
+    if dialect == "postgresql" and not plus and importlib.util.find_spec("psycopg2") is None:
+        return (
+            "postgresql:// names no driver, so SQLAlchemy would use psycopg2, which is not "
+            f"installed: write {_POSTGRES_URL} (psycopg 3, installed by flask-passkey[postgres])."
+        )
+    return None
 
 
 def check_unknown_keys(config: Mapping[str, Any], *, plugin_keys: Iterable[str]) -> None:
@@ -177,9 +225,22 @@ def check_unknown_keys(config: Mapping[str, Any], *, plugin_keys: Iterable[str])
     unknown = sorted(key for key in config if key.startswith(PREFIX) and key not in allowed)
     if unknown:
         raise ConfigurationError(
-            f"Unknown configuration key(s): {', '.join(unknown)}. "
-            f"Known keys: {', '.join(sorted(allowed))}."
+            "Unknown configuration keys:",
+            [f"{key}: {_unknown_key_hint(key, allowed)}" for key in unknown],
         )
+
+
+def _unknown_key_hint(key: str, allowed: Iterable[str]) -> str:
+    """The "did you mean" of an unknown key: the known key closest to it (compared without the
+    common prefix), if any is close."""
+    names = {name.removeprefix(PREFIX): name for name in allowed if name.startswith(PREFIX)}
+    close = difflib.get_close_matches(key.removeprefix(PREFIX), sorted(names), n=1)
+    if close:
+        return f"unknown key; did you mean {names[close[0]]}?"
+    return (
+        "unknown key: neither flask-passkey nor a registered plugin declares it "
+        "(docs/configuration.md lists the keys)."
+    )
 
 
 def documented_settings() -> dict[str, tuple[Any, str]]:

@@ -57,6 +57,8 @@ class ValidationContext:
     #: when ``realm`` was omitted).
     realm: str | None
     connection_name: str | None
+    #: The id of the organization the request names (when the tenant allows names, the id of
+    #: the one it names by name), or ``organization`` as sent when no organization has it.
     organization_id: str | None
     client: Client
     connection: Connection | None

@@ -7,20 +7,22 @@ kind of :class:`Problem`. Both only read: the doctor never changes anything.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shlex
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from limits.storage import MemoryStorage
-from marshmallow import ValidationError
 
 from .clients import ClientStore
 from .default_plugins.memory_store import MemorySessionStore, MemoryUserStore
+from .default_plugins.sql_store import SqlStore
 from .default_plugins.tenant_config import domain_problems
-from .errors import BackendUnavailable, ConfigurationError
+from .errors import BackendUnavailable, ConfigurationError, TenantConfigurationError
 from .models import WEBAUTHN_GRANT, Client, android_origin
 
 if TYPE_CHECKING:
@@ -87,36 +89,25 @@ def diagnose(
 
 
 def explain_startup_error(error: BaseException) -> list[Problem]:
-    """The problems behind an app that fails to load, one per invalid field when the tenant
-    configuration names them."""
+    """The problems behind an app that fails to load: one per line of a ConfigurationError,
+    worded as the error itself words them."""
     again = ", then run `flask passkey doctor` again."
-    cause = error.__cause__
-    if isinstance(error, ConfigurationError) and isinstance(cause, ValidationError):
+    if isinstance(error, TenantConfigurationError):
         return [
             Problem(f"The tenant configuration is invalid: {line}", _field_fix(line) + again)
-            for line in validation_messages(cause.messages)
+            for line in error.problems
         ]
     if isinstance(error, ConfigurationError):
-        return [Problem(f"The app refuses to start: {error}", "Fix what it names" + again)]
+        return [
+            Problem(f"The app refuses to start: {line}", "Fix what it names" + again)
+            for line in error.problems
+        ]
     return [
         Problem(
             f"The app cannot be loaded: {type(error).__name__}: {error}",
             "Run the app to see the traceback and fix it" + again,
         )
     ]
-
-
-def validation_messages(messages: Any, path: str = "") -> Iterator[str]:
-    """marshmallow's nested error messages as lines ``clients[0].web_origins[1]: message``."""
-    if isinstance(messages, Mapping):
-        for key, nested in messages.items():
-            where = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
-            yield from validation_messages(nested, where)
-    elif isinstance(messages, list | tuple):
-        for message in messages:
-            yield from validation_messages(message, path)
-    else:
-        yield f"{path}: {messages}" if path else str(messages)
 
 
 #: What to do about an invalid field of the tenant configuration, by field name.
@@ -127,6 +118,7 @@ _FIELD_FIXES = {
     "`keytool -list -v` or the Play Console prints it (32 upper-case hex bytes joined by colons)",
     "rp_id": "Use one of the custom domains, or a parent domain of all of them, as rp_id",
     "web_origins": "Write each origin as scheme://host[:port], without a path",
+    "allowed_origins": "Write each origin as scheme://host[:port], without a path",
 }
 
 
@@ -173,6 +165,15 @@ def _keys_and_limits(state: PasskeyState) -> Iterator[Problem]:
             "restart (and each worker) signs with another key, so issued tokens stop verifying.",
             "Set PASSKEY_SIGNING_KEYS, or keep users in a database (PASSKEY_DATABASE_URL).",
         )
+    if not state.settings.signing_keys and isinstance(state.users, SqlStore):
+        for path in state.users.database_files():
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+            if mode & (stat.S_IRGRP | stat.S_IROTH):
+                yield Problem(
+                    f"{path} holds the private signing keys and is readable by other local "
+                    f"users (mode {mode:04o}).",
+                    f"Make it owner-only: chmod 600 {shlex.quote(path)}",
+                )
     if not state.settings.rate_limit_enabled:
         yield Problem(
             "PASSKEY_RATE_LIMIT_ENABLED is False: nothing slows down a client hammering the "

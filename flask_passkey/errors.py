@@ -9,12 +9,35 @@ reject a request by raising one of these (or a subclass of their own).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 
 class ConfigurationError(Exception):
-    """A deployment mistake found at ``init_app`` (never at the first request)."""
+    """A deployment mistake found at ``init_app`` (never at the first request).
+
+    ``problems`` holds one line per mistake, each starting with where it is (a key such as
+    ``PASSKEY_RATE_LIMIT``, or a path in the tenant data such as
+    ``clients[0].web_origins[1]``); without any, the summary is the only problem. ``str()`` is
+    the summary, then the problems one per indented line: what a traceback ends with, and what
+    ``flask passkey doctor`` prints line by line. No message may contain the value of a
+    setting, which can be a secret (a signing key, a client secret, a database password).
+    """
+
+    def __init__(self, summary: str, problems: Iterable[str] = ()) -> None:
+        self.summary = summary
+        self.problems: tuple[str, ...] = tuple(problems) or (summary,)
+        super().__init__(summary)
+
+    def __str__(self) -> str:
+        if self.problems == (self.summary,):
+            return self.summary
+        return "\n".join([self.summary, *(f"  {problem}" for problem in self.problems)])
+
+
+class TenantConfigurationError(ConfigurationError):
+    """The tenant data (``PASSKEY_TENANT``/``PASSKEY_TENANT_FILE``) is invalid: each problem is
+    a path in it and what is wrong there."""
 
 
 class PasskeyError(Exception):
@@ -189,7 +212,7 @@ class TooManyRequests(PasskeyError):
 
 
 class LockedOut(TooManyRequests):
-    """Too many failed token exchanges from this client IP or with this passkey (lockout);
+    """Too many failed token exchanges from this client IP (lockout);
     Auth0's code for its brute-force protection."""
 
     error = "too_many_attempts"

@@ -17,6 +17,7 @@ from .account_views import create_account_blueprint
 from .ceremony import Ceremonies
 from .cli import passkey_cli
 from .config import Settings, check_unknown_keys
+from .cors import install_cors
 from .default_plugins.tenant_config import ConfigTenant, load_tenant_data
 from .discovery_views import DISCOVERY_BLUEPRINT_NAME
 from .dpop import DPoPVerifier
@@ -125,7 +126,9 @@ class Passkey:
                 "flask-passkey registers blueprints under these names."
             )
         settings = Settings.from_config(app.config)
-        tenant_data = load_tenant_data(tenant=settings.tenant, tenant_file=settings.tenant_file)
+        tenant_data = load_tenant_data(
+            tenant=settings.tenant, tenant_file=settings.tenant_file, root_path=app.root_path
+        )
         extra = {"tenant_config": ConfigTenant(tenant_data)} if tenant_data is not None else {}
         manager = build_plugin_manager(settings, extra=extra)
         plugin_defaults = _merged_config_defaults(manager)
@@ -190,6 +193,9 @@ class Passkey:
                 refresh_token_reuse_interval=settings.refresh_token_reuse_interval,
                 audiences=settings.audiences,
                 extra_claims=lambda **arguments: state.extra_claims(**arguments),
+                get_organization=lambda organization_id: manager.hook.passkey_get_organization(
+                    organization_id=organization_id
+                ),
             ),
             proofs=proofs,
             access=AccessVerifier(issuer=issuer, users=users, proofs=proofs),
@@ -199,6 +205,8 @@ class Passkey:
                 settings.lockout,
                 storage=limiter.storage if limiter is not None else None,
                 storage_uri=storage_uri,
+                key_prefix=settings.rate_limit_key_prefix,
+                ipv6_prefix=settings.rate_limit_ipv6_prefix,
             ),
         )
         app.extensions[EXTENSION_KEY] = state
@@ -206,6 +214,7 @@ class Passkey:
         for blueprint in blueprints:
             app.register_blueprint(blueprint)
         refuse_unroutable_hosts(app, [blueprint.name for blueprint in blueprints])
+        install_cors(app, state)
         app.cli.add_command(passkey_cli)
 
 

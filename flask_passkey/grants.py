@@ -13,7 +13,7 @@ from .access import userinfo_audience
 from .account import MY_ACCOUNT_SCOPES, my_account_audience
 from .ceremony import Ceremonies
 from .errors import AccessDenied, InvalidGrant, InvalidScope, UnauthorizedClient
-from .models import REFRESH_TOKEN_GRANT, Client, RefreshTokenPolicy, User
+from .models import REFRESH_TOKEN_GRANT, Client, Organization, RefreshTokenPolicy, User
 from .tokens import IssuedTokens, TokenIssuer
 from .users import RefreshGrant, UserStore
 
@@ -38,6 +38,7 @@ RESERVED_CLAIMS = frozenset(
         "scope",
         "amr",
         "org_id",
+        "org_name",
         "nonce",
         "cnf",
     }
@@ -58,6 +59,9 @@ class TokenRequest:
     #: The thumbprint of the key of the request's valid DPoP proof, if it sent one: the
     #: access token is bound to it, and so is a public client's refresh token.
     dpop_jkt: str | None = None
+    #: The tenant's ``allow_organization_name_in_authentication_api``: tokens with an
+    #: organization carry its ``org_name`` too.
+    organization_names: bool = False
 
     @property
     def refresh_binding(self) -> str | None:
@@ -105,6 +109,7 @@ class Grants:
         refresh_token_lifetime: int,
         audiences: Sequence[str],
         extra_claims: ClaimsProvider,
+        get_organization: Callable[[str], Organization | None],
         refresh_token_idle_lifetime: int | None = None,
         refresh_token_reuse_interval: int = 0,
     ) -> None:
@@ -117,6 +122,7 @@ class Grants:
         self.refresh_token_reuse_interval = refresh_token_reuse_interval
         self.audiences = tuple(audiences)
         self.extra_claims = extra_claims
+        self.get_organization = get_organization
 
     def webauthn(
         self,
@@ -275,6 +281,14 @@ class Grants:
         kept = asked | {"openid", "offline_access"}
         return tuple(s for s in dict.fromkeys(allowed) if s in kept), audience
 
+    def _organization_name(self, request: TokenRequest, organization_id: str | None) -> str | None:
+        """The ``org_name`` of tokens for ``organization_id``: its current name, when the
+        tenant allows names and it has one (a refresh looks it up again)."""
+        if organization_id is None or not request.organization_names:
+            return None
+        organization = self.get_organization(organization_id)
+        return organization.name or None if organization is not None else None
+
     def _grant_user(self, grant: RefreshGrant) -> User | None:
         """The grant's user, if it still exists and holds the passkey the grant began with
         (read with its owner in one go where the store can)."""
@@ -321,6 +335,7 @@ class Grants:
             auth_time=grant.auth_time,
             extra_claims=extra,
             dpop_jkt=request.dpop_jkt,
+            organization_name=self._organization_name(request, organization_id),
         )
         body: dict[str, Any] = {
             "access_token": tokens.access_token,

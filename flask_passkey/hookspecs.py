@@ -82,6 +82,16 @@ def passkey_get_organization(organization_id: str) -> Organization | None:
     """Return the organization with ``organization_id``, or None if this plugin has none."""
 
 
+@hookspec(firstresult=True)
+def passkey_get_organization_by_name(name: str) -> Organization | None:
+    """Return the organization called ``name``, ignoring case, or None if this plugin has none.
+
+    Asked only when the tenant allows organization names in the API
+    (``allow_organization_name_in_authentication_api``) and no organization has the id the
+    request sent (:func:`passkey_get_organization` returned None).
+    """
+
+
 # -- validation steps ------------------------------------------------------------------------
 # The core calls the steps in this order, each with all of its implementations. An
 # implementation accepts by returning None and rejects by raising a PasskeyError, whose code

@@ -29,6 +29,9 @@ class Tenant:
     rp_id: str | None = None
     rp_name: str = "flask-passkey"
     default_connection: str | None = None
+    #: Auth0's tenant setting: ``organization`` may be an organization's name as well as its id,
+    #: and tokens with an organization carry ``org_name`` besides ``org_id``.
+    allow_organization_name_in_authentication_api: bool = False
 
     def rp_id_for(self, domain: str) -> str:
         """The RP ID for a request that came on ``domain`` (a custom domain)."""
@@ -104,9 +107,16 @@ class Client:
     #: Origins of pages that may run this client's ceremonies in a cross-origin iframe
     #: (clientData ``crossOrigin: true`` with that ``topOrigin``); none by default.
     allowed_top_origins: tuple[str, ...] = ()
+    #: Auth0's "Allowed Origins (CORS)": pages that may read this client's answers
+    #: (flask_passkey.cors); None means its ``web_origins``.
+    allowed_origins: tuple[str, ...] | None = None
     android_apps: tuple[AndroidApp, ...] = ()
     ios_apps: tuple[IosApp, ...] = ()
     refresh_token_policies: tuple[RefreshTokenPolicy, ...] = ()
+    #: A confidential client may start a ceremony (``/passkey/register``, ``/passkey/challenge``)
+    #: without its secret, as @auth0/auth0-auth-js does; a wrong secret is still refused and
+    #: the token endpoint still authenticates it.
+    challenge_without_secret: bool = False
 
     @property
     def is_confidential(self) -> bool:

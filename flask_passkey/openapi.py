@@ -345,10 +345,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "startPasskeyEnrollment",
         "Start adding a passkey to the signed-in user",
         "my-account",
-        success=(201, schemas.EnrollmentChallengeResponseSchema),
+        success=(202, schemas.EnrollmentChallengeResponseSchema),
         errors=(400, 401, 403, 404, 405, 413, 429, 503),
         description="Scope `create:me:authentication_methods`. Returns creation options that "
-        "exclude the user's passkeys; `Location` is where to confirm the enrollment.",
+        "exclude the user's passkeys; `Location` names the method to verify "
+        "(`.../passkey%7Cnew`): post the attestation to its `/verify`.",
         request=schemas.EnrollmentRequestSchema,
         security=_BEARER,
         parameters=(_DPOP_HEADER,),
@@ -362,14 +363,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "verifyPasskeyEnrollment",
         "Confirm a passkey enrollment with the browser's attestation",
         "my-account",
-        success=(200, schemas.AuthenticationMethodSchema),
+        success=(201, schemas.AuthenticationMethodSchema),
         errors=(400, 401, 403, 404, 405, 413, 429, 503),
         description="Scope `create:me:authentication_methods`; `authentication_method_id` is "
-        "`passkey|new`.",
+        "`passkey|new`. `Location` is the new passkey.",
         request=schemas.EnrollmentVerifySchema,
         security=_BEARER,
         parameters=(_METHOD_ID, _DPOP_HEADER),
         error_descriptions=_ACCOUNT_ERRORS,
+        success_headers={"Location": {"schema": {"type": "string"}}},
     ),
     Operation(
         "get",
@@ -434,6 +436,19 @@ OPERATIONS: tuple[Operation, ...] = (
         parameters=(_METHOD_ID, _DPOP_HEADER),
         error_descriptions={**_ACCOUNT_ERRORS, 409: "`conflict`: it is the user's last passkey."},
     ),
+    Operation(
+        "get",
+        "/me/v1/factors",
+        "getFactors",
+        "The factors the signed-in user may enroll",
+        "my-account",
+        success=(200, schemas.FactorListSchema),
+        errors=(400, 401, 403, 404, 405, 429, 503),
+        description="Scope `read:me:factors`. Lists `passkey`, for signing in.",
+        security=_BEARER,
+        parameters=(_DPOP_HEADER,),
+        error_descriptions={**_ACCOUNT_ERRORS, 404: "`not_found`: passkeys are disabled."},
+    ),
 )
 
 
@@ -484,8 +499,8 @@ def _build(
                 else " Rate limiting is off."
             )
             + (
-                f" The token endpoint allows {lockout} failed exchanges per client IP and per "
-                "passkey; then it answers 429 until the window ends."
+                f" The token endpoint allows {lockout} failed exchanges per client IP; then it "
+                "answers 429 until the window ends."
                 if lockout
                 else ""
             ),

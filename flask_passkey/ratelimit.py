@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -106,6 +107,35 @@ def client_address_func(trusted_proxies: int) -> Callable[[], str]:
     return client_address
 
 
+def client_bucket(address: str, ipv6_prefix: int) -> str:
+    """The bucket a client address counts in for the rate limit and the lockout.
+
+    An IPv4 address is its own bucket, also when written IPv4-mapped (``::ffff:a.b.c.d``); an
+    IPv6 address counts in its ``/ipv6_prefix`` network (one /64 is one subscriber, who
+    otherwise gets 2^64 buckets); anything else (``"unknown"``) as given.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    host_bits = 128 - ipv6_prefix
+    return str(ipaddress.IPv6Network((int(ip) >> host_bits << host_bits, ipv6_prefix)))
+
+
+def client_bucket_func(trusted_proxies: int, ipv6_prefix: int) -> Callable[[], str]:
+    """A flask-limiter key function: the client's :func:`client_bucket`."""
+    address = client_address_func(trusted_proxies)
+
+    def bucket() -> str:
+        return client_bucket(address(), ipv6_prefix)
+
+    return bucket
+
+
 def check_limit(limit: str, *, key: str = "PASSKEY_RATE_LIMIT") -> list[RateLimitItem]:
     """The parsed limits; ConfigurationError naming ``key`` for an unparsable string at startup
     (flask-limiter would silently fail open)."""
@@ -113,8 +143,10 @@ def check_limit(limit: str, *, key: str = "PASSKEY_RATE_LIMIT") -> list[RateLimi
         items = parse_many(limit)
         if not items:
             raise ValueError("no limit given")
-    except ValueError as error:
-        raise ConfigurationError(f"Invalid {key} {limit!r}: {error}") from error
+    except ValueError as error:  # its traceback would only repeat the message
+        raise ConfigurationError(
+            f"{key}: {limit!r} is not a limit ({error}); write e.g. '60 per minute'."
+        ) from None
     return items
 
 
@@ -130,7 +162,7 @@ def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limit
     """
     check_limit(settings.rate_limit)
     limiter = Limiter(
-        client_address_func(settings.trusted_proxies),
+        client_bucket_func(settings.trusted_proxies, settings.rate_limit_ipv6_prefix),
         storage_uri=storage_uri,
         # Storage failures arrive as limits.errors.StorageError, which the blueprint answers 503.
         storage_options={"wrap_exceptions": True},
@@ -141,11 +173,22 @@ def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limit
         application_limits_exempt_when=_always,
     )
     limiter.request_filter(lambda: request.blueprint not in LIMITED_BLUEPRINTS)
+    # Registered before flask-limiter's header writer, so Flask runs it after the writer.
+    app.after_request(_retry_after_only_on_429)
     with _host_limiter_config_hidden(app.config):
         limiter.init_app(app)
     # Registered after flask-limiter's header writer, so Flask runs it first.
     app.after_request(_read_window_early(limiter))
     return limiter
+
+
+def _retry_after_only_on_429(response: Response) -> Response:
+    """Drop the ``Retry-After`` flask-limiter's header writer puts on every response of a
+    limited endpoint (it has no setting to write it only on a 429): on a 200 it reads as "come
+    back later". The ``X-RateLimit-*`` headers stay on every response."""
+    if response.status_code != 429 and request.blueprint in LIMITED_BLUEPRINTS:
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 def _read_window_early(limiter: Limiter) -> Callable[[Response], Response]:

@@ -284,7 +284,7 @@ class RenameRequestSchema(Schema):
 
 
 class EnrollmentChallengeResponseSchema(RegisterResponseSchema):
-    """201 answer of ``POST /me/v1/authentication-methods`` (with a ``Location`` header)."""
+    """202 answer of ``POST /me/v1/authentication-methods`` (with a ``Location`` header)."""
 
 
 class AuthenticationMethodSchema(Schema):
@@ -313,6 +313,19 @@ class AuthenticationMethodListSchema(Schema):
     """200 answer of ``GET /me/v1/authentication-methods``."""
 
     authentication_methods = fields.List(fields.Nested(AuthenticationMethodSchema), required=True)
+
+
+class FactorSchema(Schema):
+    """A factor the user may enroll, as Auth0's My Account API lists it."""
+
+    type = fields.String(required=True)
+    usage = fields.List(fields.String(), required=True)
+
+
+class FactorListSchema(Schema):
+    """200 answer of ``GET /me/v1/factors``."""
+
+    factors = fields.List(fields.Nested(FactorSchema), required=True)
 
 
 class ErrorSchema(Schema):

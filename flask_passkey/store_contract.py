@@ -629,3 +629,14 @@ class UserStoreContract:
 
         assert stored == keys
         assert [k.created_at for k in stored] == [k.created_at for k in keys]
+
+    def test_only_the_first_signing_key_is_added_when_none_is_there(self, store: UserStore) -> None:
+        first, second = (
+            SigningKey(kid=f"first-{n}", private_jwk=f'{{"kty":"OKP","d":"{n}"}}', created_at=NOW)
+            for n in range(2)
+        )
+
+        assert store.add_first_signing_key(first) is True
+        assert store.add_first_signing_key(second) is False
+
+        assert store.signing_keys() == [first]

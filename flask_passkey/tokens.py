@@ -3,8 +3,10 @@
 ID and access tokens are RS256 JWTs, the algorithm Auth0's SDKs verify. Keys come from
 ``PASSKEY_SIGNING_KEYS`` (PEM or JWK) or, when none is configured, from the user store, which
 gets a generated key the first time one is needed (not at start: the app starts while its
-store is down). Workers re-read stored keys every ``refresh_seconds`` so a rotation (or two
-workers racing to create the first key) reaches every worker's JWKS.
+store is down). The store decides which worker's first key is stored (exactly one, however many
+need it at once); every worker then uses the stored ones. Workers re-read stored keys every
+``refresh_seconds`` so a rotation reaches every worker's JWKS, and at once when a token names a
+key they do not know yet (another worker's newer key).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 from joserfc.jwk import KeySet, RSAKey, import_key
 
@@ -31,6 +33,10 @@ ALGORITHM = "RS256"
 #: Seconds between two reads of the stored signing keys: the longest a key added by
 #: ``flask passkey keys rotate`` (or another worker) takes to sign and be published here.
 KEY_REFRESH_SECONDS = 60.0
+
+#: Shortest time between two re-reads of the stored keys caused by tokens naming an unknown
+#: ``kid`` (made-up kids must not turn every request into a read of the store).
+UNKNOWN_KID_REREAD_SECONDS = 1.0
 
 #: Claims released for each OIDC scope, from the user's identifiers and profile.
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
@@ -77,6 +83,7 @@ class _Keys:
     """One reading of the signing keys, and what the ring derives from it once per reading."""
 
     keys: list[RSAKey]
+    kids: frozenset[str]
     key_set: KeySet
     jwks: dict[str, Any]
     signer: CompactSigner | None
@@ -93,19 +100,22 @@ class KeyRing:
         refresh_seconds: float = KEY_REFRESH_SECONDS,
     ) -> None:
         self._load = load
+        self._clock = clock
         self._keys = Refreshed(self._read, ttl=refresh_seconds, clock=clock)
+        self._reread_at = float("-inf")
 
     @classmethod
     def from_store(cls, store: UserStore, *, clock: Callable[[], float]) -> KeyRing:
         """Keys persisted in ``store``. Nothing is read before the ring is first used; that read
         generates and persists a first key if there is none. While the store is down, the
-        ring's methods raise its BackendUnavailable."""
+        ring's methods raise its BackendUnavailable. Of workers needing the first key at once,
+        the store keeps one's; they all use what it then holds."""
 
         def load() -> list[SigningKey]:
             keys = store.signing_keys()
             if keys:
                 return keys
-            store.add_signing_key(generate_signing_key(now=clock()))
+            store.add_first_signing_key(generate_signing_key(now=clock()))
             return store.signing_keys()
 
         return cls(load=load, clock=clock)
@@ -115,6 +125,7 @@ class KeyRing:
         keys = [import_key(json.loads(k.private_jwk), "RSA") for k in stored]
         return _Keys(
             keys=keys,
+            kids=frozenset(str(k.kid) for k in keys),
             key_set=KeySet(list(keys)),
             jwks={"keys": [k.as_dict(private=False) for k in keys]},
             signer=CompactSigner(keys[-1]) if keys else None,
@@ -138,9 +149,20 @@ class KeyRing:
         """The JSON Web Key Set of every key, public parts only."""
         return self._keys.get().jwks
 
-    def key_set(self) -> KeySet:
-        """Every key, for verifying a token by its ``kid`` (the published ones, nothing else)."""
-        return self._keys.get().key_set
+    def key_set(self, kid: str | None = None) -> KeySet:
+        """Every key, for verifying a token by its ``kid`` (the published ones, nothing else).
+
+        A ``kid`` the ring does not know makes it re-read the stored keys first (another worker
+        may have just added that key), at most once per :data:`UNKNOWN_KID_REREAD_SECONDS`.
+        """
+        keys = self._keys.get()
+        if kid is not None and kid not in keys.kids:
+            now = self._clock()
+            if now - self._reread_at >= UNKNOWN_KID_REREAD_SECONDS:
+                self._reread_at = now
+                self._keys.invalidate()
+                keys = self._keys.get()
+        return keys.key_set
 
 
 _PKCS1V15 = padding.PKCS1v15()
@@ -215,8 +237,12 @@ class TokenIssuer:
         auth_time: float,
         extra_claims: Mapping[str, Any],
         dpop_jkt: str | None = None,
+        organization_name: str | None = None,
     ) -> IssuedTokens:
         """Sign an access token for ``audience`` and, when ``openid`` is in scope, an ID token.
+
+        Both carry ``org_id`` with ``organization_id``, and ``org_name`` with
+        ``organization_name``.
 
         With ``dpop_jkt`` the access token is bound to that DPoP key (``cnf.jkt``, RFC 9449).
         """
@@ -225,6 +251,8 @@ class TokenIssuer:
         common: dict[str, Any] = {"iss": issuer, "sub": user.id, "iat": now}
         if organization_id is not None:
             common["org_id"] = organization_id
+        if organization_name is not None:
+            common["org_name"] = organization_name
         access_claims = {
             **common,
             "aud": audience,
@@ -262,7 +290,7 @@ class TokenIssuer:
         description that reveals nothing about the keys, on any failure.
         """
         try:
-            decoded = jwt.decode(token, self.keys.key_set(), [ALGORITHM])
+            decoded = jwt.decode(token, self.keys.key_set(_kid(token)), [ALGORITHM])
         except (JoseError, ValueError, TypeError, KeyError, IndexError):
             raise InvalidToken("The access token is malformed or wrongly signed.") from None
         if decoded.header.get("alg") != ALGORITHM or decoded.header.get("typ") != "at+jwt":
@@ -280,6 +308,12 @@ class TokenIssuer:
         except JoseError as error:
             raise InvalidToken(_claim_problem(error)) from None
         return decoded.claims
+
+
+def _kid(token: str) -> str | None:
+    """The ``kid`` in the header of a compact JWS (JoseError or ValueError when malformed)."""
+    kid = jws.extract_compact(token.encode()).protected.get("kid")
+    return kid if isinstance(kid, str) else None
 
 
 def _claim_problem(error: JoseError) -> str:

@@ -158,6 +158,11 @@ class UserStore(Protocol):
     def add_signing_key(self, key: SigningKey) -> None:
         """Persist a new signing key."""
 
+    def add_first_signing_key(self, key: SigningKey) -> bool:
+        """Persist ``key`` only if no signing key is stored yet; True if it was. The store
+        decides atomically: of concurrent calls, from any number of processes sharing it,
+        exactly one stores its key."""
+
 
 class CredentialWithUserStore(Protocol):
     """An optional capability of a user store: a login's two reads in one.

@@ -9,7 +9,7 @@ import pluggy
 
 from .context import Endpoint, PasskeyRequest, SecretSource, ValidationContext
 from .errors import ConfigurationError, InvalidClient, InvalidRequest
-from .models import Tenant
+from .models import Organization, Tenant
 
 #: The hooks that check a client-facing request once its body is read, in spec order.
 ALL_CLIENT_STEPS = (
@@ -43,6 +43,7 @@ _HOOKS = (
     "passkey_get_client",
     "passkey_get_connection",
     "passkey_get_organization",
+    "passkey_get_organization_by_name",
     *ALL_CLIENT_STEPS,
 )
 
@@ -93,6 +94,11 @@ class Validator:
         if client is None:
             raise InvalidClient("Unknown client.")
         connection_name = realm or client.default_connection or request.tenant.default_connection
+        known = (
+            self._organization(request.tenant, organization)
+            if organization is not None and "passkey_check_organization" in steps
+            else None
+        )
         context = ValidationContext(
             request=request,
             client_id=client_id,
@@ -100,18 +106,14 @@ class Validator:
             secret_source=secret_source,
             realm=realm,
             connection_name=connection_name,
-            organization_id=organization,
+            organization_id=known.id if known is not None else organization,
             client=client,
             connection=(
                 self._hook.passkey_get_connection(name=connection_name)
                 if connection_name is not None and "passkey_check_realm" in steps
                 else None
             ),
-            organization=(
-                self._hook.passkey_get_organization(organization_id=organization)
-                if organization is not None and "passkey_check_organization" in steps
-                else None
-            ),
+            organization=known,
             user_profile=user_profile,
         )
         for step, call in self._steps:
@@ -121,3 +123,10 @@ class Validator:
             # The realm step was removed and nothing replaced it: we still cannot go on.
             raise InvalidRequest(f"Unknown realm {connection_name!r}.")
         return context
+
+    def _organization(self, tenant: Tenant, sent: str) -> Organization | None:
+        """The organization ``sent`` names: by id, else by name when the tenant allows names."""
+        found: Organization | None = self._hook.passkey_get_organization(organization_id=sent)
+        if found is None and tenant.allow_organization_name_in_authentication_api:
+            found = self._hook.passkey_get_organization_by_name(name=sent)
+        return found

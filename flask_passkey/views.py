@@ -133,11 +133,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             raise UnsupportedGrantType(f"Unsupported grant_type {grant_type!r}.")
         data = load_body(grant_schemas[grant_type], body)
         client_id, secret, source = _client_credentials(data)
-        guard_exchange(
-            state.lockout,
-            client_ip=passkey_request.client_ip,
-            authn_response=data.get("authn_response"),
-        )
+        guard_exchange(state.lockout, client_ip=passkey_request.client_ip)
         # The session fixed the realm and organization; those the request names are checked
         # (steps 6 and 7) before the session is spent, then must match it.
         realm, organization = data.get("realm"), data.get("organization")
@@ -161,6 +157,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             issuer=passkey_request.origin + "/",
             scope=data["scope"],
             audience=data["audience"],
+            organization_names=passkey_request.tenant.allow_organization_name_in_authentication_api,
             dpop_jkt=None
             if proof is None
             else state.proofs.verify(proof, method="POST", url=request_url(passkey_request)),
@@ -171,7 +168,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
                 auth_session=data["auth_session"],
                 authn_response=data["authn_response"],
                 realm=data["realm"],
-                organization=data["organization"],
+                organization=context.organization_id,
             )
         else:
             result = state.grants.refresh(token_request, refresh_token=data["refresh_token"])

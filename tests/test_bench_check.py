@@ -90,6 +90,18 @@ def test_failed_requests_of_the_floor_fail_the_check_on_any_machine(
     assert check.main([str(run)]) == 1
 
 
+def test_a_target_without_a_baseline_is_reported_as_new_and_fails_only_on_failed_requests(
+    tmp_path: Path, baseline: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_run(tmp_path / "run.json", summary("token/refresh/memory", 0.2))
+
+    assert check.main([str(run)]) == 0
+    assert "token/refresh/memory  0.20x  new, no baseline  ok" in capsys.readouterr().out
+
+    broken = write_run(tmp_path / "broken.json", summary("token/refresh/memory", 0.2, errors=5))
+    assert check.main([str(broken)]) == 1
+
+
 def test_a_run_names_its_floor(tmp_path: Path, baseline: Path) -> None:
     """The credentials benchmark's floor is the 1,000-credential login, not a regression."""
     run = tmp_path / "credentials.json"
@@ -170,5 +182,5 @@ def test_the_committed_results_pass_against_the_committed_baseline(
 
     assert check.main([str(results / "final.json"), str(results / "credentials.json")]) == 0
     out = capsys.readouterr().out
-    assert "not recorded" not in out
+    assert "no baseline" not in out
     assert "1k vs 1M credentials" in out

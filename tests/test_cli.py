@@ -335,6 +335,34 @@ def test_a_client_added_by_the_cli_authenticates_with_its_secret(sql_app: Flask)
     assert tokens["id_token"]
 
 
+def test_a_client_added_with_challenge_without_secret_starts_challenges_without_it(
+    sql_app: Flask,
+) -> None:
+    out = ok(
+        run(
+            sql_app,
+            "clients",
+            "add",
+            "backend",
+            "--type",
+            "regular_web",
+            "--challenge-without-secret",
+        )
+    )
+    secret = secret_of(out)
+
+    assert challenge(sql_app, "backend") == 200
+    assert challenge(sql_app, "backend", "not-the-secret") == 401
+    assert challenge(sql_app, "backend", secret) == 200
+
+
+def test_clients_add_refuses_challenge_without_secret_for_a_public_client(sql_app: Flask) -> None:
+    out = failed(run(sql_app, "clients", "add", "x", "--challenge-without-secret"))
+
+    assert "challenge_without_secret" in out
+    assert sql_app.extensions["passkey"].users.list_clients() == []
+
+
 def test_a_rotated_secret_replaces_the_old_one(sql_app: Flask) -> None:
     old = secret_of(ok(run(sql_app, "clients", "add", "backend", "--type", "regular_web")))
     assert challenge(sql_app, "backend", old) == 200
@@ -388,12 +416,15 @@ def test_clients_add_takes_every_option(sql_app: Flask) -> None:
             "https://one.acme.test",
             "--web-origin",
             "http://localhost:8080",
+            "--allowed-origin",
+            "https://app.acme.test",
             "--grant",
             WEBAUTHN_GRANT,
             "--grant",
             "refresh_token",
             "--organization-usage",
             "allow",
+            "--challenge-without-secret",
         )
     )
     [client] = sql_app.extensions["passkey"].users.list_clients()
@@ -402,8 +433,10 @@ def test_clients_add_takes_every_option(sql_app: Flask) -> None:
     assert client.token_endpoint_auth_method == "client_secret_basic"
     assert client.connections == (DB_CONNECTION, "partners")
     assert client.web_origins == ("https://one.acme.test", "http://localhost:8080")
+    assert client.allowed_origins == ("https://app.acme.test",)
     assert client.grant_types == (WEBAUTHN_GRANT, "refresh_token")
     assert client.organization_usage == "allow"
+    assert client.challenge_without_secret
     assert client.client_secret is None
     assert client.client_secret_hash is not None
 

@@ -56,6 +56,10 @@ def hashed_tenant(**client: Any) -> dict[str, Any]:
     tenant["clients"] += [
         hashed_client("hashed-post", "client_secret_post", POST_SECRET),
         hashed_client("hashed-basic", "client_secret_basic", BASIC_SECRET),
+        {
+            **hashed_client("secretless-challenge", "client_secret_post", POST_SECRET),
+            "challenge_without_secret": True,
+        },
     ]
     if client:
         tenant["clients"].append({"client_id": "odd", "connections": [DB_CONNECTION], **client})
@@ -165,6 +169,74 @@ def test_anything_but_the_secret_is_refused_at_every_step(
     assert app.extensions["passkey"].users.list_users(limit=1000) == before
     # The refresh token was not spent on the failed attempt.
     assert client.refresh(tokens["refresh_token"]).status_code == 200
+
+
+def test_a_confidential_client_needs_its_secret_to_start_a_challenge_by_default(
+    app: Flask,
+) -> None:
+    client = app.test_client()
+    headers = {"Host": CUSTOM_DOMAIN}
+    profile = {"email": new_email()}
+
+    for refused in (
+        client.post("/passkey/challenge", json={"client_id": "hashed-post"}, headers=headers),
+        client.post(
+            "/passkey/register",
+            json={"client_id": "hashed-post", "user_profile": profile},
+            headers=headers,
+        ),
+    ):
+        assert_oauth_error(refused, 401, "invalid_client")
+
+
+def test_challenge_without_secret_waives_only_a_missing_secret_on_the_challenges(
+    app: Flask,
+) -> None:
+    client = Confidential(app, "secretless-challenge", POST_SECRET, basic=False)
+    http, headers = app.test_client(), {"Host": CUSTOM_DOMAIN}
+    body = {"client_id": "secretless-challenge"}
+
+    started = http.post(
+        "/passkey/register", json={**body, "user_profile": {"email": new_email()}}, headers=headers
+    )
+    assert started.status_code == 200, started.get_json()
+    options = started.get_json()
+    created = client.authenticator.create(options["authn_params_public_key"], origin=ORIGIN)
+    # The token endpoint still authenticates the client: without its secret, no tokens.
+    exchange = {
+        **body,
+        "grant_type": WEBAUTHN_GRANT,
+        "auth_session": options["auth_session"],
+        "authn_response": created,
+        "scope": "openid offline_access",
+    }
+    assert_oauth_error(
+        http.post("/oauth/token", json=exchange, headers=headers), 401, "invalid_client"
+    )
+    tokens = client.exchange(options["auth_session"], created)
+    assert tokens.status_code == 200, tokens.get_json()
+    signed_in = http.post("/passkey/challenge", json=body, headers=headers)
+    assert signed_in.status_code == 200, signed_in.get_json()
+    # A wrong secret is refused on the challenges too.
+    assert_oauth_error(
+        client.post("/passkey/challenge", {}, secret=WRONG_SECRET), 401, "invalid_client"
+    )
+    refresh = {
+        **body,
+        "grant_type": "refresh_token",
+        "refresh_token": tokens.get_json()["refresh_token"],
+    }
+    assert_oauth_error(
+        http.post("/oauth/token", json=refresh, headers=headers), 401, "invalid_client"
+    )
+    assert client.refresh(tokens.get_json()["refresh_token"]).status_code == 200
+
+
+def test_challenge_without_secret_is_refused_for_a_public_client() -> None:
+    tenant = hashed_tenant(challenge_without_secret=True)
+
+    with pytest.raises(ConfigurationError, match="challenge_without_secret"):
+        build_app(tenant=tenant)
 
 
 @pytest.mark.parametrize(

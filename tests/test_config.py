@@ -13,7 +13,7 @@ from flask import Flask
 
 import flask_passkey
 from flask_passkey import ConfigurationError, Passkey
-from flask_passkey.config import documented_settings
+from flask_passkey.config import Settings, documented_settings
 from flask_passkey.models import Tenant
 from tests.conftest import CUSTOM_DOMAIN, build_app, post_challenge, tenant_data
 
@@ -275,7 +275,7 @@ BAD_TENANTS = [
     ),
     pytest.param(
         tenant_with(clients=[{"client_id": "a"}, {"client_id": "a"}]),
-        "unique",
+        "clients[1].client_id: 'a' is already the client_id of clients[0].",
         id="duplicate-client-id",
     ),
     pytest.param(
@@ -340,3 +340,264 @@ def test_client_with_both_a_secret_and_its_hash_is_refused() -> None:
 
     with pytest.raises(ConfigurationError, match="not both"):
         build_app(tenant=tenant)
+
+
+# -- PASSKEY_TENANT_FILE is relative to the app ---------------------------------------------------
+
+
+def assert_no_chained_traceback(error: BaseException) -> None:
+    """Python prints no "direct cause" or "during handling" traceback before ``error``'s."""
+    assert error.__cause__ is None
+    assert error.__context__ is None or error.__suppress_context__
+
+
+def app_in(root: Path, **config: Any) -> Flask:
+    """An app whose root_path is ``root``, as ``Flask(__name__)`` in ``root/app.py`` gets."""
+    app = Flask("app", root_path=str(root))
+    app.config.update(PASSKEY_DATABASE_URL="memory://", SECRET_KEY="x")
+    app.config.update({f"PASSKEY_{key.upper()}": value for key, value in config.items()})
+    Passkey(app)
+    return app
+
+
+def test_relative_tenant_file_is_read_from_the_app_root_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, elsewhere = tmp_path / "app", tmp_path / "elsewhere"
+    (root / "config").mkdir(parents=True)
+    elsewhere.mkdir()
+    (root / "config" / "tenant.toml").write_text(TOML_TENANT)
+    (elsewhere / "config").mkdir()
+    (elsewhere / "config" / "tenant.toml").write_text("this is not the app's tenant")
+    monkeypatch.chdir(elsewhere)
+
+    app = app_in(root, tenant_file="config/tenant.toml")
+
+    assert post_challenge(app.test_client(), {"client_id": "from-file"}).status_code == 200
+
+
+def test_absolute_tenant_file_is_read_as_it_is(tmp_path: Path) -> None:
+    (tmp_path / "tenant.toml").write_text(TOML_TENANT)
+
+    app = app_in(tmp_path / "app", tenant_file=str(tmp_path / "tenant.toml"))
+
+    assert post_challenge(app.test_client(), {"client_id": "from-file"}).status_code == 200
+
+
+def test_missing_relative_tenant_file_names_where_it_was_looked_for(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        app_in(tmp_path, tenant_file="tenant.toml")
+
+    assert str(refused.value) == (
+        f"PASSKEY_TENANT_FILE: cannot read {tmp_path / 'tenant.toml'} ('tenant.toml' in "
+        "app.root_path): No such file or directory."
+    )
+    assert_no_chained_traceback(refused.value)
+
+
+def test_tenant_file_syntax_error_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "tenant.toml"
+    path.write_text('default_domain = "acme.auth0.com"\ncustom_domains = [login.acme.test]\n')
+
+    with pytest.raises(ConfigurationError) as refused:
+        app_in(tmp_path, tenant_file=str(path))
+
+    assert str(refused.value) == (
+        f"PASSKEY_TENANT_FILE: cannot read {path}: Invalid value (at line 2, column 19)."
+    )
+
+
+# -- readable errors: one line per problem, each with where it is --------------------------------
+
+
+def test_tenant_mistakes_are_listed_one_per_line_with_their_path() -> None:
+    tenant = with_spa(
+        app_type="native",
+        web_origins=["https://app.acme.test/login"],
+        connections=["nope"],
+        android_apps=[{"package_name": "com.acme", "sha256_cert_fingerprints": ["14:6d:E9"]}],
+    )
+
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(tenant=tenant)
+
+    assert str(refused.value).splitlines() == [
+        "Invalid tenant configuration:",
+        "  clients[0].web_origins[0]: String does not match expected pattern.",
+        "  clients[0].android_apps[0].sha256_cert_fingerprints[0]: must be 32 colon-separated "
+        "upper-case hex bytes.",
+    ]
+    assert_no_chained_traceback(refused.value)  # marshmallow's would repeat the lines
+
+
+def test_tenant_references_are_listed_one_per_line_with_their_path() -> None:
+    tenant = tenant_with(default_connection="gone")
+    tenant["clients"][0].update(connections=["Username-Password-Authentication", "nope"])
+
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(tenant=tenant)
+
+    assert refused.value.problems == (
+        "default_connection: 'gone' is not a connection of the tenant.",
+        "clients[0].connections[1]: 'nope' is not a connection of the tenant.",
+    )
+
+
+def test_a_tenant_json_file_that_is_no_object_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "tenant.json"
+    path.write_text(json.dumps([tenant_data()]))
+
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
+
+    assert str(refused.value) == (
+        f"PASSKEY_TENANT_FILE: cannot read {path}: its top level must be an object."
+    )
+
+
+def test_every_wrongly_typed_key_is_listed_at_once() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(challenge_timeout="60s", rate_limit_enabled="yes")
+
+    assert str(refused.value).splitlines() == [
+        "Invalid flask-passkey configuration:",
+        "  PASSKEY_CHALLENGE_TIMEOUT: must be int, not str.",
+        "  PASSKEY_RATE_LIMIT_ENABLED: must be bool, not str.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("PASSKEY_RATE_LIMT", "PASSKEY_RATE_LIMIT"),
+        ("PASSKEY_CHALENGE_TIMEOUT", "PASSKEY_CHALLENGE_TIMEOUT"),
+        ("PASSKEY_SIGNING_KEY", "PASSKEY_SIGNING_KEYS"),
+        ("PASSKEY_TENANTFILE", "PASSKEY_TENANT_FILE"),
+    ],
+)
+def test_a_misspelt_key_gets_did_you_mean(key: str, meant: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(host_config={key: "anything"})
+
+    assert str(refused.value).splitlines() == [
+        "Unknown configuration keys:",
+        f"  {key}: unknown key; did you mean {meant}?",
+    ]
+
+
+def test_a_key_like_no_other_is_refused_without_listing_every_key() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(host_config={"PASSKEY_ZEBRA": 1})
+
+    assert refused.value.problems == (
+        "PASSKEY_ZEBRA: unknown key: neither flask-passkey nor a registered plugin declares it "
+        "(docs/configuration.md lists the keys).",
+    )
+
+
+POSTGRES_HINT = (
+    "write postgresql+psycopg://user:password@host:5432/database (psycopg 3, installed by "
+    "flask-passkey[postgres])."
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgres://alice:pw-7f3@db.internal/acme",
+            f"SQLAlchemy knows no postgres:// URLs (Heroku's spelling): {POSTGRES_HINT}",
+        ),
+        (
+            "postgres+psycopg://alice:pw-7f3@db.internal/acme",
+            "SQLAlchemy knows no postgres+psycopg:// URLs (Heroku's spelling): " + POSTGRES_HINT,
+        ),
+        (
+            "postgresql://alice:pw-7f3@db.internal/acme",
+            "postgresql:// names no driver, so SQLAlchemy would use psycopg2, which is not "
+            f"installed: {POSTGRES_HINT}",
+        ),
+    ],
+)
+def test_a_postgres_url_without_a_usable_driver_gets_the_url_to_write(
+    url: str, message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_config({"PASSKEY_DATABASE_URL": url})
+
+    assert str(refused.value) == f"PASSKEY_DATABASE_URL: {message}"
+    assert "pw-7f3" not in str(refused.value)
+
+
+def test_a_postgres_url_naming_its_driver_passes_the_settings() -> None:
+    url = "postgresql+psycopg://alice:pw@db.internal/acme"
+    assert Settings.from_config({"PASSKEY_DATABASE_URL": url}).database_url == url
+
+
+SECRET = "s3cret-value-never-shown"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        pytest.param(
+            "signing_keys",
+            f"-----BEGIN PRIVATE KEY-----\n{SECRET}\n-----END PRIVATE KEY-----\n",
+            id="pem-instead-of-a-list",
+        ),
+        pytest.param(
+            "tenant",
+            json.dumps(with_spa(client_secret=SECRET)),
+            id="tenant-as-json-text",
+        ),
+        pytest.param("rate_limit_storage_uri", [f"redis://:{SECRET}@cache"], id="uri-in-a-list"),
+        pytest.param("database_url", f"postgres://app:{SECRET}@db/acme", id="postgres-url"),
+    ],
+)
+def test_a_configuration_error_never_shows_the_value(key: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(**{key: value})
+
+    assert f"PASSKEY_{key.upper()}" in str(refused.value)
+    assert SECRET not in str(refused.value)
+
+
+def test_a_pem_instead_of_a_list_gets_told_to_use_a_list() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(signing_keys=f"-----BEGIN PRIVATE KEY-----\n{SECRET}\n")
+
+    assert refused.value.problems == (
+        'PASSKEY_SIGNING_KEYS: must be list or tuple, not str (put it in a list: ["..."]).',
+    )
+
+
+def test_a_bad_client_secret_is_refused_without_showing_it() -> None:
+    tenant = with_spa(client_secret=SECRET, client_secret_hash="sha256$" + "0" * 64)
+
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(tenant=tenant)
+
+    assert refused.value.problems == (
+        "clients[0].client_secret_hash: give client_secret or client_secret_hash, not both.",
+    )
+    assert SECRET not in str(refused.value)
+
+
+def test_configuration_md_shows_the_errors_as_they_are(tmp_path: Path) -> None:
+    page = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
+    section = page.partition("## Configuration errors")[2].partition("\n## ")[0]
+    shown = re.findall(r"^```\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    fingerprint = {"package_name": "com.acme", "sha256_cert_fingerprints": ["14:6d:E9"]}
+    errors = []
+    for config in (
+        {"tenant": with_spa(app_type="native", android_apps=[fingerprint])},
+        {"host_config": {"PASSKEY_RATE_LIMT": "5/second"}},
+    ):
+        with pytest.raises(ConfigurationError) as refused:
+            build_app(**config)
+        kind = type(refused.value)
+        errors.append(f"{kind.__module__}.{kind.__name__}: {refused.value}\n")
+    assert shown == errors
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(signing_keys="-----BEGIN PRIVATE KEY-----...")
+    assert f"`{refused.value.problems[0]}`" in " ".join(section.split())

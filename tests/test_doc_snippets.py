@@ -175,7 +175,7 @@ SNIPPETS = [snippet for path in DOCUMENTS for snippet in extract(path) if snippe
 
 def make_sandbox(directory: Path, page: Path) -> Path:
     """``directory`` set up for the snippets of ``page`` (see the module docstring)."""
-    ignore = shutil.ignore_patterns("instance", "__pycache__", "*.sqlite3")
+    ignore = shutil.ignore_patterns("instance", "__pycache__", "*.sqlite3", "node_modules")
     shutil.copytree(ROOT / "examples", directory / "examples", ignore=ignore)
     shutil.copytree(ROOT / "examples" / "factory" / "acme", directory / "acme", ignore=ignore)
     shutil.copy(ROOT / "examples" / "factory" / "tenant.toml", directory / "tenant.toml")

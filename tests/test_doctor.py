@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from flask.cli import ScriptInfo
 from flask_passkey import Passkey, hookimpl
 from flask_passkey.cli import passkey_cli
 from flask_passkey.doctor import several_workers
-from flask_passkey.errors import BackendUnavailable
+from flask_passkey.errors import BackendUnavailable, ConfigurationError
 from flask_passkey.models import AndroidApp, Client, Tenant
 from tests.conftest import CUSTOM_DOMAIN, DB_CONNECTION, build_app
 
@@ -192,6 +193,13 @@ def test_malformed_android_fingerprint_in_the_configuration() -> None:
     assert "keytool -list -v" in line
 
 
+def test_an_allowed_origin_with_a_path() -> None:
+    tenant = with_client(allowed_origins=["https://app.acme.test/callback"])
+    line = only_problem(doctor_of_factory(failing_app(tenant=tenant)))
+    assert "clients[0].allowed_origins[0]:" in line
+    assert "scheme://host[:port], without a path" in line
+
+
 class PluginClients:
     """Clients from an operator's plugin, which no configuration schema checked."""
 
@@ -304,6 +312,29 @@ def test_a_signing_key_kept_only_in_memory() -> None:
     assert "PASSKEY_SIGNING_KEYS" in line
 
 
+def test_signing_keys_in_a_database_file_other_users_can_read(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    app = build_app(tenant=sound_tenant(), database_url=f"sqlite:///{path}", signing_keys=[])
+    assert app.test_client().get("/.well-known/jwks.json", headers={"Host": CUSTOM_DOMAIN}).json
+    assert doctor(app).output == "ok\n"  # created owner-only
+    path.chmod(0o644)
+
+    line = only_problem(doctor(app))
+
+    assert f"{path} holds the private signing keys and is readable by other local users" in line
+    assert f"chmod 600 {path}" in line
+
+
+def test_signing_keys_from_the_configuration_are_not_the_database_files_concern(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.sqlite3"
+    app = build_app(tenant=sound_tenant(), database_url=f"sqlite:///{path}")
+    path.chmod(0o644)
+
+    assert doctor(app).output == "ok\n"
+
+
 def test_rate_limiting_turned_off() -> None:
     line = only_problem(doctor(build_app(tenant=sound_tenant(), rate_limit_enabled=False)))
     assert "PASSKEY_RATE_LIMIT_ENABLED is False" in line
@@ -330,6 +361,120 @@ def test_any_configuration_error_is_explained() -> None:
     line = only_problem(doctor_of_factory(failing_app(challenge_timeout=5)))
     assert "The app refuses to start: PASSKEY_CHALLENGE_TIMEOUT is in milliseconds" in line
     assert "then run `flask passkey doctor` again" in line
+
+
+def test_each_start_up_problem_is_a_doctor_line_worded_as_the_error_words_it() -> None:
+    tenant = with_client(
+        app_type="native",
+        web_origins=["https://app.acme.test/"],
+        android_apps=[{"package_name": "com.acme.app", "sha256_cert_fingerprints": ["ab:cd"]}],
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(tenant=tenant)
+
+    lines = problems(doctor_of_factory(failing_app(tenant=tenant)))
+
+    assert refused.value.problems == (
+        "clients[0].web_origins[0]: String does not match expected pattern.",
+        "clients[0].android_apps[0].sha256_cert_fingerprints[0]: must be 32 colon-separated "
+        "upper-case hex bytes.",
+    )
+    assert [line.split(". ", 1)[0] + "." for line in lines] == [
+        f"- The tenant configuration is invalid: {problem}" for problem in refused.value.problems
+    ]
+    assert "Write each origin as scheme://host[:port], without a path" in lines[0]
+
+
+def test_a_misspelt_key_gets_did_you_mean() -> None:
+    line = only_problem(doctor_of_factory(failing_app(host_config={"PASSKEY_RATE_LIMT": "5/s"})))
+    assert line == (
+        "- The app refuses to start: PASSKEY_RATE_LIMT: unknown key; did you mean "
+        "PASSKEY_RATE_LIMIT? Fix what it names, then run `flask passkey doctor` again."
+    )
+
+
+def test_a_postgres_url_gets_the_url_to_write() -> None:
+    url = "postgres://app:pw-secret@db.internal/acme"
+    line = only_problem(doctor_of_factory(failing_app(database_url=url)))
+    assert line.startswith(
+        "- The app refuses to start: PASSKEY_DATABASE_URL: SQLAlchemy knows no postgres:// URLs "
+        "(Heroku's spelling): write postgresql+psycopg://user:password@host:5432/database "
+    )
+    assert "pw-secret" not in line
+
+
+APP_PY = """
+from flask import Flask
+from flask_passkey import Passkey
+
+app = Flask(__name__)
+app.config["PASSKEY_TENANT_FILE"] = "tenant.toml"
+Passkey(app)
+"""
+TENANT_TOML = f"""
+default_domain = "acme.auth0.com"
+custom_domains = ["{CUSTOM_DOMAIN}"]
+default_connection = "{DB_CONNECTION}"
+
+[[connections]]
+name = "{DB_CONNECTION}"
+
+[[clients]]
+client_id = "native"
+app_type = "native"
+connections = ["{DB_CONNECTION}"]
+
+[[clients.android_apps]]
+package_name = "com.acme.app"
+sha256_cert_fingerprints = ["FINGERPRINT"]
+"""
+
+
+def from_a_shell(
+    tmp_path: Path, fingerprint: str, *command: str
+) -> subprocess.CompletedProcess[str]:
+    """``command`` run in another directory than the app's, which reads ``tenant.toml`` (the
+    README's Quickstart) beside ``app.py``."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "app.py").write_text(APP_PY)
+    (tmp_path / "app" / "tenant.toml").write_text(TENANT_TOML.replace("FINGERPRINT", fingerprint))
+    (tmp_path / "elsewhere").mkdir()
+    bin_dir = Path(sys.executable).parent
+    return subprocess.run(
+        [str(bin_dir / command[0]), *command[1:]],
+        cwd=tmp_path / "elsewhere",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_from_another_directory_the_doctor_reads_the_tenant_file_beside_the_app(
+    tmp_path: Path,
+) -> None:
+    result = from_a_shell(
+        tmp_path,
+        GOOD_FINGERPRINT,
+        "flask",
+        "--app",
+        str(tmp_path / "app" / "app.py"),
+        "passkey",
+        "doctor",
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_an_app_with_a_bad_fingerprint_stops_with_the_problem_not_a_dict(tmp_path: Path) -> None:
+    result = from_a_shell(tmp_path, "14:6d:E9", "python", str(tmp_path / "app" / "app.py"))
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-2:] == [
+        "flask_passkey.errors.TenantConfigurationError: Invalid tenant configuration:",
+        "  clients[0].android_apps[0].sha256_cert_fingerprints[0]: must be 32 colon-separated "
+        "upper-case hex bytes.",
+    ]
+    assert result.stderr.count("Traceback") == 1  # no chained marshmallow traceback
+    assert "{'clients'" not in result.stderr  # marshmallow's dict of messages
 
 
 def test_an_app_that_crashes_while_loading() -> None:

@@ -61,7 +61,6 @@ REFUSALS = {
     "wrong origin": lambda a: a,
     "wrong type": lambda a: a,
     "bad signature": flip_signature,
-    "unknown credential": unknown_credential,
 }
 OVERRIDES: dict[str, dict[str, Any]] = {
     "wrong origin": {"origin": "https://evil.test"},
@@ -86,6 +85,23 @@ def test_a_refused_assertion_gets_one_short_description_and_a_request_id(
     # The details are in the log, under the request id the caller was given.
     logged = [r.getMessage() for r in caplog.records if body["request_id"] in r.getMessage()]
     assert logged, [r.getMessage() for r in caplog.records]
+
+
+def test_an_unknown_credential_is_named_only_to_the_holder_of_a_valid_auth_session(
+    app: Flask, ann: SoftAuthenticator
+) -> None:
+    flow = passkey_flow(app, "native", authenticator=ann)
+    auth_session, assertion = login(flow)
+    forged = unknown_credential(assertion)
+
+    unknown = flow.token(auth_session, forged)
+    without_session = flow.token("no-such-auth-session", forged)
+
+    # A client needs this to tell its user and to call signalUnknownCredential.
+    assert_oauth_error(unknown, 400, "invalid_grant")
+    assert unknown.get_json()["error_description"] == "Unknown credential."
+    assert_oauth_error(without_session, 400, "invalid_grant")
+    assert "credential" not in without_session.get_json()["error_description"].lower()
 
 
 def test_the_log_tells_the_operator_which_origin_was_refused(

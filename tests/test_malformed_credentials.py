@@ -292,7 +292,7 @@ def test_junk_credential_ids_are_refused_with_the_lockout_on(
     member: str,
     form: bool,
 ) -> None:
-    """The lockout reads the credential id before anything is verified."""
+    """With the lockout counting the failures, junk ids still get their 4xx."""
     redeem_refused(
         guarded_server,
         case_counts,
@@ -308,8 +308,8 @@ def test_junk_credential_ids_are_refused_with_the_lockout_on(
 def test_a_lone_surrogate_credential_id_is_refused_with_the_lockout_on(
     guarded_server: Server, case_counts: CaseCounts
 ) -> None:
-    """Regression: hashing the id for the lockout counter raised UnicodeEncodeError (a 500)
-    for a rawId that is not base64url and holds a lone surrogate."""
+    """Regression: hashing the id for the (then per-passkey) lockout counter raised
+    UnicodeEncodeError (a 500) for a rawId that is not base64url and holds a lone surrogate."""
     auth_session, _ = guarded_server.session("login")
     response = guarded_server.client.post(
         "/oauth/token",

@@ -21,6 +21,7 @@ from flask_passkey.account import (
     SCOPE_CREATE,
     SCOPE_DELETE,
     SCOPE_READ,
+    SCOPE_READ_FACTORS,
     SCOPE_UPDATE,
 )
 from flask_passkey.events import PasskeyEvent
@@ -96,7 +97,7 @@ class Account:
         """Add a passkey on a new (or the given) authenticator; the verify response."""
         authenticator = authenticator or SoftAuthenticator()
         started = self.call("POST", json={"type": "passkey"})
-        assert started.status_code == 201, started.get_json()
+        assert started.status_code == 202, started.get_json()
         data = started.get_json()
         origin = f"https://{self.host}"
         created = authenticator.create(data["authn_params_public_key"], origin=origin)
@@ -124,7 +125,7 @@ def sub_of(tokens: dict[str, Any]) -> str:
 
 def start_enrollment(account: Account) -> dict[str, Any]:
     response = account.call("POST", json={"type": "passkey"})
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == 202, response.get_json()
     data: dict[str, Any] = response.get_json()
     return data
 
@@ -146,14 +147,14 @@ def bob(shared_app: Flask) -> Account:
 # -- enrollment -------------------------------------------------------------------------------
 
 
-def test_enrollment_challenge_is_201_with_location_and_options_for_the_existing_user(
+def test_enrollment_challenge_is_202_with_location_and_options_for_the_existing_user(
     ann: Account,
 ) -> None:
     user = ann.app.extensions["passkey"].users.get_user(ann.user_id)
 
     response = ann.call("POST", json={"type": "passkey"})
 
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == 202, response.get_json()
     assert response.headers["Location"] == f"{ORIGIN}{BASE}{NEW}"
     assert response.headers["Cache-Control"] == "no-store"
     body = response.get_json()
@@ -176,11 +177,14 @@ def test_enrollment_adds_a_passkey_that_signs_in_as_the_same_user(ann: Account) 
 
     response = ann.enroll(phone)
 
-    assert response.status_code == 200, response.get_json()
+    assert response.status_code == 201, response.get_json()
     method = response.get_json()
     assert AuthenticationMethodSchema().validate(method) == {}
     new_id = f"passkey|{bytes_to_base64url(phone.credentials[0].credential_id)}"
     assert method["id"] == new_id
+    location = response.headers["Location"]
+    assert location == f"{ORIGIN}{BASE}/{quote(new_id, safe='')}"
+    assert ann.call("GET", urlsplit(location).path.removeprefix(BASE)).get_json() == method
     assert method["credential_device_type"] == "single_device"
     assert "last_auth_at" not in method  # enrolled, not yet used
     assert ann.method_ids() == [*before, new_id]
@@ -223,7 +227,7 @@ def test_the_location_works_the_way_each_sdk_uses_it(
         headers={"Host": CUSTOM_DOMAIN, "Authorization": f"Bearer {ann.token}"},
     )
 
-    assert response.status_code == 200, response.get_json()
+    assert response.status_code == 201, response.get_json()
 
 
 def test_connection_and_identity_user_id_of_the_caller_are_accepted(ann: Account) -> None:
@@ -235,7 +239,7 @@ def test_connection_and_identity_user_id_of_the_caller_are_accepted(ann: Account
     )
     listed = ann.call("GET").get_json()["authentication_methods"]
 
-    assert response.status_code == 201, response.get_json()
+    assert response.status_code == 202, response.get_json()
     assert {m["identity_user_id"] for m in listed} == {identity}
 
 
@@ -293,7 +297,7 @@ def test_an_enrollment_session_is_single_use(ann: Account) -> None:
         "auth_session": data["auth_session"],
         "authn_response": attestation(data["authn_params_public_key"]),
     }
-    assert ann.call("POST", NEW + "/verify", json=body).status_code == 200
+    assert ann.call("POST", NEW + "/verify", json=body).status_code == 201
     count = len(ann.credentials())
 
     replayed = ann.call("POST", NEW + "/verify", json=body)
@@ -641,7 +645,7 @@ def test_the_whole_lifecycle_works_on_the_sql_store(
     )
     account = sign_up(app)
 
-    assert account.enroll().status_code == 200
+    assert account.enroll().status_code == 201
     first, second = account.method_ids()
     renamed = account.call("PATCH", "/" + second, json={"name": "Phone"})
     deleted = account.call("DELETE", "/" + first)
@@ -717,18 +721,62 @@ def test_users_only_list_their_own_passkeys(ann: Account, bob: Account) -> None:
     assert not ann_ids & bob_ids
 
 
+# -- factors ----------------------------------------------------------------------------------
+
+FACTORS = "/me/v1/factors"
+
+
+def get_factors(account: Account, token: str | None) -> Any:
+    headers = {"Host": CUSTOM_DOMAIN}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return account.app.test_client().get(FACTORS, headers=headers)
+
+
+def test_factors_list_passkey_as_the_factor_to_enroll(ann: Account) -> None:
+    response = get_factors(ann, ann.token_with("openid", SCOPE_READ_FACTORS))
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == {"factors": [{"type": "passkey", "usage": ["primary"]}]}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_factors_need_the_read_factors_scope(ann: Account) -> None:
+    lacking = ann.token_with(*(s for s in ALL_SCOPES if s != SCOPE_READ_FACTORS))
+
+    refused = get_factors(ann, lacking)
+
+    assert_oauth_error(refused, 403, "insufficient_scope")
+    assert refused.headers["WWW-Authenticate"] == (
+        f'Bearer error="insufficient_scope", scope="{SCOPE_READ_FACTORS}"'
+    )
+
+
+def test_factors_without_a_token_are_401(ann: Account) -> None:
+    assert_oauth_error(get_factors(ann, None), 401, "invalid_token")
+
+
+def test_factors_answer_only_get(ann: Account) -> None:
+    headers = {"Host": CUSTOM_DOMAIN, "Authorization": f"Bearer {ann.token}"}
+
+    response = ann.app.test_client().post(FACTORS, headers=headers)
+
+    assert_oauth_error(response, 405, "invalid_request")
+    assert response.headers["Allow"] == "GET"
+
+
 # -- bearer tokens and scopes -------------------------------------------------------------------
 
 
 def _enroll(account: Account) -> tuple[str, str, Any, int]:
-    return "POST", "", {"type": "passkey"}, 201
+    return "POST", "", {"type": "passkey"}, 202
 
 
 def _verify(account: Account) -> tuple[str, str, Any, int]:
     data = start_enrollment(account)
     created = attestation(data["authn_params_public_key"])
     body = {"auth_session": data["auth_session"], "authn_response": created}
-    return "POST", NEW + "/verify", body, 200
+    return "POST", NEW + "/verify", body, 201
 
 
 def _list(account: Account) -> tuple[str, str, Any, int]:
@@ -896,7 +944,8 @@ def test_the_url_prefix_applies_and_the_location_follows_it(
     verified = account.enroll()
 
     assert started.headers["Location"] == f"{ORIGIN}/auth{BASE}{NEW}"
-    assert verified.status_code == 200, verified.get_json()
+    assert verified.status_code == 201, verified.get_json()
+    assert verified.headers["Location"].startswith(f"{ORIGIN}/auth{BASE}/passkey%7C")
 
 
 def test_the_port_of_the_request_is_kept(make_ceremony_app: Callable[..., Flask]) -> None:
@@ -907,7 +956,8 @@ def test_the_port_of_the_request_is_kept(make_ceremony_app: Callable[..., Flask]
     verified = account.enroll()
 
     assert started.headers["Location"] == f"https://{host}{BASE}{NEW}"
-    assert verified.status_code == 200, verified.get_json()
+    assert verified.status_code == 201, verified.get_json()
+    assert verified.headers["Location"].startswith(f"https://{host}{BASE}/passkey%7C")
 
 
 @pytest.mark.parametrize(

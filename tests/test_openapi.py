@@ -254,6 +254,7 @@ def test_served_document_is_the_generated_one_on_custom_domains_only() -> None:
         (ACCOUNT, {"GET", "POST"}),
         (ACCOUNT + "/passkey%7Cabc", {"GET", "PATCH", "DELETE"}),
         (ACCOUNT + "/passkey%7Cnew/verify", {"POST"}),
+        ("/me/v1/factors", {"GET"}),
     ],
 )
 def test_other_methods_get_a_json_405_listing_the_allowed_ones(
@@ -361,7 +362,7 @@ def test_answers_of_every_endpoint_match_the_document(shared_app: Flask) -> None
     # My Account API with the token: enroll, list, get, rename, delete.
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     enrollment = call("POST", ACCOUNT, json={"type": "passkey"}, headers=bearer)
-    assert enrollment.status_code == 201
+    assert enrollment.status_code == 202
     options = enrollment.get_json()
     extra = SoftAuthenticator().create(
         options["authn_params_public_key"], origin=f"https://{CUSTOM_DOMAIN}"
@@ -374,7 +375,8 @@ def test_answers_of_every_endpoint_match_the_document(shared_app: Flask) -> None
         headers=bearer,
         json={"auth_session": options["auth_session"], "authn_response": extra},
     )
-    assert verified.status_code == 200
+    assert verified.status_code == 201
+    assert call("GET", "/me/v1/factors", headers=bearer).status_code == 200
     listed = call("GET", ACCOUNT, headers=bearer).get_json()["authentication_methods"]
     assert len(listed) == 2
     one = ACCOUNT + "/{authentication_method_id}"

@@ -10,7 +10,7 @@ from flask import current_app
 from flask.testing import FlaskClient
 from limits.errors import StorageError
 
-from flask_passkey import hookimpl
+from flask_passkey import ConfigurationError, hookimpl
 from tests.conftest import (
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
@@ -64,6 +64,29 @@ def test_rate_limit_headers_count_down_on_normal_and_limited_responses() -> None
     for response in responses:
         reset = int(response.headers["X-RateLimit-Reset"])
         assert before <= reset <= before + 3600 + 1
+
+
+def test_only_a_429_says_when_to_retry() -> None:
+    client = limited("2 per hour")
+
+    ok = post_challenge(client)
+    refused = post_challenge(client, {"client_id": "nobody"})
+    limited_response = post_challenge(client)
+
+    assert (ok.status_code, refused.status_code, limited_response.status_code) == (200, 401, 429)
+    assert "Retry-After" not in ok.headers
+    assert "Retry-After" not in refused.headers
+    assert 0 < int(limited_response.headers["Retry-After"]) <= 3600
+
+
+def test_the_host_app_keeps_its_own_retry_after() -> None:
+    app = build_app(rate_limit="2 per hour")
+
+    @app.get("/maintenance")
+    def maintenance() -> tuple[str, int, dict[str, str]]:
+        return "back soon", 503, {"Retry-After": "120"}
+
+    assert app.test_client().get("/maintenance").headers["Retry-After"] == "120"
 
 
 def test_rejected_requests_carry_the_headers_and_use_up_the_limit() -> None:
@@ -239,3 +262,60 @@ def test_storage_failing_after_the_request_was_let_in_leaves_the_answer_alone() 
     assert response.status_code == 200, response.get_json()
     assert "auth_session" in response.get_json()
     assert "X-RateLimit-Remaining" not in response.headers
+
+
+def test_an_unparsable_limit_is_one_line_naming_the_key() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        build_app(rate_limit="5 per fortnight")
+
+    assert str(refused.value) == (
+        "PASSKEY_RATE_LIMIT: '5 per fortnight' is not a limit (no granularity matched for "
+        "fortnight); write e.g. '60 per minute'."
+    )
+    assert refused.value.__suppress_context__
+
+
+# -- IPv6 prefixes (PASSKEY_RATE_LIMIT_IPV6_PREFIX) ---------------------------------------------
+
+
+def test_addresses_of_one_ipv6_64_share_one_bucket() -> None:
+    client = limited("3 per hour")
+
+    statuses = [
+        post_challenge(client, **from_ip(f"2001:db8:1:2:{i:x}::{i + 1:x}")).status_code
+        for i in range(5)
+    ]
+
+    assert statuses == [200, 200, 200, 429, 429]
+    # Another /64 has its own bucket.
+    assert post_challenge(client, **from_ip("2001:db8:1:3::1")).status_code == 200
+
+
+def test_ipv6_prefix_is_configurable() -> None:
+    client = limited("1 per hour", rate_limit_ipv6_prefix=48)
+    assert post_challenge(client, **from_ip("2001:db8:1:2::1")).status_code == 200
+
+    # The same /48, another /64: one bucket now.
+    assert post_challenge(client, **from_ip("2001:db8:1:ffff::1")).status_code == 429
+    assert post_challenge(client, **from_ip("2001:db8:2::1")).status_code == 200
+
+
+def test_ipv4_counts_by_address_and_ipv4_mapped_ipv6_counts_as_ipv4() -> None:
+    client = limited("1 per hour")
+    assert post_challenge(client, **from_ip("192.0.2.10")).status_code == 200
+
+    assert post_challenge(client, **from_ip("::ffff:192.0.2.10")).status_code == 429
+    assert post_challenge(client, **from_ip("192.0.2.11")).status_code == 200
+
+
+def test_forwarded_ipv6_addresses_share_their_prefix_bucket() -> None:
+    client = limited("1 per hour", trusted_proxies=1)
+    assert post_challenge(client, **forwarded_for("2001:db8:5:6::1")).status_code == 200
+
+    assert post_challenge(client, **forwarded_for("2001:db8:5:6::2")).status_code == 429
+
+
+@pytest.mark.parametrize("prefix", [0, 129, -1])
+def test_ipv6_prefix_out_of_range_is_refused(prefix: int) -> None:
+    with pytest.raises(ConfigurationError, match="PASSKEY_RATE_LIMIT_IPV6_PREFIX"):
+        limited(rate_limit_ipv6_prefix=prefix)

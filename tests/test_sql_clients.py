@@ -95,7 +95,7 @@ def test_upgrade_from_0001_to_0002_keeps_every_row(database_url: URL) -> None:
 
     upgrade_database(database_url)
 
-    assert database_revision(database_url) == head_revision() == "0007"
+    assert database_revision(database_url) == head_revision() == "0009"
     store = SqlStore(database_url)
     assert store.get_user(user.id) == user
     assert store.get_credential(credential.id) == credential
@@ -124,6 +124,7 @@ def test_stored_client_reads_back_equal(store: SqlStore) -> None:
         default_connection=DB_CONNECTION,
         organization_usage="allow",
         is_first_party=False,
+        challenge_without_secret=True,
     )
     store.add_client(client)
     store.add_client(stored_client("another"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -402,6 +404,45 @@ def test_default_database_is_a_sqlite_file_in_the_instance_folder(tmp_path: Path
     assert sessions.url.database == str(instance / DEFAULT_SQLITE_FILE)
     assert (instance / DEFAULT_SQLITE_FILE).is_file()
     sessions.close()
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """The usual umask (022), under which files are created readable by every local user."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def access_of_others(path: Path) -> int:
+    """The permission bits ``path`` grants its group and everyone else."""
+    return stat.S_IMODE(path.stat().st_mode) & 0o077
+
+
+@pytest.mark.usefixtures("permissive_umask")
+def test_default_database_files_and_instance_folder_are_owner_only(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"  # not there yet
+    app = passkey_app(instance, signing_keys=[])
+    # The first key is generated and stored: the WAL and shared-memory files exist now.
+    assert app.test_client().get("/.well-known/jwks.json", headers={"Host": CUSTOM_DOMAIN}).json
+
+    files = [instance / (DEFAULT_SQLITE_FILE + suffix) for suffix in ("", "-wal", "-shm")]
+    assert {path: access_of_others(path) for path in [instance, *files]} == dict.fromkeys(
+        [instance, *files], 0
+    )
+    stores_of(app)[0].close()
+
+
+@pytest.mark.usefixtures("permissive_umask")
+def test_a_configured_sqlite_file_is_created_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "passkey.sqlite3"
+    path.parent.mkdir()
+    store = SqlStore(URL.create("sqlite", database=str(path)))
+    store.add_first_signing_key(SigningKey(kid="k", private_jwk="{}", created_at=NOW))
+
+    assert access_of_others(path) == 0
+    assert access_of_others(path.with_name(path.name + "-wal")) == 0
+    store.close()
 
 
 def test_sqlite_database_uses_the_wal_journal(tmp_path: Path) -> None:

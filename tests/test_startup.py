@@ -19,8 +19,9 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import URL
 
-from flask_passkey.default_plugins.sql_store import database_revision
+from flask_passkey.default_plugins.sql_store import database_revision, upgrade_database
 from flask_passkey.migrations import HEAD
+from flask_passkey.tokens import generate_signing_key
 from tests.conftest import (
     CUSTOM_DOMAIN,
     PostgresSchemas,
@@ -36,6 +37,7 @@ from tests.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 JWKS = f"https://{CUSTOM_DOMAIN}/.well-known/jwks.json"
+USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"
 
 
 # -- the database down at start ---------------------------------------------------------------
@@ -115,12 +117,14 @@ WORKERS = 4
 PATIENCE = 60.0
 
 
-def start_workers(url: str, folder: Path, count: int) -> list[subprocess.CompletedProcess[str]]:
-    """``count`` worker processes building the app on ``url``, released together."""
+def start_workers(
+    url: str, folder: Path, count: int, worker: str = WORKER
+) -> list[subprocess.CompletedProcess[str]]:
+    """``count`` worker processes running ``worker`` on ``url``, released together."""
     go = folder / "go"
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, url, str(folder / f"ready-{n}"), str(go)],
+            [sys.executable, "-c", worker, url, str(folder / f"ready-{n}"), str(go)],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,
@@ -185,3 +189,68 @@ def test_workers_starting_at_once_on_a_new_sqlite_file_migrate_it_once(tmp_path:
     (tmp_path / "restart").mkdir()
     url = f"sqlite:///{tmp_path / 'passkey.sqlite3'}"
     assert_migrated_once_then_silent(url, tmp_path)
+
+
+# -- several workers needing the first signing key at once -----------------------------------
+
+#: One worker: builds the app on a migrated database, says it is ready, waits for the go, then
+#: serves the JWKS (which needs a signing key: none is stored yet) and prints its kids.
+KEY_WORKER = """
+import json, os, sys, time
+from tests.conftest import CUSTOM_DOMAIN, build_app
+url, ready, go = sys.argv[1:4]
+client = build_app(database_url=url, signing_keys=[]).test_client()
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.001)
+response = client.get("/.well-known/jwks.json", base_url=f"https://{CUSTOM_DOMAIN}")
+print(response.status_code, json.dumps([key["kid"] for key in response.get_json()["keys"]]))
+"""
+
+
+def assert_one_signing_key_created(url: str, folder: Path) -> None:
+    upgrade_database(url)
+
+    workers = start_workers(url, folder, WORKERS, KEY_WORKER)
+
+    for worker in workers:
+        assert worker.returncode == 0, worker.stderr
+        assert "Traceback" not in worker.stderr, worker.stderr
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        stored = list(connection.exec_driver_sql("SELECT kid FROM signing_keys").scalars())
+    engine.dispose()
+    assert len(stored) == 1, stored
+    assert {worker.stdout for worker in workers} == {f'200 ["{stored[0]}"]\n'}
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_workers_needing_the_first_key_at_once_on_postgresql_create_one(
+    postgres_schemas: PostgresSchemas, tmp_path: Path
+) -> None:
+    assert_one_signing_key_created(url_text(postgres_schemas.new_url()), tmp_path)
+
+
+@pytest.mark.slow
+def test_workers_needing_the_first_key_at_once_on_sqlite_create_one(tmp_path: Path) -> None:
+    assert_one_signing_key_created(f"sqlite:///{tmp_path / 'passkey.sqlite3'}", tmp_path)
+
+
+def test_a_token_signed_with_a_key_another_worker_just_added_verifies_here(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'passkey.sqlite3'}"
+    here, there = (build_app(database_url=url, signing_keys=[]) for _ in range(2))
+    assert here.test_client().get(JWKS).status_code == 200  # its key ring is read: one key
+    there.extensions["passkey"].users.add_signing_key(generate_signing_key(now=time.time()))
+    tokens = passkey_flow(there).sign_up({"email": new_email()}, audience=USERINFO)
+
+    response = here.test_client().get(
+        "/userinfo",
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        base_url=f"https://{CUSTOM_DOMAIN}",
+    )
+
+    assert response.status_code == 200, response.get_json()
+    assert len(here.test_client().get(JWKS).get_json()["keys"]) == 2

@@ -18,6 +18,7 @@ from webauthn.helpers import bytes_to_base64url
 from flask_passkey.default_plugins.memory_store import MemoryUserStore
 from flask_passkey.hookspecs import hookimpl
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
+from flask_passkey.tokens import UNKNOWN_KID_REREAD_SECONDS, KeyRing, configured_signing_keys
 from tests.conftest import (
     CUSTOM_DOMAIN,
     AppFactory,
@@ -28,6 +29,7 @@ from tests.conftest import (
     new_ceremony_app,
     new_email,
     passkey_flow,
+    shared_signing_key,
     verify_jwt,
 )
 
@@ -361,3 +363,24 @@ def test_refreshed_id_token_keeps_the_time_the_user_authenticated(
     refreshed = verify_jwt(flow.client, response.get_json()["id_token"], audience="refreshing")
     assert refreshed["iat"] == signed_up_at + 1800
     assert refreshed["auth_time"] == signed_up_at
+
+
+def test_tokens_naming_made_up_kids_reread_the_keys_at_most_once_a_second() -> None:
+    clock = FakeClock()
+    reads: list[float] = []
+
+    def load() -> list[Any]:
+        reads.append(clock())
+        return configured_signing_keys([shared_signing_key()])
+
+    ring = KeyRing(load=load, clock=clock)
+    known = str(ring.signing_key().kid)
+    for n in range(5):
+        ring.key_set(f"made-up-{n}")
+    ring.key_set(known)
+    assert len(reads) == 2  # the first read, and one re-read for the unknown kids
+
+    clock.advance(UNKNOWN_KID_REREAD_SECONDS)
+    ring.key_set("made-up-again")
+
+    assert len(reads) == 3

@@ -9,14 +9,25 @@ It uses the extension the way an operator would: the browser talks to the Auth0-
 API (``/passkey/register``, ``/passkey/challenge``, ``/oauth/token``) from one small ES module,
 then hands the ID token to this site, which verifies it against the extension's own JWKS
 before it trusts a single claim.
+
+Sign-ins are kept server-side (a SQLite file in the instance folder); the cookie only names
+one. Signing out ends it for every copy of the cookie, and so does deleting the passkey it was
+made with (checked on every request); the cookie is ``Secure`` when the site is served over
+https.
 """
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Callable, Mapping
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
@@ -36,6 +47,8 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from flask_passkey import Passkey
 from flask_passkey.models import Credential
@@ -46,6 +59,8 @@ CLIENT_ID = "demo-spa"
 SCOPE = "openid profile email"
 #: Seconds of clock skew tolerated when checking ``exp`` and ``iat``.
 LEEWAY = 30
+#: The server-side sign-ins, in the instance folder.
+SIGN_INS_FILE = "sign_ins.sqlite3"
 
 #: Authenticator models (AAGUID) the passkeys list names; anything else is "Passkey".
 KNOWN_AUTHENTICATORS = {
@@ -72,6 +87,78 @@ class TokenRejected(Exception):
     """The browser handed us an ID token we will not trust."""
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """A server-side sign-in: the verified ID token and the passkey it was made with."""
+
+    user_id: str
+    credential_id: str  # base64url
+    id_token: str
+
+
+class SignIns:
+    """Sign-ins in a SQLite file (owner-only). The cookie carries a random id; the file only
+    its SHA-256, so neither a copy of the file nor of the cookie outlives :meth:`end`."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        with self._db() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS sign_ins (id_hash TEXT PRIMARY KEY, user_id TEXT "
+                "NOT NULL, credential_id TEXT NOT NULL, id_token TEXT NOT NULL, "
+                "expires_at REAL NOT NULL)"
+            )
+
+    def start(self, sign_in: SignIn, *, expires_at: float) -> str:
+        """Store ``sign_in`` until ``expires_at``; its id, for the cookie."""
+        sign_in_id = secrets.token_urlsafe(32)
+        with self._db() as db:
+            db.execute("DELETE FROM sign_ins WHERE expires_at <= ?", (time.time(),))
+            db.execute(
+                "INSERT INTO sign_ins VALUES (?, ?, ?, ?, ?)",
+                (
+                    _digest(sign_in_id),
+                    sign_in.user_id,
+                    sign_in.credential_id,
+                    sign_in.id_token,
+                    expires_at,
+                ),
+            )
+        return sign_in_id
+
+    def get(self, sign_in_id: str) -> SignIn | None:
+        """The live sign-in with this id, if any."""
+        with self._db() as db:
+            row = db.execute(
+                "SELECT user_id, credential_id, id_token FROM sign_ins "
+                "WHERE id_hash = ? AND expires_at > ?",
+                (_digest(sign_in_id), time.time()),
+            ).fetchone()
+        return None if row is None else SignIn(*row)
+
+    def end(self, sign_in_id: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM sign_ins WHERE id_hash = ?", (_digest(sign_in_id),))
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        if not self._path.exists():  # created owner-only: it holds ID tokens
+            os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o600))
+        with closing(sqlite3.connect(self._path, timeout=10)) as db, db:
+            yield db
+
+
+def _digest(sign_in_id: str) -> str:
+    return hashlib.sha256(sign_in_id.encode()).hexdigest()
+
+
+class DemoSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with a ``Secure`` cookie for requests over https."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
+
+
 def create_app(
     config: Mapping[str, Any] | None = None, *, instance_path: str | os.PathLike[str] | None = None
 ) -> Flask:
@@ -84,7 +171,10 @@ def create_app(
         instance_path=str(instance_path or HERE / "instance"),
     )
     app.config.update(
-        PASSKEY_TENANT_FILE=os.environ.get("PASSKEY_DEMO_TENANT", str(HERE / "tenant.toml")),
+        # A path given in the shell is the shell's: make it absolute before the app reads it.
+        PASSKEY_TENANT_FILE=os.path.abspath(
+            os.environ.get("PASSKEY_DEMO_TENANT", HERE / "tenant.toml")
+        ),
         DEMO_CLIENT_ID=CLIENT_ID,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -92,6 +182,9 @@ def create_app(
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    app.session_interface = DemoSessionInterface()
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+    app.extensions["demo_sign_ins"] = SignIns(Path(app.instance_path) / SIGN_INS_FILE)
     Passkey(app)
 
     app.add_url_rule("/", "signin", signin_page)
@@ -107,7 +200,7 @@ def create_app(
 
 def _instance_secret(instance: Path) -> str:
     """The session-signing key, generated once and kept in the instance folder (0600)."""
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = instance / "secret_key"
     try:
         return path.read_text().strip()
@@ -123,24 +216,25 @@ def _instance_secret(instance: Path) -> str:
 
 
 def signin_page() -> Any:
-    if _signed_in_claims() is not None:
+    if _signed_in() is not None:
         return redirect(url_for("account"))
     return render_template("signin.html")
 
 
 def signup_page() -> Any:
-    if _signed_in_claims() is not None:
+    if _signed_in() is not None:
         return redirect(url_for("account"))
     return render_template("signup.html")
 
 
 def account_page() -> Any:
-    claims = _signed_in_claims()
-    if claims is None:
+    current = _signed_in()
+    if current is None:
         return redirect(url_for("signin"))
+    sign_in, claims = current
     users = current_app.extensions["passkey"].users
     if users.get_user(claims["sub"]) is None:
-        session.clear()
+        _end_session()
         flash("Your account no longer exists. Create a new one to continue.", "error")
         return redirect(url_for("signup"))
     passkeys = [_describe(credential) for credential in users.list_credentials(claims["sub"])]
@@ -148,12 +242,12 @@ def account_page() -> Any:
         "account.html",
         claims=claims,
         passkeys=passkeys,
-        key_id=session.get("kid"),
-        this_passkey=session.get("credential_id"),
+        key_id=jwt.get_unverified_header(sign_in.id_token).get("kid"),
+        this_passkey=sign_in.credential_id,
     )
 
 
-# -- the session: verified ID token in, cookie out -------------------------------------------
+# -- the session: verified ID token in, server-side sign-in, cookie out ---------------------
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -176,28 +270,27 @@ def csrf_protected(view: F) -> F:
 
 @csrf_protected
 def start_session() -> Any:
-    """The browser posts the token response here; we keep the ID token only once verified."""
+    """The browser posts the ID token and the id of the passkey it signed in with; once the
+    token is verified and the passkey is the user's, a server-side sign-in starts."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("id_token"), str):
         return _json_error("Expected a JSON body with an id_token.", 400)
     try:
         claims = verify_id_token(body["id_token"])
+        credential_id = _users_passkey(claims["sub"], body.get("credential_id"))
     except TokenRejected as error:
-        current_app.logger.warning("Refused an ID token: %s", error)
+        current_app.logger.warning("Refused a sign-in: %s", error)
         return _json_error("The sign-in could not be verified. Please try again.", 400)
-    credential_id = body.get("credential_id")
-    session.clear()  # a new session for a new sign-in (no fixation)
-    session["id_token"] = body["id_token"]
-    session["kid"] = jwt.get_unverified_header(body["id_token"]).get("kid")
-    if isinstance(credential_id, str) and len(credential_id) <= 1400:
-        session["credential_id"] = credential_id  # only to label "used for this sign-in"
+    _end_session()  # a new session for a new sign-in (no fixation)
+    sign_in = SignIn(claims["sub"], credential_id, body["id_token"])
+    session["sign_in"] = _sign_ins().start(sign_in, expires_at=float(claims["exp"]))
     session["csrf"] = secrets.token_urlsafe(32)
     return jsonify(redirect=url_for("account"), sub=claims["sub"])
 
 
 @csrf_protected
 def signout() -> Any:
-    session.clear()
+    _end_session()
     flash("You're signed out. Your passkey stays on your device for next time.", "info")
     return redirect(url_for("signin"))
 
@@ -234,17 +327,49 @@ def _expected_issuer() -> str:
     return f"https://{host}/"
 
 
-def _signed_in_claims() -> dict[str, Any] | None:
-    """The claims of the session's ID token, verified again on every request."""
-    token = session.get("id_token")
-    if not token:
-        return None
+def _users_passkey(user_id: str, credential_id: Any) -> str:
+    """``credential_id`` (base64url) if it names a passkey of ``user_id``; else TokenRejected."""
+    if not isinstance(credential_id, str) or len(credential_id) > 1400:
+        raise TokenRejected("no credential_id")
     try:
-        return verify_id_token(token)
+        raw_id = base64url_to_bytes(credential_id)
+    except (binascii.Error, ValueError):
+        raise TokenRejected("a malformed credential_id") from None
+    credential = current_app.extensions["passkey"].users.get_credential(raw_id)
+    if credential is None or credential.user_id != user_id:
+        raise TokenRejected("the credential_id is not a passkey of the user")
+    return bytes_to_base64url(raw_id)
+
+
+def _signed_in() -> tuple[SignIn, dict[str, Any]] | None:
+    """The session's sign-in and its ID token's claims, checked again on every request: the
+    sign-in not ended, the token valid, the passkey it was made with not deleted."""
+    sign_in_id = session.get("sign_in")
+    if not isinstance(sign_in_id, str):
+        return None
+    sign_in = _sign_ins().get(sign_in_id)
+    try:
+        if sign_in is None:
+            raise TokenRejected("the sign-in has ended")
+        _users_passkey(sign_in.user_id, sign_in.credential_id)
+        return sign_in, verify_id_token(sign_in.id_token)
     except TokenRejected:
-        session.clear()
+        _end_session()
         flash("Your session has ended. Sign in again with your passkey.", "info")
         return None
+
+
+def _end_session() -> None:
+    """End the session's sign-in, for every copy of the cookie, and clear the session."""
+    sign_in_id = session.get("sign_in")
+    if isinstance(sign_in_id, str):
+        _sign_ins().end(sign_in_id)
+    session.clear()
+
+
+def _sign_ins() -> SignIns:
+    sign_ins: SignIns = current_app.extensions["demo_sign_ins"]
+    return sign_ins
 
 
 def _json_error(description: str, status: int) -> tuple[Response, int]:
@@ -273,8 +398,6 @@ def _template_globals() -> dict[str, Any]:
 
 
 def _describe(credential: Credential) -> dict[str, Any]:
-    from webauthn.helpers import bytes_to_base64url
-
     if credential.backed_up:
         kind, kind_note = "Synced", "Backed up by your passkey provider, available on your devices."
     elif credential.backup_eligible:

@@ -208,6 +208,13 @@ class MemoryUserStore:
         with self._lock:
             self._keys.append(key)
 
+    def add_first_signing_key(self, key: SigningKey) -> bool:
+        with self._lock:
+            if self._keys:
+                return False
+            self._keys.append(key)
+            return True
+
 
 class MemoryStorePlugin:
     @hookimpl(trylast=True)

@@ -148,10 +148,13 @@ clients = sa.Table(
     sa.Column("default_connection", sa.String),
     sa.Column("web_origins", sa.JSON, nullable=False),
     sa.Column("allowed_top_origins", sa.JSON, nullable=False, server_default="[]"),
+    # CORS origins; NULL: the web origins (migration 0007)
+    sa.Column("allowed_origins", sa.JSON),
     # [{"package_name": ..., "sha256_cert_fingerprints": [...]}]
     sa.Column("android_apps", sa.JSON, nullable=False),
     # [{"team_id": ..., "bundle_id": ...}]
     sa.Column("ios_apps", sa.JSON, nullable=False),
     # Auth0's refresh_token.policies: [{"audience": ..., "scope": [...]}]
     sa.Column("refresh_token_policies", sa.JSON, nullable=False),
+    sa.Column("challenge_without_secret", sa.Boolean, nullable=False),
 )

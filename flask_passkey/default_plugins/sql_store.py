@@ -9,6 +9,7 @@ when the store starts (``PASSKEY_AUTO_MIGRATE``, on by default) or by ``flask pa
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
@@ -97,6 +98,8 @@ _MIGRATIONS = "flask_passkey:migrations"
 _ALEMBIC_VERSION = sa.table("alembic_version", sa.column("version_num", sa.String))
 # PostgreSQL advisory lock held while migrating, so concurrent upgraders queue up.
 _MIGRATION_LOCK = 0x666C61736B5F706B
+# PostgreSQL advisory lock held while adding the first signing key, so workers queue up.
+_FIRST_KEY_LOCK = 0x666C61736B5F6B31
 # Connection-level failures: the database is down, unreachable, locked or out of connections.
 _UNAVAILABLE = (
     exc.OperationalError,
@@ -208,6 +211,7 @@ _USE_REFRESH_TOKEN = (
 _DELETE_FAMILY = refresh_tokens.delete().where(refresh_tokens.c.family_id == sa.bindparam("family"))
 
 _ADD_SIGNING_KEY = signing_keys.insert()
+_ANY_SIGNING_KEY = sa.select(signing_keys.c.kid).limit(1)
 _SIGNING_KEYS = sa.select(*(signing_keys.c[f.name] for f in fields(SigningKey))).order_by(
     signing_keys.c.created_at, signing_keys.c.kid
 )
@@ -298,6 +302,15 @@ class SqlStore:
     def close(self) -> None:
         """Close the pooled connections (the store reconnects if used again)."""
         self.engine.dispose()
+
+    def database_files(self) -> list[str]:
+        """The SQLite database file and its WAL and shared-memory files, those that exist;
+        none for PostgreSQL."""
+        database = self.url.database
+        if self.url.get_backend_name() != "sqlite" or not database:
+            return []
+        paths = [database + suffix for suffix in ("", "-wal", "-shm")]
+        return [path for path in paths if os.path.exists(path)]
 
     # -- SessionStore ---------------------------------------------------------------------
 
@@ -493,6 +506,13 @@ class SqlStore:
         with self._connect() as connection:
             connection.execute(_ADD_SIGNING_KEY, asdict(key))
 
+    def add_first_signing_key(self, key: SigningKey) -> bool:
+        with self._connect() as connection, _write_locked(connection, _FIRST_KEY_LOCK):
+            if connection.execute(_ANY_SIGNING_KEY).first() is not None:
+                return False
+            connection.execute(_ADD_SIGNING_KEY, asdict(key))
+            return True
+
     # -- ClientStore ----------------------------------------------------------------------
 
     @_read
@@ -600,6 +620,9 @@ def _client(row: Row[Any]) -> Client:
             "connections": tuple(row.connections),
             "web_origins": tuple(row.web_origins),
             "allowed_top_origins": tuple(row.allowed_top_origins),
+            "allowed_origins": (
+                tuple(row.allowed_origins) if row.allowed_origins is not None else None
+            ),
             "android_apps": tuple(
                 AndroidApp(app["package_name"], tuple(app["sha256_cert_fingerprints"]))
                 for app in row.android_apps
@@ -638,15 +661,11 @@ def upgrade_database(url: str | URL, *, revision: str = HEAD) -> bool:
                 return False
             if engine.dialect.name == "sqlite":
                 _use_wal(connection)
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                connection.exec_driver_sql("BEGIN")
-                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
-            before = _stored_revision(connection)  # another process may have upgraded meanwhile
-            migrating = bool(pending_migrations(before, revision))
-            if migrating:
-                _run_migrations(connection, revision)
-            connection.exec_driver_sql("COMMIT")
+            with _write_locked(connection, _MIGRATION_LOCK):
+                before = _stored_revision(connection)  # another process may have upgraded
+                migrating = bool(pending_migrations(before, revision))
+                if migrating:
+                    _run_migrations(connection, revision)
     finally:
         engine.dispose()
     if migrating:
@@ -657,6 +676,25 @@ def upgrade_database(url: str | URL, *, revision: str = HEAD) -> bool:
             revision,
         )
     return migrating
+
+
+@contextmanager
+def _write_locked(connection: Connection, lock: int) -> Iterator[None]:
+    """One transaction on the autocommit ``connection``, committed on exit (rolled back on an
+    exception), holding a lock that concurrent holders of ``lock`` queue up for, in this and
+    other processes: PostgreSQL's advisory lock ``lock``; SQLite's write lock, taken up front by
+    ``BEGIN IMMEDIATE`` (the busy timeout is how long a writer queues)."""
+    sqlite = connection.dialect.name == "sqlite"
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if sqlite else "BEGIN")
+    try:
+        if not sqlite:
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+        yield
+    except BaseException:
+        with contextlib.suppress(exc.DBAPIError):  # the original error says more
+            connection.exec_driver_sql("ROLLBACK")
+        raise
+    connection.exec_driver_sql("COMMIT")
 
 
 def _run_migrations(connection: Connection, revision: str) -> None:
@@ -762,11 +800,24 @@ def _create_engine(url: URL, **options: Any) -> Engine:
     except (ImportError, exc.ArgumentError) as error:
         raise ConfigurationError(f"PASSKEY_DATABASE_URL: {error}") from error
     if backend == "sqlite":
+        sa.event.listen(engine, "do_connect", _owner_only_file)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     else:  # a file needs no liveness check; a server connection does
         sa.event.listen(engine, "checkout", _check_out)
         sa.event.listen(engine, "checkin", _check_in)
     return engine
+
+
+def _owner_only_file(_dialect: Any, _record: Any, args: Any, params: Any) -> None:
+    """Before SQLite opens its file, create it if missing, empty and readable by its owner
+    only (0600 whatever the umask): it holds the private signing keys, and SQLite gives the
+    WAL and shared-memory files it creates beside it the database file's permissions. A folder
+    that is not there (yet), or any other failure, is left for SQLite to report."""
+    database = params.get("database", args[0] if args else None)
+    if not isinstance(database, str) or database.startswith("file:"):
+        return
+    with contextlib.suppress(OSError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 #: A pooled PostgreSQL connection idle for longer than this is pinged before it is reused
@@ -849,7 +900,7 @@ def store_migrations(when: MigrateWhen) -> Iterator[None]:
 def instance_database_url(app: Flask) -> URL:
     """The embedded default database: ``passkey.sqlite3`` in the app's instance folder, which
     is created if missing."""
-    os.makedirs(app.instance_path, exist_ok=True)
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)  # owner-only, if we create it
     return URL.create("sqlite", database=os.path.join(app.instance_path, DEFAULT_SQLITE_FILE))
 
 

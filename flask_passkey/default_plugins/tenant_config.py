@@ -1,7 +1,8 @@
 """Tenant data from ``PASSKEY_TENANT`` (a mapping) or ``PASSKEY_TENANT_FILE`` (TOML or JSON).
 
 The data is validated once, when the plugin is built at ``init_app``; lookups afterwards are
-dictionary reads.
+dictionary reads. A mistake in it is a :class:`TenantConfigurationError` with one line per
+problem, each starting with its path in the data (``clients[0].web_origins[1]: ...``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import ipaddress
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from marshmallow import (
     validate,
 )
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, TenantConfigurationError
 from ..hookspecs import hookimpl
 from ..models import (
     IDENTIFIERS,
@@ -36,6 +37,32 @@ from ..models import (
     RefreshTokenPolicy,
     Tenant,
 )
+
+#: The summary line of every invalid tenant.
+_INVALID = "Invalid tenant configuration:"
+
+
+def validation_messages(messages: Any, path: str = "") -> Iterator[str]:
+    """marshmallow's nested error messages as lines ``clients[0].web_origins[1]: message``.
+
+    The one formatter of invalid tenant data and clients, for start-up errors and the doctor
+    alike. marshmallow's messages say what is wrong, never the value.
+    """
+    if isinstance(messages, Mapping):
+        for key, nested in messages.items():
+            if key == "_schema":  # the object as a whole (e.g. not a mapping): no path of its own
+                where = path
+            elif isinstance(key, int):
+                where = f"{path}[{key}]"
+            else:
+                where = f"{path}.{key}".lstrip(".")
+            yield from validation_messages(nested, where)
+    elif isinstance(messages, list | tuple):
+        for message in messages:
+            yield from validation_messages(message, path)
+    else:
+        yield f"{path}: {messages}" if path else str(messages)
+
 
 _FINGERPRINT = re.compile(r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
 
@@ -130,9 +157,13 @@ class _ClientSchema(Schema):
     allowed_top_origins = fields.List(
         fields.String(validate=validate.Regexp(r"^https://[^/]+$")), load_default=list
     )
+    allowed_origins = fields.List(
+        fields.String(validate=validate.Regexp(r"^https?://[^/]+$")), load_default=None
+    )
     android_apps = fields.List(fields.Nested(_AndroidSchema), load_default=list)
     ios_apps = fields.List(fields.Nested(_IosSchema), load_default=list)
     refresh_token = fields.Nested(_RefreshTokenSchema, load_default=dict)
+    challenge_without_secret = fields.Boolean(load_default=False)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Client:
@@ -146,6 +177,11 @@ class _ClientSchema(Schema):
             raise ValidationError(
                 "a confidential client needs client_secret or client_secret_hash.",
                 "token_endpoint_auth_method",
+            )
+        if data["challenge_without_secret"] and data["token_endpoint_auth_method"] == "none":
+            raise ValidationError(
+                "only a confidential client has a secret to start a challenge without.",
+                "challenge_without_secret",
             )
         refresh_token = data.pop("refresh_token")
         values: dict[str, Any] = {
@@ -203,6 +239,7 @@ class TenantSchema(Schema):
     rp_id = fields.String(load_default=None, validate=_domain)
     rp_name = fields.String(load_default="flask-passkey")
     default_connection = fields.String(load_default=None)
+    allow_organization_name_in_authentication_api = fields.Boolean(load_default=False)
     connections = fields.List(fields.Nested(_ConnectionSchema), load_default=list)
     clients = fields.List(fields.Nested(_ClientSchema), load_default=list)
     organizations = fields.List(fields.Nested(_OrganizationSchema), load_default=list)
@@ -214,8 +251,8 @@ class ConfigTenant:
     def __init__(self, data: Mapping[str, Any]) -> None:
         try:
             loaded = TenantSchema().load(data)
-        except ValidationError as error:
-            raise ConfigurationError(f"Invalid tenant configuration: {error.messages}") from error
+        except ValidationError as error:  # its traceback would add nothing to the lines
+            raise TenantConfigurationError(_INVALID, validation_messages(error.messages)) from None
         self.tenant = Tenant(
             default_domain=loaded["default_domain"],
             custom_domains=tuple(loaded["custom_domains"]),
@@ -223,30 +260,58 @@ class ConfigTenant:
             rp_id=loaded["rp_id"],
             rp_name=loaded["rp_name"],
             default_connection=loaded["default_connection"],
+            allow_organization_name_in_authentication_api=loaded[
+                "allow_organization_name_in_authentication_api"
+            ],
         )
         self.connections: dict[str, Connection] = {c.name: c for c in loaded["connections"]}
         self.clients: dict[str, Client] = {c.client_id: c for c in loaded["clients"]}
         self.organizations: dict[str, Organization] = {o.id: o for o in loaded["organizations"]}
+        self.organizations_by_name = {
+            o.name.casefold(): o for o in loaded["organizations"] if o.name
+        }
         self._check_references(loaded)
 
     def _check_references(self, loaded: dict[str, Any]) -> None:
-        problems = domain_problems(self.tenant)
-        tenant = self.tenant
-        if len(self.clients) != len(loaded["clients"]):
-            problems.append("client_id values must be unique")
-        if (
-            tenant.default_connection is not None
-            and tenant.default_connection not in self.connections
-        ):
-            problems.append(f"default_connection {tenant.default_connection!r} is not a connection")
-        for client in self.clients.values():
-            for name in (*client.connections, client.default_connection):
-                if name is not None and name not in self.connections:
+        problems = [f"{problem}." for problem in domain_problems(self.tenant)]
+        problems += self._unknown_connection("default_connection", self.tenant.default_connection)
+        first_of: dict[str, int] = {}
+        for index, client in enumerate(loaded["clients"]):
+            where = f"clients[{index}]"
+            first = first_of.setdefault(client.client_id, index)
+            if first != index:
+                problems.append(
+                    f"{where}.client_id: {client.client_id!r} is already the client_id of "
+                    f"clients[{first}]."
+                )
+            for position, name in enumerate(client.connections):
+                problems += self._unknown_connection(f"{where}.connections[{position}]", name)
+            problems += self._unknown_connection(
+                f"{where}.default_connection", client.default_connection
+            )
+        first_org: dict[str, int] = {}
+        first_name: dict[str, int] = {}
+        for index, organization in enumerate(loaded["organizations"]):
+            where = f"organizations[{index}]"
+            first = first_org.setdefault(organization.id, index)
+            if first != index:
+                problems.append(
+                    f"{where}.id: {organization.id!r} is already the id of organizations[{first}]."
+                )
+            if organization.name:
+                first = first_name.setdefault(organization.name.casefold(), index)
+                if first != index:
                     problems.append(
-                        f"client {client.client_id!r} names unknown connection {name!r}"
+                        f"{where}.name: {organization.name!r} is already the name of "
+                        f"organizations[{first}] (names are matched ignoring case)."
                     )
         if problems:
-            raise ConfigurationError("Invalid tenant configuration: " + "; ".join(problems) + ".")
+            raise TenantConfigurationError(_INVALID, problems)
+
+    def _unknown_connection(self, where: str, name: str | None) -> list[str]:
+        if name is None or name in self.connections:
+            return []
+        return [f"{where}: {name!r} is not a connection of the tenant."]
 
     @hookimpl(trylast=True)
     def passkey_get_tenant(self) -> Tenant:
@@ -267,6 +332,10 @@ class ConfigTenant:
     @hookimpl(trylast=True)
     def passkey_get_organization(self, organization_id: str) -> Organization | None:
         return self.organizations.get(organization_id)
+
+    @hookimpl(trylast=True)
+    def passkey_get_organization_by_name(self, name: str) -> Organization | None:
+        return self.organizations_by_name.get(name.casefold())
 
 
 def domain_problems(tenant: Tenant) -> list[str]:
@@ -309,22 +378,28 @@ def _is_ip_address(host: str) -> bool:
 
 
 def load_tenant_data(
-    *, tenant: Mapping[str, Any] | None, tenant_file: str | None
+    *, tenant: Mapping[str, Any] | None, tenant_file: str | None, root_path: str
 ) -> Mapping[str, Any] | None:
-    """The tenant mapping from config, else from the named TOML/JSON file, else None."""
+    """The tenant mapping from config, else from the named TOML/JSON file, else None.
+
+    A relative ``tenant_file`` is relative to ``root_path`` (the app's, as for Flask's
+    ``config.from_file``), never to the working directory of whatever process starts the app.
+    """
     if tenant is not None:
         return tenant
     if tenant_file is None:
         return None
-    path = Path(tenant_file)
+    path = Path(root_path, tenant_file)
     try:
         text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            data: Mapping[str, Any] = json.loads(text)
-        else:
-            data = tomllib.loads(text)
-    except (OSError, ValueError) as error:
-        raise ConfigurationError(
-            f"Cannot read PASSKEY_TENANT_FILE {tenant_file!r}: {error}"
-        ) from error
-    return data
+        data: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+    except ValueError as error:  # a parse error says where, never what the file holds
+        reason = str(error)
+    else:
+        if isinstance(data, Mapping):
+            return data
+        reason = "its top level must be an object"
+    relative = "" if Path(tenant_file).is_absolute() else f" ({tenant_file!r} in app.root_path)"
+    raise ConfigurationError(f"PASSKEY_TENANT_FILE: cannot read {path}{relative}: {reason}.")

@@ -26,6 +26,10 @@ class CustomDomain:
             raise InvalidRequest("Passkey requests must be made against a custom domain.")
 
 
+#: Where a client's ``challenge_without_secret`` waives a missing secret.
+_CHALLENGES = ("challenge", "register")
+
+
 class ClientAuthentication:
     @hookimpl(trylast=True)
     def passkey_authenticate_client(self, context: ValidationContext) -> None:
@@ -36,6 +40,8 @@ class ClientAuthentication:
         # client registered, on every endpoint, as Auth0 accepts it: its SDKs mix them
         # (auth0-server-python posts the secret for the passkey grant, Basic for a refresh).
         if context.client_secret is None:
+            if client.challenge_without_secret and context.request.endpoint in _CHALLENGES:
+                return
             raise InvalidClient("Client authentication is required for this client.")
         if not secret_matches(
             context.client_secret,

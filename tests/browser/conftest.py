@@ -176,6 +176,16 @@ def _binary(env: str, *names: str) -> str | None:
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One headless Chromium for the session."""
+    driver = launch_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def launch_chromium(profile: Path, *extra_flags: str) -> Any:
+    """A headless Chromium (CHROMIUM_FLAGS and ``extra_flags``) with its profile in ``profile``;
+    skips (or fails under CI=true) without Chromium, chromedriver or Selenium."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -195,15 +205,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium  # type: ignore[assignment]
-    for flag in CHROMIUM_FLAGS:
+    for flag in (*CHROMIUM_FLAGS, *extra_flags):
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument(f"--user-data-dir={profile}")
     driver = webdriver.Chrome(options=options, service=Service(chromedriver))
     driver.set_page_load_timeout(20)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    return driver
 
 
 #: Injected before any page script: hides autofill (conditional mediation) so the explicit

@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
+from webauthn.helpers import bytes_to_base64url
 
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
 
@@ -53,7 +54,21 @@ def sign_up(client: FlaskClient, email: str = "ann@example.com", **options: Any)
 
 
 def start_session(client: FlaskClient, id_token: str, csrf: str = "csrf-token") -> Any:
-    return client.post("/session", json={"id_token": id_token}, headers={"X-CSRF-Token": csrf})
+    """POST /session as the demo's page does: the ID token and the id of the passkey used."""
+    sub = jwt.decode(id_token, options={"verify_signature": False})["sub"]
+    users = client.application.extensions["passkey"].users
+    credential_id = bytes_to_base64url(users.list_credentials(sub)[0].id)
+    return client.post(
+        "/session",
+        json={"id_token": id_token, "credential_id": credential_id},
+        headers={"X-CSRF-Token": csrf},
+    )
+
+
+def signed_in(client: FlaskClient) -> bool:
+    """Whether the client's session cookie gets the account page."""
+    answer = client.get("/account")
+    return answer.status_code == 200
 
 
 def test_the_shipped_tenant_serves_localhost_5000(
@@ -184,6 +199,64 @@ def test_a_deleted_account_ends_the_session(
     monkeypatch.setattr(demo_app.extensions["passkey"].users, "get_user", lambda user_id: None)
     answer = browser_client.get("/account")
     assert answer.headers["Location"] == "/signup"
+
+
+def test_a_cookie_copied_before_sign_out_stops_working_at_sign_out(
+    browser_client: FlaskClient, demo_app: Flask
+) -> None:
+    assert start_session(browser_client, sign_up(browser_client)["id_token"]).status_code == 200
+    cookie = browser_client.get_cookie("session")
+    assert cookie is not None
+    copy = demo_app.test_client()
+    copy.environ_base["HTTP_HOST"] = "localhost"
+    copy.set_cookie("session", cookie.value, domain="localhost")
+    assert signed_in(copy)
+    with browser_client.session_transaction() as session:
+        csrf = session["csrf"]
+
+    browser_client.post("/signout", data={"csrf_token": csrf})
+
+    assert not signed_in(copy)
+
+
+def test_deleting_the_passkey_used_to_sign_in_ends_the_session(
+    browser_client: FlaskClient, demo_app: Flask
+) -> None:
+    tokens = sign_up(browser_client)
+    assert start_session(browser_client, tokens["id_token"]).status_code == 200
+    assert signed_in(browser_client)
+    users = demo_app.extensions["passkey"].users
+    sub = jwt.decode(tokens["id_token"], options={"verify_signature": False})["sub"]
+    [credential] = users.list_credentials(sub)
+
+    assert users.delete_credential(user_id=sub, credential_id=credential.id)
+
+    assert not signed_in(browser_client)
+
+
+def test_a_session_names_a_passkey_of_the_user_who_signed_in(
+    browser_client: FlaskClient,
+) -> None:
+    tokens = sign_up(browser_client)
+    for credential_id in (None, bytes_to_base64url(b"not-a-passkey-of-ann")):
+        answer = browser_client.post(
+            "/session",
+            json={"id_token": tokens["id_token"], "credential_id": credential_id},
+            headers={"X-CSRF-Token": "csrf-token"},
+        )
+        assert answer.status_code == 400, answer.get_json()
+        assert not signed_in(browser_client)
+
+
+@pytest.mark.parametrize(("scheme", "secure"), [("https", True), ("http", False)])
+def test_the_session_cookie_is_secure_under_https(
+    demo_app: Flask, scheme: str, secure: bool
+) -> None:
+    answer = demo_app.test_client().get("/", base_url=f"{scheme}://localhost")
+
+    [cookie] = answer.headers.getlist("Set-Cookie")
+    assert ("; Secure" in cookie) is secure
+    assert "; HttpOnly" in cookie
 
 
 # -- the factory example --------------------------------------------------------------------

@@ -52,13 +52,16 @@ SDK_SESSION_SECRET = "sdk-session-secret-for-tests-0123456789abcdef"
 
 def sdk_tenant(*, my_account_audience: str | None = None) -> dict[str, Any]:
     """tenant_data() on the custom domain ``localhost``, plus the confidential regular web
-    app the server SDK is (Auth0's docs: "This application must be a Regular Web Application").
+    app the server SDKs are (Auth0's docs: "This application must be a Regular Web Application").
+    It may start challenges without its secret (``challenge_without_secret``): @auth0/auth0-auth-js
+    sends none there. It may name an organization, by id or (the tenant allows it) by name.
 
     With ``my_account_audience``, the app's refresh-token policies (Auth0's Multi-Resource
     Refresh Token) let a refresh ask for a My Account token.
     """
     tenant = tenant_data()
     tenant["custom_domains"] = ["localhost"]
+    tenant["allow_organization_name_in_authentication_api"] = True
     client: dict[str, Any] = {
         "client_id": SDK_CLIENT_ID,
         "app_type": "regular_web",
@@ -66,6 +69,8 @@ def sdk_tenant(*, my_account_audience: str | None = None) -> dict[str, Any]:
         "token_endpoint_auth_method": "client_secret_post",
         "grant_types": [WEBAUTHN_GRANT, REFRESH_TOKEN_GRANT],
         "connections": [DB_CONNECTION],
+        "challenge_without_secret": True,
+        "organization_usage": "allow",
     }
     if my_account_audience is not None:
         client["refresh_token"] = {

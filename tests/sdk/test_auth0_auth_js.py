@@ -9,14 +9,13 @@ npm these tests skip, saying so; under ``CI=true`` they fail instead.
 The SDK asks for the passkey challenges without the client secret but exchanges the passkey
 for tokens only as a confidential client (client_secret_post), so its passkey flows need the
 per-client opt-in of the wire contract (api.md, validation step 4) that waives a *missing*
-secret on the challenge endpoints.
+secret on the challenge endpoints: the SDK's app has ``challenge_without_secret`` on.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from typing import Any
 import pytest
 
 from flask_passkey.testing import SoftAuthenticator
-from tests.conftest import backend_missing, find_user, new_email
+from tests.conftest import find_user, new_email
+from tests.node_projects import npm_installed
 from tests.sdk.conftest import SDK_CLIENT_ID, SDK_CLIENT_SECRET, SdkServer
 
 pytestmark = pytest.mark.sdk
@@ -32,10 +32,6 @@ pytestmark = pytest.mark.sdk
 NODE_PROJECT = Path(__file__).parent / "node"
 SCRIPT = NODE_PROJECT / "auth_js.mjs"
 OFFLINE = "openid profile email offline_access"
-NEEDS_WAIVER = (
-    "needs the per-client opt-in waiving a missing client_secret on /passkey/register and "
-    "/passkey/challenge (api.md step 4): @auth0/auth0-auth-js 1.10.0 sends none there"
-)
 
 
 class AuthJsError(Exception):
@@ -49,18 +45,7 @@ class AuthJsError(Exception):
 @pytest.fixture(scope="session")
 def node() -> str:
     """The node binary, with the locked packages installed (``npm ci``) on first use."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        backend_missing("node and npm are needed for the @auth0/auth0-auth-js tests")
-    if not (NODE_PROJECT / "node_modules" / "@auth0" / "auth0-auth-js").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_PROJECT,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return node
+    return npm_installed(NODE_PROJECT, "@auth0/auth0-auth-js")
 
 
 class AuthJs:
@@ -110,7 +95,6 @@ def test_discovery_passes_openid_client_checks(node: str, sdk_server: SdkServer)
     assert metadata["token_endpoint"] == f"{sdk_server.origin}/oauth/token"
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_WAIVER)
 def test_sign_up_with_a_passkey(node: str, sdk_server: SdkServer) -> None:
     passkey, email = SoftAuthenticator(), new_email()
 
@@ -123,7 +107,6 @@ def test_sign_up_with_a_passkey(node: str, sdk_server: SdkServer) -> None:
     assert tokens["refreshToken"]
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_WAIVER)
 def test_login_with_the_passkey(node: str, sdk_server: SdkServer) -> None:
     sdk, passkey = AuthJs(node, sdk_server), SoftAuthenticator()
     signed_up = sign_up(sdk, sdk_server, passkey, new_email())
@@ -135,7 +118,6 @@ def test_login_with_the_passkey(node: str, sdk_server: SdkServer) -> None:
     assert tokens["claims"]["sub"] == signed_up["claims"]["sub"]
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_WAIVER)
 def test_refresh(node: str, sdk_server: SdkServer) -> None:
     sdk = AuthJs(node, sdk_server)
     signed_up = sign_up(sdk, sdk_server, SoftAuthenticator(), new_email())

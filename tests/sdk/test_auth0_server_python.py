@@ -141,6 +141,37 @@ async def test_login_with_the_passkey_signs_the_same_user_in(sdk_server: SdkServ
     assert (user["sub"], user["email"]) == (signed_up["sub"], signed_up["email"])
 
 
+@pytest.mark.parametrize("organization", ["Acme", "org_acme"])
+async def test_sign_up_and_in_to_an_organization_by_name_or_id(
+    sdk_server: SdkServer, organization: str
+) -> None:
+    # The SDK checks the ID token's org_name (case-insensitively) when given a name, its
+    # org_id when given an id ("org_..."), and refuses the sign-in on a mismatch.
+    passkey, email = SoftAuthenticator(), new_email()
+    sdk = server_client(sdk_server)
+    challenge = await sdk.passkey_signup_challenge(
+        user_profile=PasskeyUserProfile(email=email), organization=organization
+    )
+    options = challenge.authn_params_public_key.model_dump(by_alias=True, exclude_none=True)
+    credential = passkey.create(options, origin=sdk_server.origin)
+    await sdk.signin_with_passkey(
+        challenge.auth_session, browser_credential(credential), organization=organization
+    )
+
+    signed_up = await sdk.get_user()
+    assert signed_up is not None
+    assert (signed_up["org_id"], signed_up["org_name"]) == ("org_acme", "acme")
+    again = server_client(sdk_server)
+    login = await again.passkey_login_challenge(organization=organization)
+    options = login.authn_params_public_key.model_dump(by_alias=True, exclude_none=True)
+    assertion = passkey.get(options, origin=sdk_server.origin)
+    await again.signin_with_passkey(
+        login.auth_session, browser_credential(assertion), organization=organization
+    )
+    signed_in = await again.get_user()
+    assert signed_in is not None and signed_in["sub"] == signed_up["sub"]
+
+
 async def test_expired_access_token_is_refreshed_without_signing_in_again(
     sdk_server_factory: ServerFactory,
 ) -> None:
@@ -253,10 +284,6 @@ async def test_dpop_bound_login_token_works_only_with_its_key(sdk_server: SdkSer
     assert stolen.value.status == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: the SDK accepts exactly 202 (enroll) and 201 (verify); we answer 201, 200",
-)
 async def test_enroll_a_second_passkey_through_my_account(sdk_server: SdkServer) -> None:
     phone, laptop = SoftAuthenticator(), SoftAuthenticator()
     await sign_up(server_client(sdk_server), sdk_server, phone, new_email())
@@ -265,10 +292,13 @@ async def test_enroll_a_second_passkey_through_my_account(sdk_server: SdkServer)
         sdk_server,
         phone,
         audience=sdk_server.my_account_audience,
-        scope="openid create:me:authentication_methods read:me:authentication_methods",
+        scope="openid create:me:authentication_methods read:me:authentication_methods"
+        " read:me:factors",
     )
     token = state["token_sets"][0]["access_token"]
     my_account = my_account_client(sdk_server)
+    factors = await my_account.get_factors(token)
+    assert [f.type for f in factors.factors] == ["passkey"]
 
     enrollment = await my_account.enroll_authentication_method(
         token, EnrollAuthenticationMethodRequest(type="passkey")

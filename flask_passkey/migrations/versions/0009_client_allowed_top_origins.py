@@ -1,8 +1,8 @@
 """Clients' ``allowed_top_origins``: the pages that may run their ceremonies in a cross-origin
 iframe. Existing clients get none: their cross-origin ceremonies are refused.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | None = None
 depends_on: str | None = None
 
