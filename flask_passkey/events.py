@@ -11,6 +11,7 @@ EventName = Literal[
     "rate_limited",
     "locked_out",
     "lockout_started",
+    "possible_clone",
     "login_succeeded",
     "signup_succeeded",
     "refresh_succeeded",
@@ -22,7 +23,7 @@ EventName = Literal[
 
 #: Events that report a refused request (or a lockout it caused); the rest report successes.
 FAILURE_EVENTS: frozenset[EventName] = frozenset(
-    {"request_rejected", "rate_limited", "locked_out", "lockout_started"}
+    {"request_rejected", "rate_limited", "locked_out", "lockout_started", "possible_clone"}
 )
 
 
@@ -40,3 +41,5 @@ class PasskeyEvent:
     user_id: str | None = None
     connection: str | None = None
     organization_id: str | None = None
+    #: For rejections: the ``request_id`` of the error body, which the log's details carry.
+    request_id: str | None = None

@@ -24,6 +24,7 @@ from .dpop import DPoPVerifier
 from .errors import ConfigurationError
 from .events import PasskeyEvent
 from .grants import Grants
+from .http import refuse_unroutable_hosts
 from .lockout import Lockout, create_lockout
 from .models import Client
 from .plugins import build_plugin_manager
@@ -209,8 +210,10 @@ class Passkey:
             ),
         )
         app.extensions[EXTENSION_KEY] = state
-        for blueprint in [*create_blueprints(state), create_account_blueprint(state)]:
+        blueprints = [*create_blueprints(state), create_account_blueprint(state)]
+        for blueprint in blueprints:
             app.register_blueprint(blueprint)
+        refuse_unroutable_hosts(app, [blueprint.name for blueprint in blueprints])
         install_cors(app, state)
         app.cli.add_command(passkey_cli)
 
