@@ -11,6 +11,7 @@ EventName = Literal[
     "rate_limited",
     "locked_out",
     "lockout_started",
+    "possible_clone",
     "login_succeeded",
     "signup_succeeded",
     "refresh_succeeded",
@@ -24,7 +25,14 @@ EventName = Literal[
 
 #: Events that report a refused request (or a lockout it caused); the rest report successes.
 FAILURE_EVENTS: frozenset[EventName] = frozenset(
-    {"request_rejected", "rate_limited", "locked_out", "lockout_started", "origin_refused"}
+    {
+        "request_rejected",
+        "rate_limited",
+        "locked_out",
+        "lockout_started",
+        "origin_refused",
+        "possible_clone",
+    }
 )
 
 
@@ -39,6 +47,9 @@ class PasskeyEvent:
     #: For rejections: the wire error code (``invalid_grant``...) and its description.
     error: str | None = None
     description: str | None = None
+    #: For rejections: what actually failed, for the operator's logs only (callers get the
+    #: short, stable ``description``); like every field here, never a secret.
+    detail: str | None = None
     user_id: str | None = None
     connection: str | None = None
     organization_id: str | None = None

@@ -24,7 +24,7 @@ from .dpop import DPoPVerifier
 from .errors import ConfigurationError
 from .events import PasskeyEvent
 from .grants import Grants
-from .http import with_request_details
+from .http import refuse_unroutable_hosts, with_request_details
 from .lockout import Lockout, create_lockout
 from .models import Client
 from .plugins import build_plugin_manager
@@ -213,8 +213,10 @@ class Passkey:
             ),
         )
         app.extensions[EXTENSION_KEY] = state
-        for blueprint in [*create_blueprints(state), create_account_blueprint(state)]:
+        blueprints = [*create_blueprints(state), create_account_blueprint(state)]
+        for blueprint in blueprints:
             app.register_blueprint(blueprint)
+        refuse_unroutable_hosts(app, [blueprint.name for blueprint in blueprints])
         install_cors(app, state)
         app.cli.add_command(passkey_cli)
 

@@ -130,7 +130,7 @@ def assert_refused(response: Any, *, statuses: range = range(400, 500)) -> None:
     assert response.status_code in statuses, (response.status_code, response.get_data()[:500])
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert set(body) == {"error", "error_description"}, body
+    assert set(body) == {"error", "error_description", "request_id"}, body
     assert isinstance(body["error"], str) and body["error"]
     assert isinstance(body["error_description"], str) and body["error_description"]
 

@@ -449,4 +449,6 @@ def test_a_passkey_signed_for_another_origin_is_a_failed_login(lines: Lines) -> 
     assert refused.status_code == 400
     *_, line = written(app, lines)
     assert (line["type"], line["details"]["error"]) == ("f", "invalid_grant")
-    assert FOREIGN_ORIGIN in line["description"]
+    # The caller's short description; what failed is for the operator, in the details.
+    assert line["description"] == "The passkey could not be verified."
+    assert FOREIGN_ORIGIN in line["details"]["detail"]

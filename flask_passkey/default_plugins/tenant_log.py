@@ -58,6 +58,8 @@ _TYPES: dict[str, str] = {
     "challenge_issued": "passkey_challenge_started",
     "signup_succeeded": "ss",
     "login_succeeded": "s",
+    # Auth0 publishes no clone code: a refused login, with the event's own description.
+    "possible_clone": "f",
     "refresh_succeeded": "sertft",
     "refresh_revoked": "srrt",
     "passkey_enrolled": "gd_enrollment_complete",
@@ -191,6 +193,7 @@ class TenantLog:
             "event": event.name,
             "endpoint": event.endpoint,
             "error": event.error,
+            "detail": event.detail,
             "grant_type": event.grant_type,
             "request_id": event.request_id,
         }
