@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
-from flask import Flask
+from flask import Flask, has_request_context
 from flask_limiter import Limiter
 
 from .access import AccessVerifier
@@ -25,6 +25,7 @@ from .dpop import DPoPVerifier
 from .errors import ConfigurationError
 from .events import PasskeyEvent
 from .grants import Grants
+from .http import refuse_unroutable_hosts, with_request_details
 from .lockout import Lockout, create_lockout
 from .models import Client
 from .plugins import build_plugin_manager
@@ -76,8 +77,11 @@ class PasskeyState:
     def emit(self, event: PasskeyEvent) -> None:
         """Send ``event`` to every ``passkey_event`` plugin. A plugin that raises is logged and
         ignored: by the time an event fires the work is done, and an audit hook must not turn
-        it into a failure."""
+        it into a failure. Events emitted while handling a request get its details
+        (:func:`~flask_passkey.http.with_request_details`)."""
         try:
+            if has_request_context():
+                event = with_request_details(event)
             self._event_hook(event=event)
         except Exception:
             logger.exception("A passkey_event plugin raised on a %s event", event.name)
@@ -219,8 +223,10 @@ class Passkey:
             ),
         )
         app.extensions[EXTENSION_KEY] = state
-        for blueprint in [*create_blueprints(state), create_account_blueprint(state)]:
+        blueprints = [*create_blueprints(state), create_account_blueprint(state)]
+        for blueprint in blueprints:
             app.register_blueprint(blueprint)
+        refuse_unroutable_hosts(app, [blueprint.name for blueprint in blueprints])
         install_cors(app, state)
         app.cli.add_command(passkey_cli)
 

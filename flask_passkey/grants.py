@@ -11,7 +11,7 @@ from typing import Any, Literal, NoReturn
 
 from .access import userinfo_audience
 from .account import MY_ACCOUNT_SCOPES, my_account_audience
-from .ceremony import Ceremonies, SignIn
+from .ceremony import Ceremonies
 from .errors import AccessDenied, InvalidGrant, InvalidScope, UnauthorizedClient
 from .models import REFRESH_TOKEN_GRANT, Client, Organization, RefreshTokenPolicy, User
 from .tokens import IssuedTokens, TokenIssuer
@@ -78,13 +78,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def authentication_methods(sign_in: SignIn) -> list[str]:
-    """RFC 8176 ``amr`` values: a synced passkey is a software key, a device-bound one a
-    hardware key; user verification makes it multi-factor."""
-    methods = ["swk" if sign_in.credential.backup_eligible else "hwk"]
-    if sign_in.user_verified:
-        methods.append("mfa")
-    return methods
+#: RFC 8176 ``amr`` of a passkey sign-in: "pop", proof of possession of a key, the one thing
+#: the server verifies itself (a signature by the registered key over its challenge). With
+#: "none" attestation the authenticator's BE and UV flags are its own word, so neither "hwk"
+#: / "swk" nor "mfa" is claimed (README, "What the tokens claim").
+PASSKEY_AMR = ("pop",)
 
 
 @dataclass(frozen=True)
@@ -159,7 +157,7 @@ class Grants:
         body = self._respond(
             request,
             user=sign_in.user,
-            amr=authentication_methods(sign_in),
+            amr=PASSKEY_AMR,
             grant=RefreshGrant(
                 user_id=sign_in.user.id,
                 client_id=request.client.client_id,

@@ -107,6 +107,9 @@ class Client:
     connections: tuple[str, ...] = ()
     default_connection: str | None = None
     web_origins: tuple[str, ...] = ()
+    #: Origins of pages that may run this client's ceremonies in a cross-origin iframe
+    #: (clientData ``crossOrigin: true`` with that ``topOrigin``); none by default.
+    allowed_top_origins: tuple[str, ...] = ()
     #: Auth0's "Allowed Origins (CORS)": pages that may read this client's answers
     #: (flask_passkey.cors); None means its ``web_origins``.
     allowed_origins: tuple[str, ...] | None = None
@@ -138,6 +141,10 @@ class Connection:
 class Organization:
     id: str
     name: str = ""
+    #: Whether a sign-up naming the organization makes the new user a member (Auth0's
+    #: behaviour, the default). Off, such a sign-up is refused: members are added by the
+    #: operator (``flask passkey users add-to-organization``).
+    assign_membership_on_signup: bool = True
 
 
 @dataclass(frozen=True)

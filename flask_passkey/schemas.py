@@ -333,6 +333,8 @@ class ErrorSchema(Schema):
 
     error = fields.String(required=True)
     error_description = fields.String(required=True)
+    #: Names the request in the server's log, where the details of the refusal are.
+    request_id = fields.String(required=True)
     unknown_credential_id = fields.String(
         metadata={
             "description": "Only at /oauth/token, for a valid auth_session redeemed with a passkey "

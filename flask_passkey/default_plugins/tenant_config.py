@@ -154,6 +154,9 @@ class _ClientSchema(Schema):
     web_origins = fields.List(
         fields.String(validate=validate.Regexp(r"^https?://[^/]+$")), load_default=list
     )
+    allowed_top_origins = fields.List(
+        fields.String(validate=validate.Regexp(r"^https://[^/]+$")), load_default=list
+    )
     allowed_origins = fields.List(
         fields.String(validate=validate.Regexp(r"^https?://[^/]+$")), load_default=None
     )
@@ -213,6 +216,7 @@ class _OrganizationSchema(Schema):
 
     id = fields.String(required=True, validate=validate.Length(min=1))
     name = fields.String(load_default="")
+    assign_membership_on_signup = fields.Boolean(load_default=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Organization:
