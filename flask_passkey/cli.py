@@ -40,7 +40,7 @@ from .default_plugins.tenant_config import load_client, validation_messages
 from .doctor import diagnose, explain_startup_error
 from .errors import BackendUnavailable, ConfigurationError
 from .migrations import HEAD, pending_migrations
-from .models import WEBAUTHN_GRANT, AppType, AuthMethod, Client, OrganizationUsage
+from .models import WEBAUTHN_GRANT, AppType, AuthMethod, Client, Credential, OrganizationUsage
 from .tokens import KEY_REFRESH_SECONDS, configured_signing_keys, generate_signing_key
 
 if TYPE_CHECKING:
@@ -517,10 +517,11 @@ def users_passkeys(state: PasskeyState, user_id: str) -> None:
         click.echo(f"User {user_id!r} has no passkey.")
         return
     _table(
-        ("CREDENTIAL_ID", "CREATED", "LAST_USED", "KIND", "AAGUID"),
+        ("CREDENTIAL_ID", "NAME", "CREATED", "LAST_USED", "KIND", "AAGUID"),
         (
             (
                 bytes_to_base64url(credential.id),
+                _passkey_name(state, credential),
                 _when(credential.created_at),
                 _when(credential.last_used_at),
                 "synced" if credential.device_type == "multi_device" else "device-bound",
@@ -529,6 +530,12 @@ def users_passkeys(state: PasskeyState, user_id: str) -> None:
             for credential in credentials
         ),
     )
+
+
+def _passkey_name(state: PasskeyState, credential: Credential) -> str:
+    """The user's name for the passkey, else its provider's (by AAGUID), else "-"."""
+    provider = state.authenticators.authenticator_name(credential.aaguid)
+    return credential.name or (provider.name if provider is not None else "-")
 
 
 @users_cli.command("revoke-passkey")

@@ -140,6 +140,12 @@ class Settings:
         "Path of the FIDO root certificate (PEM or DER) that signs the MDS BLOB; required "
         "with MDS_BLOB.",
     )
+    authenticator_names_file: str | None = _setting(
+        None,
+        (str,),
+        "Path of a JSON file mapping AAGUIDs to passkey provider names and icons (the format of "
+        "the community passkey-authenticator-aaguids list); unset = no names.",
+    )
     plugins: tuple[Any, ...] = _setting(
         (),
         (list, tuple),

@@ -121,6 +121,7 @@ _FIELD_FIXES = {
     "rp_id": "Use one of the custom domains, or a parent domain of all of them, as rp_id",
     "web_origins": "Write each origin as scheme://host[:port], without a path",
     "allowed_origins": "Write each origin as scheme://host[:port], without a path",
+    "related_origins": "Write each origin as https://host[:port], without a path",
 }
 
 

@@ -1,7 +1,9 @@
 """The error family: every wire error code and its HTTP status live here and nowhere else.
 
 A :class:`PasskeyError` renders itself as the body ``{"error", "error_description"}``; the
-blueprint turns any of them into a JSON response with :attr:`PasskeyError.status`. Plugins
+blueprint turns any of them into a JSON response with :attr:`PasskeyError.status`, adding the
+request id. Descriptions are short and stable; anything more goes in ``detail``, which only the
+log sees. Plugins
 reject a request by raising one of these (or a subclass of their own).
 """
 
@@ -45,8 +47,11 @@ class PasskeyError(Exception):
     status: ClassVar[int] = 400
     default_description: ClassVar[str] = "The request is invalid."
 
-    def __init__(self, description: str | None = None) -> None:
+    def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
         self.description = description or self.default_description
+        #: What the operator should know and the caller must not (which origin was expected,
+        #: what the WebAuthn library said): logged with the request id, never sent.
+        self.detail = detail
         super().__init__(self.description)
 
     def to_dict(self) -> dict[str, str]:
@@ -104,6 +109,19 @@ class EnrollmentAttestationRefused(InvalidRequest):
     def __init__(self, refused: AttestationRefused) -> None:
         self.event = refused.event
         super().__init__(refused.description)
+
+
+class PossibleClone(InvalidGrant):
+    """A verified assertion whose signature counter did not grow past a non-zero stored one
+    (WebAuthn Level 3 §7.2 step 22): the passkey may have been cloned. Reported to
+    ``passkey_event`` as ``possible_clone`` with the credential's owner."""
+
+    default_description = "The passkey's signature counter did not increase."
+
+    def __init__(self, *, user_id: str) -> None:
+        #: The owner of the credential that may have been cloned.
+        self.user_id = user_id
+        super().__init__()
 
 
 class InvalidScope(PasskeyError):

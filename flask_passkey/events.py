@@ -13,9 +13,12 @@ EventName = Literal[
     "lockout_started",
     "attestation_refused",
     "aaguid_denied",
+    "possible_clone",
     "login_succeeded",
     "signup_succeeded",
     "refresh_succeeded",
+    "refresh_revoked",
+    "origin_refused",
     "passkey_enrolled",
     "passkey_renamed",
     "passkey_deleted",
@@ -31,6 +34,8 @@ FAILURE_EVENTS: frozenset[EventName] = frozenset(
         "lockout_started",
         "attestation_refused",
         "aaguid_denied",
+        "origin_refused",
+        "possible_clone",
     }
 )
 
@@ -46,6 +51,16 @@ class PasskeyEvent:
     #: For rejections: the wire error code (``invalid_grant``...) and its description.
     error: str | None = None
     description: str | None = None
+    #: For rejections: what actually failed, for the operator's logs only (callers get the
+    #: short, stable ``description``); like every field here, never a secret.
+    detail: str | None = None
     user_id: str | None = None
     connection: str | None = None
     organization_id: str | None = None
+    #: What the request said about itself, filled in for every event emitted while handling
+    #: one: the ``grant_type`` of a token request, an id shared by the request's events,
+    #: the Host it was sent to and its User-Agent (both as sent, cut to 256 characters).
+    grant_type: str | None = None
+    request_id: str | None = None
+    hostname: str | None = None
+    user_agent: str | None = None

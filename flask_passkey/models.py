@@ -34,6 +34,9 @@ class Tenant:
     #: Auth0's tenant setting: ``organization`` may be an organization's name as well as its id,
     #: and tokens with an organization carry ``org_name`` besides ``org_id``.
     allow_organization_name_in_authentication_api: bool = False
+    #: WebAuthn Related Origin Requests: origins on other registrable domains whose pages may
+    #: use the tenant's RP ID, listed in ``/.well-known/webauthn`` and accepted in ceremonies.
+    related_origins: tuple[str, ...] = ()
 
     def rp_id_for(self, domain: str) -> str:
         """The RP ID for a request that came on ``domain`` (a custom domain)."""
@@ -124,6 +127,9 @@ class Client:
     connections: tuple[str, ...] = ()
     default_connection: str | None = None
     web_origins: tuple[str, ...] = ()
+    #: Origins of pages that may run this client's ceremonies in a cross-origin iframe
+    #: (clientData ``crossOrigin: true`` with that ``topOrigin``); none by default.
+    allowed_top_origins: tuple[str, ...] = ()
     #: Auth0's "Allowed Origins (CORS)": pages that may read this client's answers
     #: (flask_passkey.cors); None means its ``web_origins``.
     allowed_origins: tuple[str, ...] | None = None
@@ -158,6 +164,10 @@ class Connection:
 class Organization:
     id: str
     name: str = ""
+    #: Whether a sign-up naming the organization makes the new user a member (Auth0's
+    #: behaviour, the default). Off, such a sign-up is refused: members are added by the
+    #: operator (``flask passkey users add-to-organization``).
+    assign_membership_on_signup: bool = True
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,8 @@ class SoftAuthenticator:
         challenge: str | None = None,
         client_data_type: str = "webauthn.create",
         sign_count: int | None = None,
+        credential_id: bytes | None = None,
+        top_origin: str | None = None,
     ) -> dict[str, Any]:
         """Answer ``navigator.credentials.create()`` and store the new credential.
 
@@ -277,7 +279,10 @@ class SoftAuthenticator:
         authenticatorData instead of the real RP ID; ``challenge`` (base64url)
         and ``client_data_type`` replace those clientData members;
         ``sign_count`` is reported instead of the credential's counter (the
-        stored counter is left unchanged).
+        stored counter is left unchanged); ``credential_id`` replaces the 32
+        random bytes of the new credential's id; ``top_origin`` makes it a
+        cross-origin ceremony (an iframe in a page of that origin):
+        ``crossOrigin: true`` and ``topOrigin`` in clientData.
         """
         real_rp_id = options["rp"].get("id") or _host(origin)
         alg = COSE_ALGORITHMS[self.algorithm]
@@ -291,7 +296,7 @@ class SoftAuthenticator:
             raise ValueError("authenticator already holds a credential in excludeCredentials")
 
         credential = StoredCredential(
-            credential_id=os.urandom(32),
+            credential_id=os.urandom(32) if credential_id is None else credential_id,
             rp_id=real_rp_id,
             user_handle=base64url_to_bytes(options["user"]["id"]),
             private_key=_generate_key(self.algorithm),
@@ -303,6 +308,7 @@ class SoftAuthenticator:
             client_data_type,
             options["challenge"] if challenge is None else challenge,
             origin,
+            top_origin,
         )
         cose_key = credential.cose_public_key
         attested = (
@@ -361,6 +367,7 @@ class SoftAuthenticator:
         client_data_type: str = "webauthn.get",
         sign_count: int | None = None,
         user_handle: bytes | _Unset | None = _UNSET,
+        top_origin: str | None = None,
     ) -> dict[str, Any]:
         """Answer ``navigator.credentials.get()`` with a signed assertion.
 
@@ -389,6 +396,7 @@ class SoftAuthenticator:
             client_data_type,
             options["challenge"] if challenge is None else challenge,
             origin,
+            top_origin,
         )
         auth_data = self._authenticator_data(
             rp_id or real_rp_id,
@@ -463,13 +471,15 @@ def _credential_json(credential_id: bytes) -> dict[str, Any]:
     }
 
 
-def _client_data(type_: str, challenge: str, origin: str) -> bytes:
-    data = {
+def _client_data(type_: str, challenge: str, origin: str, top_origin: str | None) -> bytes:
+    data: dict[str, Any] = {
         "type": type_,
         "challenge": challenge,
         "origin": origin,
-        "crossOrigin": False,
+        "crossOrigin": top_origin is not None,
     }
+    if top_origin is not None:
+        data["topOrigin"] = top_origin
     return json.dumps(data, separators=(",", ":")).encode()
 
 

@@ -15,6 +15,7 @@ from .events import EventName, PasskeyEvent
 from .grants import TokenRequest
 from .http import (
     CLIENT_ID,
+    GRANT_TYPE,
     NO_STORE,
     dpop_proof,
     method_not_allowed,
@@ -129,6 +130,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
         passkey_request = incoming("token")
         body = json_body(form_allowed=True)
         grant_type = load_body(token_schema, body)["grant_type"]
+        setattr(g, GRANT_TYPE, grant_type)
         if grant_type not in grant_schemas:
             raise UnsupportedGrantType(f"Unsupported grant_type {grant_type!r}.")
         data = load_body(grant_schemas[grant_type], body)
@@ -199,6 +201,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             steps=REVOKE_STEPS,
         )
         state.grants.revoke(context.client, token=data["token"])
+        issued("refresh_revoked", passkey_request, client_id=client_id)
         return "", 200, NO_STORE
 
     for rule, endpoint in (

@@ -96,7 +96,7 @@ def test_upgrade_from_0001_to_0002_keeps_every_row(database_url: URL) -> None:
 
     upgrade_database(database_url)
 
-    assert database_revision(database_url) == head_revision() == "0009"
+    assert database_revision(database_url) == head_revision() == "0010"
     store = SqlStore(database_url)
     assert store.get_user(user.id) == user
     assert store.get_credential(credential.id) == credential

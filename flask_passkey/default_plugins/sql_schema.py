@@ -149,6 +149,7 @@ clients = sa.Table(
     sa.Column("connections", sa.JSON, nullable=False),
     sa.Column("default_connection", sa.String),
     sa.Column("web_origins", sa.JSON, nullable=False),
+    sa.Column("allowed_top_origins", sa.JSON, nullable=False, server_default="[]"),
     # CORS origins; NULL: the web origins (migration 0007)
     sa.Column("allowed_origins", sa.JSON),
     # [{"package_name": ..., "sha256_cert_fingerprints": [...]}]

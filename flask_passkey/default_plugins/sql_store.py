@@ -630,6 +630,7 @@ def _client(row: Row[Any]) -> Client:
             "grant_types": tuple(row.grant_types),
             "connections": tuple(row.connections),
             "web_origins": tuple(row.web_origins),
+            "allowed_top_origins": tuple(row.allowed_top_origins),
             "allowed_origins": (
                 tuple(row.allowed_origins) if row.allowed_origins is not None else None
             ),

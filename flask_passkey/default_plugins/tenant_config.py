@@ -194,6 +194,9 @@ class _ClientSchema(Schema):
     web_origins = fields.List(
         fields.String(validate=validate.Regexp(r"^https?://[^/]+$")), load_default=list
     )
+    allowed_top_origins = fields.List(
+        fields.String(validate=validate.Regexp(r"^https://[^/]+$")), load_default=list
+    )
     allowed_origins = fields.List(
         fields.String(validate=validate.Regexp(r"^https?://[^/]+$")), load_default=None
     )
@@ -256,6 +259,7 @@ class _OrganizationSchema(Schema):
 
     id = fields.String(required=True, validate=validate.Length(min=1))
     name = fields.String(load_default="")
+    assign_membership_on_signup = fields.Boolean(load_default=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Organization:
@@ -279,6 +283,9 @@ class TenantSchema(Schema):
     rp_name = fields.String(load_default="flask-passkey")
     default_connection = fields.String(load_default=None)
     allow_organization_name_in_authentication_api = fields.Boolean(load_default=False)
+    related_origins = fields.List(
+        fields.String(validate=validate.Regexp(r"^https://[^/]+$")), load_default=list
+    )
     connections = fields.List(fields.Nested(_ConnectionSchema), load_default=list)
     clients = fields.List(fields.Nested(_ClientSchema), load_default=list)
     organizations = fields.List(fields.Nested(_OrganizationSchema), load_default=list)
@@ -302,6 +309,7 @@ class ConfigTenant:
             allow_organization_name_in_authentication_api=loaded[
                 "allow_organization_name_in_authentication_api"
             ],
+            related_origins=tuple(loaded["related_origins"]),
         )
         self.connections: dict[str, Connection] = {c.name: c for c in loaded["connections"]}
         self.clients: dict[str, Client] = {c.client_id: c for c in loaded["clients"]}
