@@ -7,8 +7,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 LOCK := requirements/lock.txt
 # Everything `make` and .ci/run install: the project with its extras and both plugin distributions.
-PROJECT := -e '.[dev,postgres,redis]' -e plugins/flask-passkey-redis -e plugins/flask-passkey-example
-PYPROJECTS := pyproject.toml plugins/flask-passkey-redis/pyproject.toml plugins/flask-passkey-example/pyproject.toml
+PROJECT := -e '.[dev,postgres,redis]' -e plugins/flask-passkey-redis -e plugins/flask-passkey-example \
+	-e plugins/flask-passkey-prometheus
+PYPROJECTS := pyproject.toml plugins/flask-passkey-redis/pyproject.toml plugins/flask-passkey-example/pyproject.toml \
+	plugins/flask-passkey-prometheus/pyproject.toml
 
 # Installs from the lock only: pip and setuptools first, then the project without build
 # isolation, so that not even a build backend floats.
@@ -66,7 +68,8 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict flask_passkey
-	$(VENV)/bin/mypy --strict plugins/flask-passkey-redis/flask_passkey_redis plugins/flask-passkey-example/flask_passkey_example
+	$(VENV)/bin/mypy --strict plugins/flask-passkey-redis/flask_passkey_redis plugins/flask-passkey-example/flask_passkey_example \
+		plugins/flask-passkey-prometheus/flask_passkey_prometheus
 
 # Load benchmark (needs wrk: apt-get install wrk, PostgreSQL and Redis as for the tests).
 # Each load benchmark ends with bench.check: a regression against bench/baseline.json fails it.

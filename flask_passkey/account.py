@@ -20,10 +20,13 @@ from urllib.parse import unquote
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from .access import AccessVerifier, Presented
+from .authenticators import AuthenticatorInfo, AuthenticatorNames
 from .ceremony import Ceremonies, Challenge
 from .context import PasskeyRequest
 from .errors import (
+    AttestationRefused,
     Conflict,
+    EnrollmentAttestationRefused,
     InsufficientScope,
     InvalidGrant,
     InvalidRequest,
@@ -84,11 +87,15 @@ def timestamp(epoch_seconds: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def authentication_method(user: User, credential: Credential) -> dict[str, Any]:
+def authentication_method(
+    user: User, credential: Credential, provider: AuthenticatorInfo | None = None
+) -> dict[str, Any]:
     """A passkey as Auth0's My Account API shows it (``type: "passkey"``).
 
     ``public_key`` is the COSE key in standard base64, ``key_id`` and ``user_handle``
-    base64url; ``name`` and ``last_auth_at`` are left out while the passkey has none.
+    base64url; ``name`` is the one the user gave, else the ``provider``'s (the passkey's
+    AAGUID looked up), and is left out without either, as ``last_auth_at`` is while the
+    passkey has not been used.
     """
     method: dict[str, Any] = {
         "id": method_id(credential.id),
@@ -105,8 +112,9 @@ def authentication_method(user: User, credential: Credential) -> dict[str, Any]:
         "relying_party_id": credential.rp_id,
         "transports": list(credential.transports),
     }
-    if credential.name:
-        method["name"] = credential.name
+    name = credential.name or (provider.name if provider is not None else "")
+    if name:
+        method["name"] = name
     if credential.last_used_at is not None:
         method["last_auth_at"] = timestamp(credential.last_used_at)
     return method
@@ -139,6 +147,7 @@ class MyAccount:
         get_client: Callable[[str], Client | None],
         get_connection: Callable[[str], Connection | None],
         allow_deleting_last_passkey: bool,
+        authenticators: AuthenticatorNames | None = None,
     ) -> None:
         self.ceremonies = ceremonies
         self.users = ceremonies.users
@@ -146,6 +155,7 @@ class MyAccount:
         self.get_client = get_client
         self.get_connection = get_connection
         self.allow_deleting_last_passkey = allow_deleting_last_passkey
+        self.authenticators = authenticators or AuthenticatorNames()
 
     def authenticate(self, presented: Presented, *, request: PasskeyRequest, scope: str) -> Caller:
         """The caller of a request presenting ``presented``.
@@ -218,9 +228,11 @@ class MyAccount:
             credential = self.ceremonies.finish_enrollment(
                 session=session, client=client, user=caller.user, response=authn_response
             )
+        except AttestationRefused as refused:
+            raise EnrollmentAttestationRefused(refused) from None
         except InvalidGrant as error:  # the token endpoint's code; here the body is at fault
             raise InvalidRequest(error.description) from None
-        return authentication_method(caller.user, credential)
+        return self._method(caller.user, credential)
 
     def list_methods(
         self, caller: Caller, *, method_type: str | None = None
@@ -229,11 +241,11 @@ class MyAccount:
         if method_type not in (None, PASSKEY_TYPE):
             return []
         user = caller.user
-        return [authentication_method(user, c) for c in self.users.list_credentials(user.id)]
+        return [self._method(user, c) for c in self.users.list_credentials(user.id)]
 
     def get_method(self, caller: Caller, authentication_method_id: str) -> dict[str, Any]:
         """One of the caller's passkeys; NotFound for any id that is not one."""
-        return authentication_method(caller.user, self._own(caller, authentication_method_id))
+        return self._method(caller.user, self._own(caller, authentication_method_id))
 
     def rename_method(
         self, caller: Caller, authentication_method_id: str, *, name: str
@@ -267,6 +279,10 @@ class MyAccount:
         if not self.allow_deleting_last_passkey and not self.users.list_credentials(user.id):
             self.users.add_credential(credential)
             raise _last_passkey()
+
+    def _method(self, user: User, credential: Credential) -> dict[str, Any]:
+        provider = self.authenticators.authenticator_name(credential.aaguid)
+        return authentication_method(user, credential, provider)
 
     def _own(self, caller: Caller, authentication_method_id: str) -> Credential:
         credential = self.users.get_credential(credential_id_of(authentication_method_id))

@@ -59,6 +59,7 @@ def create_account_blueprint(state: PasskeyState) -> Blueprint:
         get_client=lambda client_id: hook.passkey_get_client(client_id=client_id),
         get_connection=lambda name: hook.passkey_get_connection(name=name),
         allow_deleting_last_passkey=settings.allow_deleting_last_passkey,
+        authenticators=state.authenticators,
     )
     enrollment_schema = EnrollmentRequestSchema()
     verify_schema = EnrollmentVerifySchema()

@@ -7,7 +7,9 @@ py_webauthn's; this module decides what to expect, and what to store once it has
 from __future__ import annotations
 
 import io
+import json
 import secrets
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -21,14 +23,15 @@ from webauthn.helpers import (
     generate_challenge,
     generate_user_handle,
     options_to_json_dict,
+    parse_attestation_object,
     parse_authentication_credential_json,
-    parse_authenticator_data,
+    parse_client_data_json,
     parse_registration_credential_json,
 )
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
-    AuthenticationCredential,
+    AttestationConveyancePreference,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     CredentialDeviceType,
@@ -40,9 +43,10 @@ from webauthn.helpers.structs import (
 from webauthn.registration.generate_registration_options import generate_registration_options
 from webauthn.registration.verify_registration_response import VerifiedRegistration
 
+from .attestation import AttestationGate
 from .context import PasskeyRequest, ValidationContext
-from .errors import AccessDenied, InvalidGrant, InvalidRequest
-from .models import IDENTIFIERS, Client, Credential, User
+from .errors import AccessDenied, AttestationRefused, InvalidGrant, InvalidRequest, PossibleClone
+from .models import IDENTIFIERS, AttestationPolicy, Client, Credential, User
 from .sessions import AuthSession, SessionStore
 from .users import CredentialTaken, CredentialWithUserStore, IdentifierTaken, UserStore
 
@@ -54,6 +58,8 @@ ALGORITHMS = [
     COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
 ]
 _TRANSPORTS = frozenset(t.value for t in AuthenticatorTransport)
+#: WebAuthn Level 3 §7.1 step 24: a credential id is at most 1,023 bytes.
+MAX_CREDENTIAL_ID_LENGTH = 1023
 # py_webauthn raises WebAuthnException for what it checks, but corrupt input can surface as
 # KeyError/ValueError/TypeError from its parsers (CBOR, base64url, JSON), AttributeError from
 # its attestation-format verifiers (android-safetynet calls .decode()/.get() on whatever the
@@ -68,6 +74,28 @@ _BAD_RESPONSE = (
     AttributeError,
     RecursionError,
 )
+
+
+#: The ``error_description`` of a sign-in with a passkey the server does not know (deleted, or
+#: never registered here): pages match it to call ``PublicKeyCredential.signalUnknownCredential``.
+UNKNOWN_CREDENTIAL = "Unknown credential."
+
+
+class UnknownCredential(InvalidGrant):
+    """``invalid_grant`` for a passkey the user store does not hold. Its body also carries
+    ``unknown_credential_id`` (the base64url id the request sent), for clients whose SDK keeps
+    extra members. Raised only once a valid ``auth_session`` has been consumed, so only a
+    caller who started a ceremony learns it."""
+
+    def __init__(self, credential_id: bytes) -> None:
+        super().__init__(UNKNOWN_CREDENTIAL, detail="No such credential.")
+        self.credential_id = credential_id
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            **super().to_dict(),
+            "unknown_credential_id": bytes_to_base64url(self.credential_id),
+        }
 
 
 @dataclass(frozen=True)
@@ -85,7 +113,6 @@ class SignIn:
     user: User
     credential: Credential
     session: AuthSession
-    user_verified: bool
 
 
 def new_session_id() -> str:
@@ -93,12 +120,14 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-def allowed_origins(session: AuthSession, client: Client) -> list[str]:
-    """Origins accepted for a session: its custom domain, the client's web and Android origins."""
+def allowed_origins(session: AuthSession, client: Client, related: Sequence[str] = ()) -> list[str]:
+    """Origins accepted for a session: its custom domain, the client's web and Android origins,
+    and the tenant's ``related`` origins (Related Origin Requests)."""
     return [
         session.origin,
         *client.web_origins,
         *(origin for app in client.android_apps for origin in app.origins),
+        *related,
     ]
 
 
@@ -112,11 +141,19 @@ class Ceremonies:
         users: UserStore,
         timeout_ms: int,
         clock: Callable[[], float],
+        attestation: AttestationGate | None = None,
+        related_origins: Callable[[], Sequence[str]] = tuple,
     ) -> None:
         self.sessions = sessions
         self.users = users
         self.timeout_ms = timeout_ms
         self.clock = clock
+        #: Which authenticators may register; by default any, with "none" attestation.
+        self.attestation = attestation or AttestationGate(
+            get_client=lambda _: None, get_connection=lambda _: None, metadata=None
+        )
+        #: The tenant's related origins, read at each verification (tenant plugins may change).
+        self.related_origins = related_origins
         #: The store's one-read credential-and-owner lookup, when it has one.
         self._joined = (
             cast(CredentialWithUserStore, users)
@@ -149,10 +186,16 @@ class Ceremonies:
         """Store a new sign-up session and return its creation options.
 
         ``user_profile`` must already be validated (formats, required identifiers). Raises
-        InvalidRequest when one of its identifiers is taken in the connection. Writes nothing
-        to the user store.
+        InvalidRequest when one of its identifiers is taken in the connection, AccessDenied
+        when it names an organization that takes no members at sign-up. Writes nothing to the
+        user store.
         """
         assert context.connection is not None, "validation guarantees a connection"
+        if (
+            context.organization is not None
+            and not context.organization.assign_membership_on_signup
+        ):
+            raise AccessDenied("This organization does not take new members at sign-up.")
         connection = context.connection.name
         missing = sorted(context.connection.required_identifiers - user_profile.keys())
         if missing:
@@ -228,8 +271,11 @@ class Ceremonies:
         exclude: Sequence[Credential],
     ) -> Challenge:
         """PublicKeyCredentialCreationOptions for ``session``: a discoverable credential
-        (residentKey required), user verification preferred, our algorithms."""
+        (residentKey required), user verification preferred, our algorithms, the attestation
+        conveyance of the session's policy."""
+        policy = self._policy(session)
         options = generate_registration_options(
+            attestation=AttestationConveyancePreference(policy.conveyance),
             rp_id=session.rp_id,
             rp_name=rp_name,
             user_name=user_name,
@@ -316,26 +362,35 @@ class Ceremonies:
         try:
             parsed = parse_authentication_credential_json(dict(response))
         except _BAD_RESPONSE as error:
-            raise InvalidGrant(f"authn_response is malformed: {error}") from None
+            raise _unverified(f"authn_response is malformed: {error}") from None
+        _check_credential_id(parsed.raw_id)
         credential, user = self.credential_and_user(parsed.raw_id)
-        if credential is None or user is None or user.connection != session.connection:
-            raise InvalidGrant("Unknown credential.")
+        if credential is None or user is None:
+            raise UnknownCredential(parsed.raw_id)
+        if user.connection != session.connection:
+            # The passkey is real (connections share the RP ID): not one to signal as unknown.
+            raise _unverified("The credential's user is in another connection.")
         if (
             parsed.response.user_handle is not None
             and parsed.response.user_handle != user.user_handle
         ):
-            raise InvalidGrant("The userHandle does not belong to the credential's user.")
+            raise _unverified("The userHandle does not belong to the credential's user.")
         try:
             verified = verify_authentication_response(
                 credential=parsed,
                 expected_challenge=session.challenge,
                 expected_rp_id=session.rp_id,
-                expected_origin=allowed_origins(session, client),
+                expected_origin=allowed_origins(session, client, self.related_origins()),
                 credential_public_key=credential.public_key,
-                credential_current_sign_count=_comparable_sign_count(parsed, credential),
+                # The counter is compared below, once the signature has proved the
+                # assertion is the credential's: only then is a stale count news of a clone.
+                credential_current_sign_count=0,
             )
         except _BAD_RESPONSE as error:
-            raise InvalidGrant(f"The passkey assertion could not be verified: {error}") from None
+            raise _unverified(f"The assertion does not verify: {error}") from None
+        _check_top_origin(parsed.response.client_data_json, client)
+        if _possibly_cloned(stored=credential.sign_count, reported=verified.new_sign_count):
+            raise PossibleClone(user_id=user.id)
         self._check_membership(session, user)
         now = self.clock()
         if not self.users.record_login(
@@ -346,7 +401,7 @@ class Ceremonies:
             used_at=now,
         ):
             raise InvalidGrant("The credential was used concurrently; try again.")
-        return SignIn(user, credential, session, verified.user_verified)
+        return SignIn(user, credential, session)
 
     def credential_and_user(self, credential_id: bytes) -> tuple[Credential | None, User | None]:
         """The credential and its owner: in one read where the store offers it."""
@@ -364,7 +419,7 @@ class Ceremonies:
         """Verify an attestation for a sign-up session; create the user and credential together."""
         if session.operation != "signup" or session.user_handle is None:
             raise InvalidGrant("The auth_session is not a sign-up session.")
-        parsed, verified = self._verify_attestation(session, client, response)
+        parsed, verified, hardware_attested = self._verify_attestation(session, client, response)
         now = self.clock()
         profile = dict(session.user_profile)
         user = User(
@@ -380,7 +435,13 @@ class Ceremonies:
         )
         # Signing up signs the user in: the new passkey has been used.
         credential = _new_credential(
-            parsed, verified, session, user_id=user.id, now=now, last_used_at=now
+            parsed,
+            verified,
+            session,
+            user_id=user.id,
+            now=now,
+            last_used_at=now,
+            hardware_attested=hardware_attested,
         )
         try:
             self.users.create_user(user, credential, organization_id=session.organization_id)
@@ -388,7 +449,7 @@ class Ceremonies:
             raise InvalidRequest(f"A user with this {taken.kind} already exists.") from None
         except CredentialTaken:
             raise InvalidGrant("This passkey is already registered.") from None
-        return SignIn(user, credential, session, verified.user_verified)
+        return SignIn(user, credential, session)
 
     def finish_enrollment(
         self, *, session: AuthSession, client: Client, user: User, response: Mapping[str, Any]
@@ -401,10 +462,16 @@ class Ceremonies:
         """
         if session.operation != "enroll" or session.user_id != user.id:
             raise InvalidGrant("The auth_session is not an enrollment session of this user.")
-        parsed, verified = self._verify_attestation(session, client, response)
+        parsed, verified, hardware_attested = self._verify_attestation(session, client, response)
         # Enrolling does not sign in with the new passkey: it has not been used yet.
         credential = _new_credential(
-            parsed, verified, session, user_id=user.id, now=self.clock(), last_used_at=None
+            parsed,
+            verified,
+            session,
+            user_id=user.id,
+            now=self.clock(),
+            last_used_at=None,
+            hardware_attested=hardware_attested,
         )
         try:
             self.users.add_credential(credential)
@@ -414,21 +481,47 @@ class Ceremonies:
 
     def _verify_attestation(
         self, session: AuthSession, client: Client, response: Mapping[str, Any]
-    ) -> tuple[RegistrationCredential, VerifiedRegistration]:
+    ) -> tuple[RegistrationCredential, VerifiedRegistration, bool]:
         """py_webauthn's verification of a ``navigator.credentials.create()`` answer for
-        ``session``; any failure is InvalidGrant."""
+        ``session``, under the session's attestation policy, and whether it proves a hardware
+        key (see :attr:`Credential.hardware_attested`).
+
+        Raises AttestationRefused when the policy refuses the authenticator or its attestation
+        chain, InvalidGrant for any other failure."""
         try:
             parsed = parse_registration_credential_json(dict(response))
             _check_single_cbor_item(parsed.response.attestation_object)
-            verified = verify_registration_response(
+            attestation = parse_attestation_object(parsed.response.attestation_object)
+            attested = attestation.auth_data.attested_credential_data
+            if attested is None:
+                raise ValueError("authData has no attested credential data.")
+        except _BAD_RESPONSE as error:
+            raise _unverified(f"attestationObject is malformed: {error}") from None
+        policy = self._policy(session)
+        aaguid = str(uuid.UUID(bytes=attested.aaguid))
+        roots = self.attestation.roots(policy, aaguid=aaguid)
+
+        def verify(roots: list[bytes]) -> VerifiedRegistration:
+            return verify_registration_response(
                 credential=parsed,
                 expected_challenge=session.challenge,
                 expected_rp_id=session.rp_id,
-                expected_origin=allowed_origins(session, client),
+                expected_origin=allowed_origins(session, client, self.related_origins()),
                 supported_pub_key_algs=ALGORITHMS,
+                pem_root_certs_bytes_by_fmt={attestation.fmt: roots} if roots else None,
             )
+
+        try:
+            verified = verify(roots)
         except _BAD_RESPONSE as error:
-            raise InvalidGrant(f"The passkey attestation could not be verified: {error}") from None
+            if roots and _verifies(lambda: verify([])):
+                raise AttestationRefused(
+                    "The attestation's certificate chain does not lead to a root the metadata "
+                    "service lists for the authenticator."
+                ) from None
+            raise _unverified(f"The attestation does not verify: {error}") from None
+        _check_credential_id(verified.credential_id)
+        _check_top_origin(parsed.response.client_data_json, client)
         # With "none" attestation nothing has used the key yet: make sure it is one, or the user
         # would get a passkey that can never sign in. (py_webauthn's error quotes the key: the
         # description, which events and logs carry, does not.)
@@ -438,12 +531,34 @@ class Ceremonies:
             )
         except _BAD_RESPONSE:
             raise InvalidGrant("The passkey's public key is not a usable key.") from None
-        return parsed, verified
+        hardware = self.attestation.admit(
+            policy,
+            aaguid=aaguid,
+            fmt=attestation.fmt if isinstance(attestation.fmt, str) else "",
+            x5c=attestation.att_stmt.x5c or (),
+        )
+        return (
+            parsed,
+            verified,
+            hardware and verified.credential_device_type == CredentialDeviceType.SINGLE_DEVICE,
+        )
+
+    def _policy(self, session: AuthSession) -> AttestationPolicy:
+        return self.attestation.policy(client_id=session.client_id, connection=session.connection)
 
     def _check_membership(self, session: AuthSession, user: User) -> None:
         org = session.organization_id
         if org is not None and not self.users.is_member(organization_id=org, user_id=user.id):
             raise AccessDenied("The user is not a member of the organization.")
+
+
+def _verifies(verify: Callable[[], object]) -> bool:
+    """Whether ``verify`` returns rather than raising a verification failure."""
+    try:
+        verify()
+    except _BAD_RESPONSE:
+        return False
+    return True
 
 
 def _check_single_cbor_item(data: bytes) -> None:
@@ -458,15 +573,38 @@ def _check_single_cbor_item(data: bytes) -> None:
         raise ValueError(f"attestationObject has {len(data) - stream.tell()} trailing bytes.")
 
 
-def _comparable_sign_count(parsed: AuthenticationCredential, credential: Credential) -> int:
-    """The stored count py_webauthn should compare against.
+def _unverified(detail: str) -> InvalidGrant:
+    """The one refusal a caller reads for any passkey response that does not verify, whatever
+    failed: it tells no one which origins are expected, what py_webauthn said or whether a
+    credential exists. ``detail`` says what failed, for the log."""
+    return InvalidGrant("The passkey could not be verified.", detail=detail)
 
-    A counter only proves cloning when it goes backwards while both counts are non-zero; an
-    authenticator that starts reporting 0 (it stopped counting, e.g. once synced) is not
-    refused, and its 0 is stored.
-    """
-    reported = parse_authenticator_data(parsed.response.authenticator_data).sign_count
-    return 0 if reported == 0 else credential.sign_count
+
+def _check_top_origin(client_data_json: bytes, client: Client) -> None:
+    """WebAuthn Level 3 §7.1 step 11, §7.2 step 15: a ceremony run in a cross-origin iframe
+    counts only when the client lists the page around it (``topOrigin``) in
+    ``allowed_top_origins``. Call it on verified client data (valid JSON)."""
+    if not parse_client_data_json(client_data_json).cross_origin:
+        return
+    # py_webauthn 3 parses crossOrigin but not topOrigin: that one member is read here.
+    top_origin = json.loads(client_data_json).get("topOrigin")
+    if top_origin not in client.allowed_top_origins:
+        raise _unverified(
+            f"A cross-origin ceremony in a page of {top_origin!r}, "
+            "which is not in the client's allowed_top_origins."
+        )
+
+
+def _check_credential_id(credential_id: bytes) -> None:
+    if len(credential_id) > MAX_CREDENTIAL_ID_LENGTH:
+        raise _unverified(f"The credential id is longer than {MAX_CREDENTIAL_ID_LENGTH} bytes.")
+
+
+def _possibly_cloned(*, stored: int, reported: int) -> bool:
+    """WebAuthn Level 3 §7.2 step 22: when either count is non-zero, a reported count not
+    greater than the stored one signals a possible clone. Both zero is an authenticator that
+    does not count (synced passkeys)."""
+    return (stored > 0 or reported > 0) and reported <= stored
 
 
 def _new_credential(
@@ -477,6 +615,7 @@ def _new_credential(
     user_id: str,
     now: float,
     last_used_at: float | None,
+    hardware_attested: bool,
 ) -> Credential:
     """The credential a verified attestation registers for ``user_id``, created ``now``."""
     return Credential(
@@ -491,6 +630,7 @@ def _new_credential(
         transports=tuple(t.value for t in parsed.response.transports or ()),
         aaguid=verified.aaguid,
         last_used_at=last_used_at,
+        hardware_attested=hardware_attested,
     )
 
 

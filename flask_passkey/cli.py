@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, get_args
 
 import click
@@ -25,6 +26,7 @@ from flask.cli import ScriptInfo
 from marshmallow import ValidationError
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
+from .attestation import Metadata, compromised, parse_metadata
 from .client_secrets import generate_secret, hash_secret
 from .clients import CLIENT_CACHE_SECONDS, ClientStore, ClientTaken
 from .default_plugins.sql_store import (
@@ -38,7 +40,7 @@ from .default_plugins.tenant_config import load_client, validation_messages
 from .doctor import diagnose, explain_startup_error
 from .errors import BackendUnavailable, ConfigurationError
 from .migrations import HEAD, pending_migrations
-from .models import WEBAUTHN_GRANT, AppType, AuthMethod, Client, OrganizationUsage
+from .models import WEBAUTHN_GRANT, AppType, AuthMethod, Client, Credential, OrganizationUsage
 from .tokens import KEY_REFRESH_SECONDS, configured_signing_keys, generate_signing_key
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ _PUBLIC_APP_TYPES = ("spa", "native")
 
 @click.group("passkey")
 def passkey_cli() -> None:
-    """Operate flask-passkey: database, clients, users, signing keys, doctor."""
+    """Operate flask-passkey: database, clients, users, signing keys, FIDO metadata, doctor."""
 
 
 # -- loading the app -----------------------------------------------------------------------
@@ -515,10 +517,11 @@ def users_passkeys(state: PasskeyState, user_id: str) -> None:
         click.echo(f"User {user_id!r} has no passkey.")
         return
     _table(
-        ("CREDENTIAL_ID", "CREATED", "LAST_USED", "KIND", "AAGUID"),
+        ("CREDENTIAL_ID", "NAME", "CREATED", "LAST_USED", "KIND", "AAGUID"),
         (
             (
                 bytes_to_base64url(credential.id),
+                _passkey_name(state, credential),
                 _when(credential.created_at),
                 _when(credential.last_used_at),
                 "synced" if credential.device_type == "multi_device" else "device-bound",
@@ -527,6 +530,12 @@ def users_passkeys(state: PasskeyState, user_id: str) -> None:
             for credential in credentials
         ),
     )
+
+
+def _passkey_name(state: PasskeyState, credential: Credential) -> str:
+    """The user's name for the passkey, else its provider's (by AAGUID), else "-"."""
+    provider = state.authenticators.authenticator_name(credential.aaguid)
+    return credential.name or (provider.name if provider is not None else "-")
 
 
 @users_cli.command("revoke-passkey")
@@ -652,3 +661,67 @@ def doctor(workers: int | None) -> None:
         click.echo(f"- {problem}")
     click.echo(f"{len(problems)} problem(s) found.", err=True)
     click.get_current_context().exit(1)
+
+
+# -- FIDO metadata -----------------------------------------------------------------------------
+
+
+@passkey_cli.group("mds")
+def mds_cli() -> None:
+    """The FIDO Metadata Service BLOB that makes attestations trusted."""
+
+
+def _describe(metadata: Metadata) -> None:
+    today = datetime.now(UTC).date()
+    compromised_entries = sum(1 for entry in metadata.entries.values() if compromised(entry))
+    click.echo(f"BLOB:        {metadata.source}")
+    click.echo(f"number:      {metadata.number}")
+    expiry = " (expired: download the current BLOB)" if metadata.expired(today) else ""
+    click.echo(f"next update: {metadata.next_update.isoformat()}{expiry}")
+    click.echo(
+        f"authenticators: {len(metadata.entries)} ({compromised_entries} refused as compromised)"
+    )
+
+
+@mds_cli.command("info")
+@pass_state
+def mds_info(state: PasskeyState) -> None:
+    """Show the BLOB the app loaded: its number, when it expires, how many authenticators."""
+    gate = state.ceremonies.attestation
+    metadata = gate.metadata if gate is not None else None
+    if metadata is None:
+        click.echo("No BLOB: set PASSKEY_MDS_BLOB and PASSKEY_MDS_ROOT_CERT to trust attestations.")
+        return
+    _describe(metadata)
+
+
+@mds_cli.command("load")
+@click.argument("blob_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_state
+def mds_load(state: PasskeyState, blob_file: Path) -> None:
+    """Verify a newly downloaded BLOB against PASSKEY_MDS_ROOT_CERT and put it in place of
+    PASSKEY_MDS_BLOB (atomically); the app's workers use it once restarted."""
+    settings = state.settings
+    gate = state.ceremonies.attestation
+    if settings.mds_blob is None or settings.mds_root_cert is None or gate is None:
+        raise click.ClickException("Set PASSKEY_MDS_BLOB and PASSKEY_MDS_ROOT_CERT first.")
+    app = current_app
+    target = Path(app.root_path, settings.mds_blob)
+    blob = blob_file.read_bytes()
+    try:
+        metadata = parse_metadata(
+            blob, Path(app.root_path, settings.mds_root_cert).read_bytes(), source=str(target)
+        )
+    except ValueError as error:
+        raise click.ClickException(f"{blob_file}: {error}") from error
+    current = gate.metadata
+    if current is not None and metadata.number < current.number:
+        raise click.ClickException(
+            f"{blob_file} is BLOB number {metadata.number}, older than the loaded "
+            f"{current.number}: not replacing it."
+        )
+    staged = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    staged.write_bytes(blob)
+    os.replace(staged, target)
+    _describe(metadata)
+    click.echo("Restart the app's workers to use it.", err=True)

@@ -38,7 +38,8 @@ class ClientStore(Protocol):
 
     def add_client(self, client: Client) -> None:
         """Store a new client. Raises ClientTaken when its ``client_id`` is stored already, and
-        ValueError when it carries a plain ``client_secret`` (store its hash instead)."""
+        ValueError when it carries a plain ``client_secret`` (store its hash instead) or an
+        ``attestation`` policy (stored clients use their connection's)."""
 
     def set_client_secret_hash(self, client_id: str, secret_hash: str) -> bool:
         """Replace the client's secret hash (the old secret stops working); False when no

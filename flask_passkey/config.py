@@ -127,6 +127,25 @@ class Settings:
         "Let users delete their last passkey through the My Account API (they can then no "
         "longer sign in with one).",
     )
+    mds_blob: str | None = _setting(
+        None,
+        (str,),
+        "Path of a FIDO Metadata Service (MDS3) BLOB the operator downloaded; its roots make "
+        "attestations trusted (connections' attestation.require_trusted). Relative paths are "
+        "relative to app.root_path; read at start-up.",
+    )
+    mds_root_cert: str | None = _setting(
+        None,
+        (str,),
+        "Path of the FIDO root certificate (PEM or DER) that signs the MDS BLOB; required "
+        "with MDS_BLOB.",
+    )
+    authenticator_names_file: str | None = _setting(
+        None,
+        (str,),
+        "Path of a JSON file mapping AAGUIDs to passkey provider names and icons (the format of "
+        "the community passkey-authenticator-aaguids list); unset = no names.",
+    )
     plugins: tuple[Any, ...] = _setting(
         (),
         (list, tuple),
@@ -181,6 +200,11 @@ class Settings:
             raise ConfigurationError("PASSKEY_DPOP_PROOF_LEEWAY must be 1 to 3600 seconds.")
         if self.url_prefix and not self.url_prefix.startswith("/"):
             raise ConfigurationError("PASSKEY_URL_PREFIX must start with '/'.")
+        if (self.mds_blob is None) != (self.mds_root_cert is None):
+            raise ConfigurationError(
+                "PASSKEY_MDS_BLOB and PASSKEY_MDS_ROOT_CERT go together: the BLOB is only "
+                "trusted once its signature verifies against the FIDO root certificate."
+            )
         database_problem = _database_url_problem(self.database_url)
         if database_problem is not None:
             raise ConfigurationError(f"PASSKEY_DATABASE_URL: {database_problem}")

@@ -10,7 +10,8 @@ the app's origin may. The decision takes two steps, because a preflight carries 
 2. The actual request is decided per client: its origin must be one the client it names allows
    (the ``client_id`` of the body or of HTTP Basic on ``/passkey/*`` and ``/oauth/*``; the
    ``client_id`` of the access token on ``/userinfo`` and ``/me/v1/*``). Otherwise the answer
-   carries no CORS headers and the browser keeps it from the page.
+   carries no CORS headers and the browser keeps it from the page, and an ``origin_refused``
+   event reports the request (Auth0's tenant log code ``fco``).
 
 A client's allowed origins are its ``allowed_origins`` or, when it has none configured, its
 ``web_origins``. The discovery documents and the JWKS (``/.well-known/*``) are public: any
@@ -29,11 +30,13 @@ import json
 import logging
 from base64 import urlsafe_b64decode
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
 
 from .discovery_views import DISCOVERY_BLUEPRINT_NAME
-from .http import CLIENT_ID
+from .events import PasskeyEvent
+from .http import CLIENT_ID, event_endpoint
 from .ratelimit import ACCOUNT_BLUEPRINT_NAME, BLUEPRINT_NAME, USERINFO_BLUEPRINT_NAME
 
 if TYPE_CHECKING:
@@ -108,6 +111,16 @@ def install_cors(app: Flask, state: PasskeyState) -> None:
         if origin and origin in _origins_of(state, client_id):
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
+        elif origin and _cross_origin(origin):
+            state.emit(
+                PasskeyEvent(
+                    name="origin_refused",
+                    endpoint=event_endpoint(),
+                    client_ip=state.client_address(),
+                    client_id=client_id,
+                    description=f"Origin {origin[:256]!r} is not an allowed origin of the client.",
+                )
+            )
         return response
 
     app.before_request(preflight)
@@ -115,6 +128,15 @@ def install_cors(app: Flask, state: PasskeyState) -> None:
     if state.limiter is not None:
         # A preflight is the browser asking, not the app: it costs no request of the limit.
         state.limiter.request_filter(is_preflight)
+
+
+def _cross_origin(origin: str) -> bool:
+    """Whether ``origin`` is another than the API's own (browsers send Origin on same-origin
+    POSTs too, and those need no CORS headers)."""
+    try:
+        return urlsplit(origin).netloc != request.host.lower()
+    except ValueError:  # not even a URL
+        return True
 
 
 def _origins_of(state: PasskeyState, client_id: str | None) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
 """The well-known files on every custom domain: JWKS, OpenID configuration, Android asset
-links, Apple app-site association, and the OpenAPI document."""
+links, Apple app-site association, WebAuthn related origins, and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from .extension import PasskeyState
 
 DISCOVERY_BLUEPRINT_NAME = "passkey_discovery"
+#: WebAuthn Level 3 §5.11: the origins that may use the RP ID of the host serving it.
+WEBAUTHN_WELL_KNOWN = "/.well-known/webauthn"
 #: The claims tokens carry: registered ones, then those each scope releases.
 CLAIMS_SUPPORTED = [
     *("iss", "sub", "aud", "exp", "iat", "auth_time", "amr", "org_id"),
@@ -88,6 +90,14 @@ def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
         apps = sorted({app.app_id for client in state.clients() for app in client.ios_apps})
         return jsonify(webcredentials={"apps": apps})
 
+    @bp.get(WEBAUTHN_WELL_KNOWN)
+    def webauthn_related_origins() -> tuple[Response, int, dict[str, str]]:
+        # Browsers fetch it from the RP ID's host (https://<rp id>/.well-known/webauthn),
+        # without credentials and outside CORS, when a page elsewhere names the RP ID.
+        incoming("discovery")
+        origins = list(state.validator.tenant().related_origins)
+        return jsonify(origins=origins), 200, {"Cache-Control": "public, max-age=300"}
+
     @bp.get(prefix + OPENAPI_PATH)
     def openapi_document() -> Response:
         incoming("discovery")
@@ -98,6 +108,7 @@ def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
         ("/.well-known/openid-configuration", "openid_configuration"),
         ("/.well-known/assetlinks.json", "assetlinks"),
         ("/.well-known/apple-app-site-association", "apple_app_site_association"),
+        (WEBAUTHN_WELL_KNOWN, "webauthn_related_origins"),
         (prefix + OPENAPI_PATH, "openapi_document"),
     ):
         bp.add_url_rule(

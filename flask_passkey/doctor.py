@@ -7,6 +7,7 @@ kind of :class:`Problem`. Both only read: the doctor never changes anything.
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 import shlex
@@ -79,6 +80,7 @@ def diagnose(
         *_tenant(state),
         *_keys_and_limits(state),
         *_processes(state, environ, workers),
+        *_metadata(state),
     ]
     try:
         clients = state.clients()
@@ -119,6 +121,7 @@ _FIELD_FIXES = {
     "rp_id": "Use one of the custom domains, or a parent domain of all of them, as rp_id",
     "web_origins": "Write each origin as scheme://host[:port], without a path",
     "allowed_origins": "Write each origin as scheme://host[:port], without a path",
+    "related_origins": "Write each origin as https://host[:port], without a path",
 }
 
 
@@ -282,4 +285,15 @@ def _connections(state: PasskeyState, client: Client, name: str) -> Iterator[Pro
             f"{name} has no enabled connection with passkeys on: every realm it asks for is "
             "refused (invalid_request).",
             "List a connection with passkeys_enabled in the client's connections.",
+        )
+
+
+def _metadata(state: PasskeyState) -> Iterator[Problem]:
+    metadata = state.ceremonies.attestation.metadata
+    if metadata is not None and metadata.expired(datetime.date.today()):
+        yield Problem(
+            f"The FIDO metadata BLOB ({metadata.source}) was due for an update on "
+            f"{metadata.next_update.isoformat()}: newly revoked or compromised authenticators "
+            "are not in it.",
+            "Download the current BLOB and run `flask passkey mds load <file>`, then restart.",
         )

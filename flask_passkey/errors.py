@@ -1,14 +1,16 @@
 """The error family: every wire error code and its HTTP status live here and nowhere else.
 
 A :class:`PasskeyError` renders itself as the body ``{"error", "error_description"}``; the
-blueprint turns any of them into a JSON response with :attr:`PasskeyError.status`. Plugins
+blueprint turns any of them into a JSON response with :attr:`PasskeyError.status`, adding the
+request id. Descriptions are short and stable; anything more goes in ``detail``, which only the
+log sees. Plugins
 reject a request by raising one of these (or a subclass of their own).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 
 class ConfigurationError(Exception):
@@ -45,8 +47,11 @@ class PasskeyError(Exception):
     status: ClassVar[int] = 400
     default_description: ClassVar[str] = "The request is invalid."
 
-    def __init__(self, description: str | None = None) -> None:
+    def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
         self.description = description or self.default_description
+        #: What the operator should know and the caller must not (which origin was expected,
+        #: what the WebAuthn library said): logged with the request id, never sent.
+        self.detail = detail
         super().__init__(self.description)
 
     def to_dict(self) -> dict[str, str]:
@@ -79,6 +84,44 @@ class InvalidGrant(PasskeyError):
     error = "invalid_grant"
     status = 400
     default_description = "The grant is invalid, expired or already used."
+
+
+class AttestationRefused(InvalidGrant):
+    """An authenticator or attestation the ceremony's policy refuses (flask_passkey.attestation):
+    reported to ``passkey_event`` as ``event`` (``attestation_refused`` or ``aaguid_denied``)."""
+
+    default_description = "The authenticator's attestation is not accepted."
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        event: Literal["attestation_refused", "aaguid_denied"] = "attestation_refused",
+    ) -> None:
+        self.event: Literal["attestation_refused", "aaguid_denied"] = event
+        super().__init__(description)
+
+
+class EnrollmentAttestationRefused(InvalidRequest):
+    """:class:`AttestationRefused` in the My Account API, whose code for a bad body is
+    ``invalid_request``; reported under the same event."""
+
+    def __init__(self, refused: AttestationRefused) -> None:
+        self.event = refused.event
+        super().__init__(refused.description)
+
+
+class PossibleClone(InvalidGrant):
+    """A verified assertion whose signature counter did not grow past a non-zero stored one
+    (WebAuthn Level 3 §7.2 step 22): the passkey may have been cloned. Reported to
+    ``passkey_event`` as ``possible_clone`` with the credential's owner."""
+
+    default_description = "The passkey's signature counter did not increase."
+
+    def __init__(self, *, user_id: str) -> None:
+        #: The owner of the credential that may have been cloned.
+        self.user_id = user_id
+        super().__init__()
 
 
 class InvalidScope(PasskeyError):

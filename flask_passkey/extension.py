@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
-from flask import Flask
+from flask import Flask, has_request_context
 from flask_limiter import Limiter
 
 from .access import AccessVerifier
 from .account_views import create_account_blueprint
+from .attestation import AttestationGate, metadata_from_settings
+from .authenticators import AuthenticatorNames, authenticator_names
 from .ceremony import Ceremonies
 from .cli import passkey_cli
 from .config import Settings, check_unknown_keys
@@ -24,6 +26,7 @@ from .dpop import DPoPVerifier
 from .errors import ConfigurationError
 from .events import PasskeyEvent
 from .grants import Grants
+from .http import refuse_unroutable_hosts, with_request_details
 from .lockout import Lockout, create_lockout
 from .models import Client
 from .plugins import build_plugin_manager
@@ -61,6 +64,8 @@ class PasskeyState:
     #: Checks the access tokens of requests to ``/userinfo`` and the My Account API.
     access: AccessVerifier
     client_address: Callable[[], str]
+    #: AAGUID -> passkey provider name and icons (PASSKEY_AUTHENTICATOR_NAMES_FILE, plugins).
+    authenticators: AuthenticatorNames = field(default_factory=AuthenticatorNames)
     limiter: Limiter | None = None
     lockout: Lockout | None = None
     _event_hook: Any = field(init=False, repr=False)
@@ -73,8 +78,11 @@ class PasskeyState:
     def emit(self, event: PasskeyEvent) -> None:
         """Send ``event`` to every ``passkey_event`` plugin. A plugin that raises is logged and
         ignored: by the time an event fires the work is done, and an audit hook must not turn
-        it into a failure."""
+        it into a failure. Events emitted while handling a request get its details
+        (:func:`~flask_passkey.http.with_request_details`)."""
         try:
+            if has_request_context():
+                event = with_request_details(event)
             self._event_hook(event=event)
         except Exception:
             logger.exception("A passkey_event plugin raised on a %s event", event.name)
@@ -152,8 +160,24 @@ class Passkey:
                 "DPoP proofs."
             )
         clock = self._clock
+        tenant_config = extra.get("tenant_config")
         ceremonies = Ceremonies(
-            sessions=sessions, users=users, timeout_ms=settings.challenge_timeout, clock=clock
+            sessions=sessions,
+            users=users,
+            timeout_ms=settings.challenge_timeout,
+            clock=clock,
+            attestation=AttestationGate(
+                get_client=lambda client_id: manager.hook.passkey_get_client(client_id=client_id),
+                get_connection=lambda name: manager.hook.passkey_get_connection(name=name),
+                metadata=metadata_from_settings(
+                    blob=settings.mds_blob,
+                    root_cert=settings.mds_root_cert,
+                    root_path=app.root_path,
+                    connections=tenant_config.connections.values() if tenant_config else (),
+                    clients=tenant_config.clients.values() if tenant_config else (),
+                ),
+            ),
+            related_origins=lambda: validator.tenant().related_origins,
         )
         if settings.signing_keys:
             configured = configured_signing_keys(settings.signing_keys)
@@ -199,6 +223,9 @@ class Passkey:
             proofs=proofs,
             access=AccessVerifier(issuer=issuer, users=users, proofs=proofs),
             client_address=client_address_func(settings.trusted_proxies),
+            authenticators=authenticator_names(
+                names_file=settings.authenticator_names_file, root_path=app.root_path
+            ),
             limiter=limiter,
             lockout=create_lockout(
                 settings.lockout,
@@ -212,6 +239,7 @@ class Passkey:
         blueprints = [*create_blueprints(state), create_account_blueprint(state)]
         for blueprint in blueprints:
             app.register_blueprint(blueprint)
+        refuse_unroutable_hosts(app, [blueprint.name for blueprint in blueprints])
         install_cors(app, state)
         app.cli.add_command(passkey_cli)
         manager.hook.passkey_init_app(

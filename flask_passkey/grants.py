@@ -84,13 +84,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def authentication_methods(sign_in: SignIn) -> list[str]:
-    """RFC 8176 ``amr`` values: a synced passkey is a software key, a device-bound one a
-    hardware key; user verification makes it multi-factor."""
-    methods = ["swk" if sign_in.credential.backup_eligible else "hwk"]
-    if sign_in.user_verified:
-        methods.append("mfa")
-    return methods
+#: RFC 8176 ``amr`` of a passkey sign-in: "pop", proof of possession of a key, the one thing
+#: the server verifies itself (a signature by the registered key over its challenge). With
+#: "none" attestation the authenticator's BE and UV flags are its own word, so neither "hwk"
+#: / "swk" nor "mfa" is claimed (README, "What the tokens claim").
+PASSKEY_AMR = ("pop",)
+
+
+def authentication_methods(sign_in: SignIn) -> tuple[str, ...]:
+    """RFC 8176 ``amr`` of a passkey sign-in: :data:`PASSKEY_AMR`, and "hwk" too for a passkey
+    registered with an attestation the policy trusted and whose metadata puts the key in
+    hardware (:attr:`Credential.hardware_attested`), never from the authenticator's own
+    flags."""
+    return (*PASSKEY_AMR, "hwk") if sign_in.credential.hardware_attested else PASSKEY_AMR
 
 
 @dataclass(frozen=True)

@@ -3,27 +3,31 @@ JSON error responses."""
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask_limiter import RateLimitExceeded
 from limits.errors import StorageError
-from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
+from werkzeug.exceptions import BadHost, HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .access import Presented
 from .context import Endpoint, PasskeyRequest
 from .errors import (
+    AttestationRefused,
     BackendUnavailable,
+    EnrollmentAttestationRefused,
     InvalidClient,
     InvalidRequest,
     LockedOut,
     MethodNotAllowed,
     PasskeyError,
     PayloadTooLarge,
+    PossibleClone,
     RefreshTokenReused,
     ServerError,
     TemporarilyUnavailable,
@@ -32,20 +36,26 @@ from .errors import (
 from .events import EventName, PasskeyEvent
 from .lockout import count_failure
 from .ratelimit import forwarded_value
+from .request_ids import request_id
 from .schemas import is_unicode_clean
 
 if TYPE_CHECKING:
     from .extension import PasskeyState
 
+logger = logging.getLogger("flask_passkey")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 #: flask.g attribute: the client_id the request names, for rejection events.
 CLIENT_ID = "passkey_client_id"
-#: flask.g attribute: the known grant_type of a token request, for rejection events.
+#: flask.g attribute: the grant_type of a token request, for its events.
 GRANT_TYPE = "passkey_grant_type"
+#: How much of a Host or User-Agent header events carry.
+_HEADER_CHARS = 256
 #: A Host value: a DNS name or IPv4 address (or a bracketed IPv6 one), and an optional port.
 _HOST = re.compile(
     r"(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII | re.IGNORECASE
 )
+#: RFC 1035 §2.3.4: a label is at most 63 octets, a name at most 253 written out.
+_MAX_LABEL, _MAX_NAME = 63, 253
 
 
 def request_intake(state: PasskeyState) -> Callable[[Endpoint], PasskeyRequest]:
@@ -74,6 +84,9 @@ def register_error_handlers(
 
     @bp.errorhandler(PasskeyError)
     def passkey_error(error: PasskeyError) -> tuple[Response, int, dict[str, str]]:
+        rid = request_id()
+        if error.detail is not None:
+            logger.warning("passkey request_id=%r %s: %r", rid, error.error, error.detail)
         rejected = PasskeyEvent(
             name=rejection_name(error),
             endpoint=event_endpoint(),
@@ -82,6 +95,9 @@ def register_error_handlers(
             grant_type=g.get(GRANT_TYPE),
             error=error.error,
             description=error.description,
+            detail=error.detail,
+            user_id=error.user_id if isinstance(error, PossibleClone) else None,
+            request_id=rid,
         )
         state.emit(rejected)
         for description in count_failure(state.lockout, error):
@@ -98,7 +114,7 @@ def register_error_handlers(
         challenge = error.www_authenticate()
         if challenge is not None:
             headers["WWW-Authenticate"] = challenge
-        body: dict[str, Any] = error.to_dict()
+        body: dict[str, Any] = error.to_dict() | {"request_id": rid}
         if problem_details:
             body |= {
                 "type": f"urn:flask-passkey:error:{error.error}",
@@ -177,7 +193,24 @@ def rejection_name(error: PasskeyError) -> EventName:
         return "refresh_token_reused"
     if isinstance(error, LockedOut):
         return "locked_out"
+    if isinstance(error, AttestationRefused | EnrollmentAttestationRefused):
+        return error.event
+    if isinstance(error, PossibleClone):
+        return "possible_clone"
     return "rate_limited" if isinstance(error, TooManyRequests) else "request_rejected"
+
+
+def with_request_details(event: PasskeyEvent) -> PasskeyEvent:
+    """``event`` with what the request in hand says about itself (``grant_type``,
+    ``request_id``, ``hostname``, ``user_agent``); never a secret."""
+    grant_type = g.get(GRANT_TYPE)
+    return replace(
+        event,
+        grant_type=grant_type if isinstance(grant_type, str) else None,
+        request_id=request_id(),
+        hostname=request.host[:_HEADER_CHARS] or None,
+        user_agent=request.headers.get("User-Agent", "")[:_HEADER_CHARS] or None,
+    )
 
 
 def event_endpoint() -> str:
@@ -213,5 +246,36 @@ def request_host(trusted_proxies: int) -> tuple[str, int | None]:
     match = _HOST.fullmatch(raw)
     port = int(match["port"]) if match and match["port"] else None
     if match is None or (port is not None and not 0 < port < 65536):
-        raise InvalidRequest("The Host header is malformed.")
-    return match["name"].lower().removesuffix("."), port
+        raise InvalidRequest(_MALFORMED_HOST)
+    name = match["name"].lower().removesuffix(".")
+    if len(name) > _MAX_NAME or any(len(label) > _MAX_LABEL for label in name.split(".")):
+        raise InvalidRequest(_MALFORMED_HOST)
+    return name, port
+
+
+_MALFORMED_HOST = "The Host header is malformed."
+
+
+def refuse_unroutable_hosts(app: Flask, blueprints: Sequence[str]) -> None:
+    """Answer a request to one of ``blueprints`` whose Host werkzeug's router cannot encode (an
+    empty label, one over 63 characters) with the blueprint's JSON 400, not werkzeug's HTML.
+
+    The router refuses such a host before a blueprint is chosen, so only an app-wide handler
+    sees it; on the host app's own routes it leaves werkzeug's ``BadHost`` as it was.
+    """
+    ours = frozenset(blueprints)
+
+    def bad_host(error: BadHost) -> Any:
+        try:
+            rule, _ = app.url_map.bind("localhost", script_name=request.script_root or None).match(
+                request.path, method=request.method, return_rule=True
+            )
+        except HTTPException:
+            return error
+        if rule.endpoint.partition(".")[0] not in ours:
+            return error
+        # The rule the router would have matched picks the blueprint whose handler answers.
+        request.url_rule = rule
+        return app.handle_user_exception(InvalidRequest(_MALFORMED_HOST))
+
+    app.register_error_handler(BadHost, bad_host)

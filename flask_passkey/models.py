@@ -14,6 +14,8 @@ AppType = Literal["native", "spa", "regular_web", "non_interactive"]
 AuthMethod = Literal["none", "client_secret_post", "client_secret_basic"]
 OrganizationUsage = Literal["deny", "allow", "require"]
 Identifier = Literal["email", "phone_number", "username"]
+#: WebAuthn's ``attestation`` conveyance preference of the creation options.
+AttestationConveyance = Literal["none", "indirect", "direct", "enterprise"]
 #: Every identifier kind, in the order one is picked as a user's display name.
 IDENTIFIERS: tuple[Identifier, ...] = ("email", "phone_number", "username")
 
@@ -32,6 +34,9 @@ class Tenant:
     #: Auth0's tenant setting: ``organization`` may be an organization's name as well as its id,
     #: and tokens with an organization carry ``org_name`` besides ``org_id``.
     allow_organization_name_in_authentication_api: bool = False
+    #: WebAuthn Related Origin Requests: origins on other registrable domains whose pages may
+    #: use the tenant's RP ID, listed in ``/.well-known/webauthn`` and accepted in ceremonies.
+    related_origins: tuple[str, ...] = ()
 
     def rp_id_for(self, domain: str) -> str:
         """The RP ID for a request that came on ``domain`` (a custom domain)."""
@@ -86,6 +91,24 @@ class RefreshTokenPolicy:
 
 
 @dataclass(frozen=True)
+class AttestationPolicy:
+    """Which authenticators may register a passkey (flask_passkey.attestation applies it).
+
+    AAGUIDs are lower-case, hyphenated UUID strings. Without ``require_trusted`` the AAGUID is
+    the authenticator's own claim; with it, an attestation chain the FIDO Metadata Service
+    vouches for backs it.
+    """
+
+    conveyance: AttestationConveyance = "none"
+    #: Refuse any attestation whose certificate chain does not verify against the roots the
+    #: loaded MDS BLOB lists for its AAGUID ("none" and self attestation included).
+    require_trusted: bool = False
+    #: When not empty, only these AAGUIDs may register.
+    allowed_aaguids: frozenset[str] = frozenset()
+    denied_aaguids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Client:
     """An application registered with the tenant."""
 
@@ -104,6 +127,9 @@ class Client:
     connections: tuple[str, ...] = ()
     default_connection: str | None = None
     web_origins: tuple[str, ...] = ()
+    #: Origins of pages that may run this client's ceremonies in a cross-origin iframe
+    #: (clientData ``crossOrigin: true`` with that ``topOrigin``); none by default.
+    allowed_top_origins: tuple[str, ...] = ()
     #: Auth0's "Allowed Origins (CORS)": pages that may read this client's answers
     #: (flask_passkey.cors); None means its ``web_origins``.
     allowed_origins: tuple[str, ...] | None = None
@@ -114,6 +140,8 @@ class Client:
     #: without its secret, as @auth0/auth0-auth-js does; a wrong secret is still refused and
     #: the token endpoint still authenticates it.
     challenge_without_secret: bool = False
+    #: Replaces its connection's attestation policy for this client's ceremonies.
+    attestation: AttestationPolicy | None = None
 
     @property
     def is_confidential(self) -> bool:
@@ -129,12 +157,17 @@ class Connection:
     required_identifiers: frozenset[Identifier] = field(
         default_factory=lambda: frozenset({"email"})
     )
+    attestation: AttestationPolicy = field(default_factory=AttestationPolicy)
 
 
 @dataclass(frozen=True)
 class Organization:
     id: str
     name: str = ""
+    #: Whether a sign-up naming the organization makes the new user a member (Auth0's
+    #: behaviour, the default). Off, such a sign-up is refused: members are added by the
+    #: operator (``flask passkey users add-to-organization``).
+    assign_membership_on_signup: bool = True
 
 
 @dataclass(frozen=True)
@@ -173,6 +206,10 @@ class Credential:
     aaguid: str = "00000000-0000-0000-0000-000000000000"
     last_used_at: float | None = None
     name: str = ""
+    #: Registered with an attestation the policy trusted, from an authenticator whose metadata
+    #: puts its keys in hardware, and not synced (flask_passkey.attestation): its sign-ins
+    #: claim ``amr`` "hwk".
+    hardware_attested: bool = False
 
     @property
     def device_type(self) -> Literal["single_device", "multi_device"]:

@@ -289,6 +289,17 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get",
+        "/.well-known/webauthn",
+        "webauthnRelatedOrigins",
+        "WebAuthn related origins: pages on other domains that may use this domain's RP ID",
+        "discovery",
+        success=(200, schemas.WebAuthnRelatedOriginsSchema),
+        errors=_DISCOVERY_ERRORS,
+        prefixed=False,
+        rate_limited=False,
+    ),
+    Operation(
+        "get",
         OPENAPI_PATH,
         "openapi",
         "This document",

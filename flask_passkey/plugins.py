@@ -14,6 +14,7 @@ from .config import Settings
 from .default_plugins.event_log import EventLog
 from .default_plugins.memory_store import MemoryStorePlugin
 from .default_plugins.sql_store import SqlStorePlugin
+from .default_plugins.tenant_log import TenantLog
 from .default_plugins.validation_steps import STEPS
 from .errors import ConfigurationError
 
@@ -27,6 +28,7 @@ def default_plugins() -> dict[str, object]:
         "sql_store": SqlStorePlugin(),
         "memory_session_store": MemoryStorePlugin(),
         "event_log": EventLog(),
+        "tenant_log": TenantLog(),
     }
 
 

@@ -333,6 +333,14 @@ class ErrorSchema(Schema):
 
     error = fields.String(required=True)
     error_description = fields.String(required=True)
+    #: Names the request in the server's log, where the details of the refusal are.
+    request_id = fields.String(required=True)
+    unknown_credential_id = fields.String(
+        metadata={
+            "description": "Only at /oauth/token, for a valid auth_session redeemed with a passkey "
+            "the server does not hold: its id (base64url), for signalUnknownCredential."
+        }
+    )
 
 
 class ProblemErrorSchema(ErrorSchema):
@@ -498,3 +506,10 @@ class AppleAppSiteAssociationSchema(Schema):
     this domain's passkeys."""
 
     webcredentials = fields.Nested(_WebCredentialsSchema, required=True)
+
+
+class WebAuthnRelatedOriginsSchema(Schema):
+    """200 answer of ``GET /.well-known/webauthn`` (WebAuthn Level 3 §5.11): the origins whose
+    pages may use this domain's RP ID."""
+
+    origins = fields.List(fields.String(), required=True)

@@ -256,6 +256,7 @@ class UserStoreContract:
             aaguid="ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4",
             name="Jane's phone",
             created_at=NOW + 0.123456,
+            hardware_attested=True,
         )
         store.create_user(user, credential, organization_id=None)
         assert store.get_credential(credential.id) == credential

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import os
@@ -31,8 +32,10 @@ from enum import Enum
 from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import NameOID
 from joserfc import jws
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor
@@ -41,6 +44,7 @@ from .models import android_origin
 
 __all__ = [
     "Algorithm",
+    "AttestationCA",
     "DPoPAlgorithm",
     "DPoPKey",
     "PrivateKey",
@@ -98,6 +102,96 @@ class StoredCredential:
         return encode_cbor(_cose_key(self.private_key, self.algorithm))
 
 
+#: id-fido-gen-ce-aaguid: the extension of an attestation certificate naming its AAGUID.
+_AAGUID_EXTENSION = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
+
+
+class AttestationCA:
+    """A test certificate authority that issues authenticator attestation certificates.
+
+    Its self-signed P-256 root (:attr:`root_der`, :attr:`root_pem`) is what a FIDO Metadata
+    Service entry lists as ``attestationRootCertificates`` for the authenticators it vouches
+    for. :meth:`issue` makes a batch attestation certificate meeting WebAuthn's packed
+    attestation requirements (§8.2.1): version 3, subject C/O/OU="Authenticator Attestation"/CN,
+    not a CA, and the AAGUID extension. Give one to a :class:`SoftAuthenticator`
+    (``attestation_ca=``) for ``packed`` attestations with an x5c chain::
+
+        ca = AttestationCA()
+        passkey = SoftAuthenticator(attestation="packed", attestation_ca=ca, aaguid=aaguid)
+    """
+
+    def __init__(self, name: str = "flask-passkey test attestation root") -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        self.certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+
+    @property
+    def root_der(self) -> bytes:
+        """The root certificate, DER-encoded."""
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def root_pem(self) -> bytes:
+        """The root certificate, PEM-encoded."""
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def issue(self, aaguid: bytes) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+        """A new attestation key and its certificate (DER) for authenticators of ``aaguid``
+        (16 bytes), signed by this CA's root."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "flask-passkey tests"),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "Authenticator Attestation"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "SoftAuthenticator attestation"),
+            ]
+        )
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                # DER OCTET STRING (0x04) of 16 bytes (0x10): the AAGUID
+                x509.UnrecognizedExtension(_AAGUID_EXTENSION, b"\x04\x10" + aaguid),
+                critical=False,
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return key, certificate.public_bytes(serialization.Encoding.DER)
+
+
 class SoftAuthenticator:
     """A platform authenticator holding discoverable passkeys in memory.
 
@@ -107,8 +201,10 @@ class SoftAuthenticator:
 
     - ``algorithm``: key type for new credentials (ES256 = P-256, EdDSA =
       Ed25519, RS256 = RSA-2048 PKCS#1 v1.5).
-    - ``attestation``: ``"none"`` or ``"packed"`` self attestation (signed with
-      the credential key itself, no certificate chain).
+    - ``attestation``: ``"none"`` or ``"packed"``: self attestation (signed with
+      the credential key itself, no certificate chain), or with ``attestation_ca``
+      an ES256 signature by an attestation key whose certificate, issued by that
+      :class:`AttestationCA` for ``aaguid``, is the statement's ``x5c``.
     - ``user_verified``: whether the UV flag is set.
     - ``backup_eligible`` / ``backed_up``: the BE / BS flags (multi-device,
       synced passkey); ``backed_up`` defaults to ``backup_eligible``.
@@ -127,6 +223,7 @@ class SoftAuthenticator:
         backed_up: bool | None = None,
         counter: Literal["zero", "increment"] = "zero",
         aaguid: bytes = bytes(16),
+        attestation_ca: AttestationCA | None = None,
     ) -> None:
         if algorithm not in COSE_ALGORITHMS:
             raise ValueError(f"unsupported algorithm {algorithm!r}")
@@ -136,6 +233,8 @@ class SoftAuthenticator:
             raise ValueError(f"unsupported counter mode {counter!r}")
         if len(aaguid) != 16:
             raise ValueError("aaguid must be 16 bytes")
+        if attestation_ca is not None and attestation != "packed":
+            raise ValueError("an attestation_ca signs packed attestations only")
         self.algorithm: Algorithm = algorithm
         self.attestation = attestation
         self.user_verified = user_verified
@@ -143,6 +242,10 @@ class SoftAuthenticator:
         self.backed_up = backup_eligible if backed_up is None else backed_up
         self.counter = counter
         self.aaguid = aaguid
+        #: The attestation key and its certificate (DER), when an AttestationCA issued one.
+        self.attestation_certificate = (
+            attestation_ca.issue(aaguid) if attestation_ca is not None else None
+        )
         self.credentials: list[StoredCredential] = []
 
     def create(
@@ -156,6 +259,8 @@ class SoftAuthenticator:
         challenge: str | None = None,
         client_data_type: str = "webauthn.create",
         sign_count: int | None = None,
+        credential_id: bytes | None = None,
+        top_origin: str | None = None,
     ) -> dict[str, Any]:
         """Answer ``navigator.credentials.create()`` and store the new credential.
 
@@ -174,7 +279,10 @@ class SoftAuthenticator:
         authenticatorData instead of the real RP ID; ``challenge`` (base64url)
         and ``client_data_type`` replace those clientData members;
         ``sign_count`` is reported instead of the credential's counter (the
-        stored counter is left unchanged).
+        stored counter is left unchanged); ``credential_id`` replaces the 32
+        random bytes of the new credential's id; ``top_origin`` makes it a
+        cross-origin ceremony (an iframe in a page of that origin):
+        ``crossOrigin: true`` and ``topOrigin`` in clientData.
         """
         real_rp_id = options["rp"].get("id") or _host(origin)
         alg = COSE_ALGORITHMS[self.algorithm]
@@ -188,7 +296,7 @@ class SoftAuthenticator:
             raise ValueError("authenticator already holds a credential in excludeCredentials")
 
         credential = StoredCredential(
-            credential_id=os.urandom(32),
+            credential_id=os.urandom(32) if credential_id is None else credential_id,
             rp_id=real_rp_id,
             user_handle=base64url_to_bytes(options["user"]["id"]),
             private_key=_generate_key(self.algorithm),
@@ -200,6 +308,7 @@ class SoftAuthenticator:
             client_data_type,
             options["challenge"] if challenge is None else challenge,
             origin,
+            top_origin,
         )
         cose_key = credential.cose_public_key
         attested = (
@@ -218,7 +327,15 @@ class SoftAuthenticator:
         att_stmt: dict[str, Any] = {}
         if self.attestation == "packed":
             signed = auth_data + hashlib.sha256(client_data).digest()
-            att_stmt = {"alg": alg, "sig": _sign(credential.private_key, signed)}
+            if self.attestation_certificate is None:
+                att_stmt = {"alg": alg, "sig": _sign(credential.private_key, signed)}
+            else:
+                attestation_key, certificate = self.attestation_certificate
+                att_stmt = {
+                    "alg": COSE_ALGORITHMS["ES256"],
+                    "sig": _sign(attestation_key, signed),
+                    "x5c": [certificate],
+                }
         attestation_object = encode_cbor(
             {"fmt": self.attestation, "attStmt": att_stmt, "authData": auth_data}
         )
@@ -250,6 +367,7 @@ class SoftAuthenticator:
         client_data_type: str = "webauthn.get",
         sign_count: int | None = None,
         user_handle: bytes | _Unset | None = _UNSET,
+        top_origin: str | None = None,
     ) -> dict[str, Any]:
         """Answer ``navigator.credentials.get()`` with a signed assertion.
 
@@ -278,6 +396,7 @@ class SoftAuthenticator:
             client_data_type,
             options["challenge"] if challenge is None else challenge,
             origin,
+            top_origin,
         )
         auth_data = self._authenticator_data(
             rp_id or real_rp_id,
@@ -352,13 +471,15 @@ def _credential_json(credential_id: bytes) -> dict[str, Any]:
     }
 
 
-def _client_data(type_: str, challenge: str, origin: str) -> bytes:
-    data = {
+def _client_data(type_: str, challenge: str, origin: str, top_origin: str | None) -> bytes:
+    data: dict[str, Any] = {
         "type": type_,
         "challenge": challenge,
         "origin": origin,
-        "crossOrigin": False,
+        "crossOrigin": top_origin is not None,
     }
+    if top_origin is not None:
+        data["topOrigin"] = top_origin
     return json.dumps(data, separators=(",", ":")).encode()
 
 

@@ -202,6 +202,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             steps=REVOKE_STEPS,
         )
         state.grants.revoke(context.client, token=data["token"])
+        issued("refresh_revoked", passkey_request, client_id=client_id)
         return "", 200, NO_STORE
 
     for rule, endpoint in (

@@ -20,6 +20,7 @@ from tests.conftest import (
     FakeClock,
     build_app,
     post_challenge,
+    stable_error,
     tenant_data,
 )
 
@@ -42,7 +43,7 @@ def assert_error(response: Any, status: int, error: str) -> None:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.mimetype == JSON
     body = response.get_json()
-    assert set(body) == {"error", "error_description"}
+    assert set(body) == {"error", "error_description", "request_id"}
     assert body["error"] == error
     assert isinstance(body["error_description"], str) and body["error_description"]
 
@@ -358,7 +359,7 @@ def test_default_domain_is_refused_before_the_body_is_read(api: FlaskClient) -> 
     good_body = post_challenge(client, host=DEFAULT_DOMAIN)
 
     assert_error(bad_body, 400, "invalid_request")
-    assert bad_body.get_json() == good_body.get_json()
+    assert stable_error(bad_body) == stable_error(good_body)
     assert "custom domain" in bad_body.get_json()["error_description"]
 
 
@@ -408,7 +409,7 @@ def test_realm_is_checked_before_the_organization(api: FlaskClient) -> None:
     realm_wrong = post_challenge(client, {"client_id": "org-allowed", "realm": "nope"})
 
     assert_error(both_wrong, 400, "invalid_request")
-    assert both_wrong.get_json() == realm_wrong.get_json()
+    assert stable_error(both_wrong) == stable_error(realm_wrong)
 
 
 # -- the stored session ------------------------------------------------------------------------

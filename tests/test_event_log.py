@@ -36,6 +36,7 @@ from tests.conftest import (
     ceremony_tenant,
     new_email,
     post_challenge,
+    stable_error,
     url_text,
 )
 
@@ -141,7 +142,7 @@ def test_a_server_error_is_reported_too() -> None:
     response = post_challenge(app.test_client())
 
     assert response.status_code == 500
-    assert response.get_json() == {
+    assert stable_error(response) == {
         "error": "server_error",
         "error_description": "Internal server error.",
     }

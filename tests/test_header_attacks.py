@@ -258,12 +258,54 @@ def test_forged_host_header_gets_no_challenge(direct_app: Flask, endpoint: str, 
     status, body = forge(direct_app, endpoint, host, via="Host")
 
     assert status == 400, body
-    # Hosts werkzeug's router cannot encode fail routing: the host app's own 400 answers those.
-    assert body is None or body["error"] == "invalid_request"
+    assert body is not None and body["error"] == "invalid_request", body
+
+
+#: Hosts werkzeug's router cannot IDNA-encode: it refuses them before any blueprint is chosen.
+UNROUTABLE_HOSTS = {
+    "label-over-63": f"{'a' * 64}.acme.test",
+    "name-over-255": ".".join(["a" * 60] * 5) + ".test",
+}
+
+
+def api_routes(app: Flask) -> list[tuple[str, str]]:
+    """(method, path) of every flask-passkey route of ``app``."""
+    ours = {bp.name for bp in app.iter_blueprints() if bp.import_name.startswith("flask_passkey")}
+    return [
+        ("POST" if "POST" in rule.methods else "GET", rule.rule.replace("<", "").replace(">", ""))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.partition(".")[0] in ours and not rule.endpoint.endswith("_other_methods")
+    ]
+
+
+@pytest.mark.parametrize("host", UNROUTABLE_HOSTS.values(), ids=list(UNROUTABLE_HOSTS))
+def test_an_unroutable_host_gets_a_json_400_on_every_endpoint(direct_app: Flask, host: str) -> None:
+    routes = api_routes(direct_app)
+    assert len(routes) > 10
+
+    for method, path in routes:
+        builder = EnvironBuilder(path=path, method=method, json={"client_id": "spa"})
+        env = {**builder.get_environ(), "HTTP_HOST": host}
+        app_iter, status, headers = run_wsgi_app(direct_app, env, buffered=True)
+        assert status.startswith("400"), (method, path, status)
+        assert headers["Content-Type"] == "application/json", (method, path)
+        assert json.loads(b"".join(app_iter))["error"] == "invalid_request", (method, path)
+
+
+def test_an_unroutable_host_on_a_host_app_route_is_left_to_the_host_app() -> None:
+    app = build_app(rate_limit_enabled=False)
+    app.add_url_rule("/hello", "hello", lambda: "hello")
+    builder = EnvironBuilder(path="/hello")
+    env = {**builder.get_environ(), "HTTP_HOST": UNROUTABLE_HOSTS["label-over-63"]}
+
+    _, status, headers = run_wsgi_app(app, env, buffered=True)
+
+    assert status.startswith("400")
+    assert headers["Content-Type"].startswith("text/html")
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-@pytest.mark.parametrize("host", FORGED_HOSTS)
+@pytest.mark.parametrize("host", [*FORGED_HOSTS, *UNROUTABLE_HOSTS.values()])
 def test_forged_x_forwarded_host_gets_no_challenge(
     proxied_app: Flask, endpoint: str, host: str
 ) -> None:

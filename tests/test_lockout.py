@@ -330,7 +330,7 @@ def test_every_failure_and_the_lockout_are_reported(recorder: Recorder) -> None:
         None,
         "too_many_attempts",
     ]
-    assert "origin" in (token_events[0].description or "")
+    assert "verified" in (token_events[0].description or "")
     assert "client IP" in (token_events[2].description or "")
 
 

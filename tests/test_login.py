@@ -15,6 +15,8 @@ import pytest
 from flask import Flask
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
+import flask_passkey
+from flask_passkey.events import PasskeyEvent
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, android_origin
 from tests.conftest import (
@@ -551,20 +553,42 @@ def test_counter_going_backwards_gets_invalid_grant_and_keeps_the_stored_count(
     assert flow.sign_in()  # the real authenticator, now at 3, still works
 
 
-def test_authenticator_that_starts_reporting_zero_still_signs_in(
-    shared_app: Flask,
+class Recorder:
+    """A ``passkey_event`` plugin keeping every event."""
+
+    def __init__(self) -> None:
+        self.events: list[PasskeyEvent] = []
+
+    @flask_passkey.hookimpl
+    def passkey_event(self, event: PasskeyEvent) -> None:
+        self.events.append(event)
+
+
+@pytest.mark.parametrize("reported", [0, 5], ids=["drops-to-zero", "repeats-the-count"])
+def test_counter_not_above_a_non_zero_stored_count_is_a_possible_clone(
+    make_ceremony_app: AppFactory, reported: int
 ) -> None:
-    flow = passkey_flow(shared_app, authenticator=SoftAuthenticator(counter="increment"))
+    # WebAuthn Level 3 §7.2 step 22: once either count is non-zero, a count that does not
+    # grow signals a cloned authenticator, even when the new one is 0.
+    recorder = Recorder()
+    clock = FakeClock(1_900_000_000.0)
+    app = make_ceremony_app(clock=clock, plugins=[recorder])
+    flow = passkey_flow(app, authenticator=SoftAuthenticator(counter="increment"))
     flow.sign_up({"email": new_email()})
-    flow.sign_in()
-    assert stored_credential(shared_app, flow).sign_count == 1
+    for _ in range(5):
+        flow.sign_in()
+    assert stored_credential(app, flow).sign_count == 5
+    clock.advance(10)
     auth_session, options = start(flow)
-    assertion = flow.authenticator.get(options, origin=ORIGIN, sign_count=0)
+    assertion = flow.authenticator.get(options, origin=ORIGIN, sign_count=reported)
 
-    response = flow.token(auth_session, assertion)
+    assert_oauth_error(refused(app, flow, auth_session, assertion), 400, "invalid_grant")
 
-    assert response.status_code == 200, response.get_json()
-    assert stored_credential(shared_app, flow).sign_count == 0
+    assert stored_credential(app, flow).sign_count == 5
+    clone = [event for event in recorder.events if event.name == "possible_clone"]
+    assert [(e.endpoint, e.user_id, e.error) for e in clone] == [
+        ("token", user_of(app, flow).id, "invalid_grant")
+    ]
 
 
 def test_older_assertion_replayed_on_a_new_session_gets_invalid_grant(

@@ -15,7 +15,13 @@ from flask import Flask, Response, current_app, request
 
 import flask_passkey
 from flask_passkey import ConfigurationError, PasskeyError, PasskeyEvent
-from tests.conftest import CONFIDENTIAL_SECRET, DB_CONNECTION, build_app, post_challenge
+from tests.conftest import (
+    CONFIDENTIAL_SECRET,
+    DB_CONNECTION,
+    build_app,
+    post_challenge,
+    stable_error,
+)
 
 REFUSING_MODULE = """
 import flask_passkey
@@ -96,7 +102,7 @@ def test_plugin_named_by_module_and_attribute_is_loaded(
     response = post_challenge(client)
 
     assert response.status_code == 403
-    assert response.get_json() == {"error": "dotted_attr", "error_description": "dotted_attr"}
+    assert stable_error(response) == {"error": "dotted_attr", "error_description": "dotted_attr"}
 
 
 def test_plugin_named_by_module_alone_uses_its_module_level_hooks(

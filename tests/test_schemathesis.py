@@ -107,10 +107,19 @@ class Fixture:
         self.token: str = tokens["access_token"]
         #: A token for the userinfo audience (the default one).
         self.userinfo_token: str = flow.sign_in()["access_token"]
+        self.refreshing = PasskeyFlow(
+            self.app.test_client(), client_id="refreshing", host=CUSTOM_DOMAIN
+        )
+        self.refreshing.sign_up({"email": new_email()})
         user_id = jwt.decode(self.token, options={"verify_signature": False})["sub"]
         users = self.app.extensions["passkey"].users
         (credential,) = users.list_credentials(user_id)
         self.method_id = f"passkey|{bytes_to_base64url(credential.id)}"
+
+    def refresh_token(self) -> str:
+        """A new live refresh token of the ``refreshing`` client (one sign-in each)."""
+        token: str = self.refreshing.sign_in(scope="openid offline_access")["refresh_token"]
+        return token
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +129,8 @@ def target(signing_key_pem: str) -> Fixture:
 
 def _use_real_credentials(case: Case, draw: Callable[..., Any], target: Fixture) -> None:
     """Make a positive case likely to get past authentication: a real client (with its secret)
-    for the passkey endpoints, a real bearer token for userinfo, and a real bearer token and
-    passkey id for the My Account API."""
+    for the passkey endpoints, a live refresh token for revocation, a real bearer token for
+    userinfo, and a real bearer token and passkey id for the My Account API."""
     path = case.operation.path
     if path == "/userinfo":
         if draw(st.booleans()):
@@ -137,6 +146,11 @@ def _use_real_credentials(case: Case, draw: Callable[..., Any], target: Fixture)
             case.path_parameters["authentication_method_id"] = draw(
                 st.sampled_from([target.method_id, quote(target.method_id, safe=""), "passkey|new"])
             )
+        return
+    if path == "/oauth/revoke" and isinstance(case.body, dict) and draw(st.booleans()):
+        # A live refresh token of the client revoking it: the case revokes a real family.
+        case.body.update(client_id="refreshing", token=target.refresh_token())
+        case.body.pop("client_secret", None)
         return
     if isinstance(case.body, dict) and draw(st.integers(0, 2)):
         client_id = draw(st.sampled_from(CLIENTS))

@@ -578,6 +578,30 @@ def test_tampered_packed_attestation_signature_gets_invalid_grant(
     assert store_snapshot(shared_app) == before
 
 
+@pytest.mark.parametrize("length", [1024, 4000])
+def test_credential_id_longer_than_1023_bytes_is_refused(
+    shared_app: Flask, before: Snapshot, length: int
+) -> None:
+    # WebAuthn Level 3 §7.1 step 24: credential ids are at most 1,023 bytes.
+    flow = passkey_flow(shared_app)
+    auth_session, options = start(flow)
+    credential = flow.authenticator.create(options, origin=ORIGIN, credential_id=os.urandom(length))
+
+    response = flow.token(auth_session, credential)
+
+    assert_oauth_error(response, 400, "invalid_grant")
+    assert store_snapshot(shared_app) == before
+
+
+def test_credential_id_of_1023_bytes_signs_up_and_in(shared_app: Flask) -> None:
+    flow = passkey_flow(shared_app)
+    auth_session, options = start(flow)
+    credential = flow.authenticator.create(options, origin=ORIGIN, credential_id=os.urandom(1023))
+
+    assert flow.token(auth_session, credential).status_code == 200
+    assert flow.sign_in()["id_token"]
+
+
 def test_redeemed_sign_up_session_cannot_be_replayed(shared_app: Flask) -> None:
     flow = passkey_flow(shared_app)
     auth_session, options = start(flow)

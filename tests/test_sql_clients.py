@@ -78,7 +78,8 @@ def test_upgrade_from_0001_to_0002_keeps_every_row(database_url: URL) -> None:
     with engine.begin() as connection:  # written with the 0001 schema, before 0002 exists
         assert not sa.inspect(connection).has_table("clients")
         connection.execute(tables["users"].insert(), asdict(user))
-        connection.execute(tables["credentials"].insert(), asdict(credential))
+        old_credential = {k: v for k, v in asdict(credential).items() if k != "hardware_attested"}
+        connection.execute(tables["credentials"].insert(), old_credential)
         connection.execute(
             tables["organization_members"].insert(),
             {"organization_id": "org_acme", "user_id": user.id},
@@ -95,7 +96,7 @@ def test_upgrade_from_0001_to_0002_keeps_every_row(database_url: URL) -> None:
 
     upgrade_database(database_url)
 
-    assert database_revision(database_url) == head_revision() == "0008"
+    assert database_revision(database_url) == head_revision() == "0010"
     store = SqlStore(database_url)
     assert store.get_user(user.id) == user
     assert store.get_credential(credential.id) == credential

@@ -152,22 +152,24 @@ def test_access_token_is_a_jwt_for_the_userinfo_audience(shared_app: Flask) -> N
 
 
 @pytest.mark.parametrize(
-    ("authenticator", "amr"),
+    "authenticator",
     [
-        (SoftAuthenticator(backup_eligible=True, user_verified=True), ["swk", "mfa"]),
-        (SoftAuthenticator(backup_eligible=False, user_verified=True), ["hwk", "mfa"]),
-        (SoftAuthenticator(backup_eligible=False, user_verified=False), ["hwk"]),
+        SoftAuthenticator(backup_eligible=True, user_verified=True),
+        SoftAuthenticator(backup_eligible=False, user_verified=True),
+        SoftAuthenticator(backup_eligible=False, user_verified=False),
     ],
     ids=["synced, verified", "device-bound, verified", "device-bound, not verified"],
 )
-def test_amr_says_how_the_user_authenticated(
-    shared_app: Flask, authenticator: SoftAuthenticator, amr: list[str]
+def test_amr_claims_only_the_proof_of_possession_the_server_verified(
+    shared_app: Flask, authenticator: SoftAuthenticator
 ) -> None:
+    # With "none" attestation the BE and UV flags are the authenticator's own word: neither
+    # "hwk"/"swk" nor "mfa" is known to the server, only that the registered key signed.
     flow, tokens = signed_up(shared_app, {"email": new_email()}, authenticator=authenticator)
 
-    assert verify_jwt(flow.client, tokens["id_token"], audience="spa")["amr"] == amr
+    assert verify_jwt(flow.client, tokens["id_token"], audience="spa")["amr"] == ["pop"]
     signed_in = flow.sign_in()
-    assert verify_jwt(flow.client, signed_in["id_token"], audience="spa")["amr"] == amr
+    assert verify_jwt(flow.client, signed_in["id_token"], audience="spa")["amr"] == ["pop"]
 
 
 def test_org_id_is_in_both_tokens_when_an_organization_applies(shared_app: Flask) -> None:

@@ -14,7 +14,14 @@ from flask.testing import FlaskClient
 import flask_passkey
 from flask_passkey import PasskeyError
 from flask_passkey.default_plugins.validation_steps import STEPS
-from tests.conftest import CUSTOM_DOMAIN, DEFAULT_DOMAIN, build_app, post_challenge, tenant_data
+from tests.conftest import (
+    CUSTOM_DOMAIN,
+    DEFAULT_DOMAIN,
+    build_app,
+    post_challenge,
+    stable_error,
+    tenant_data,
+)
 
 
 class OperatorRejected(PasskeyError):
@@ -244,7 +251,7 @@ def test_operator_step_rejection_reaches_the_client_unchanged(
 
     assert response.status_code == 403
     expected_subject = CUSTOM_DOMAIN if hook in REQUEST_HOOKS else "spa"
-    assert response.get_json() == {
+    assert stable_error(response) == {
         "error": "operator_rejected",
         "error_description": f"{hook} says no to {expected_subject}",
     }

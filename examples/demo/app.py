@@ -51,6 +51,7 @@ from flask.sessions import SecureCookieSessionInterface
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from flask_passkey import Passkey
+from flask_passkey.authenticators import AuthenticatorInfo
 from flask_passkey.models import Credential
 
 HERE = Path(__file__).resolve().parent
@@ -62,17 +63,6 @@ LEEWAY = 30
 #: The server-side sign-ins, in the instance folder.
 SIGN_INS_FILE = "sign_ins.sqlite3"
 
-#: Authenticator models (AAGUID) the passkeys list names; anything else is "Passkey".
-KNOWN_AUTHENTICATORS = {
-    "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4": "Google Password Manager",
-    "adce0002-35bc-c60a-648b-0b25f1f05503": "Chrome on Mac",
-    "fbfc3007-154e-4ecc-8c0b-6e020557d7bd": "iCloud Keychain",
-    "08987058-cadc-4b81-b6e1-30de50dcbe96": "Windows Hello",
-    "9ddd1817-af5a-4672-a2b9-3e3dd95000a9": "Windows Hello",
-    "6028b017-b1d4-4c02-b4b3-afcdafc96bb2": "Windows Hello",
-    "bada5566-a7aa-401f-bd96-45619a55120d": "1Password",
-    "d548826e-79b4-db40-a3d8-11116f7e8349": "Bitwarden",
-}
 TRANSPORT_NAMES = {
     "internal": "built into the device",
     "hybrid": "phone (QR code)",
@@ -175,6 +165,9 @@ def create_app(
         PASSKEY_TENANT_FILE=os.path.abspath(
             os.environ.get("PASSKEY_DEMO_TENANT", HERE / "tenant.toml")
         ),
+        # A few providers' names, in the format of the community passkey-authenticator-aaguids
+        # list: point this at a downloaded copy of that list for every provider and its icons.
+        PASSKEY_AUTHENTICATOR_NAMES_FILE=str(HERE / "authenticator_names.json"),
         DEMO_CLIENT_ID=CLIENT_ID,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -232,16 +225,35 @@ def account_page() -> Any:
     if current is None:
         return redirect(url_for("signin"))
     sign_in, claims = current
-    users = current_app.extensions["passkey"].users
-    if users.get_user(claims["sub"]) is None:
+    state = current_app.extensions["passkey"]
+    users = state.users
+    user = users.get_user(claims["sub"])
+    if user is None:
         _end_session()
         flash("Your account no longer exists. Create a new one to continue.", "error")
         return redirect(url_for("signup"))
-    passkeys = [_describe(credential) for credential in users.list_credentials(claims["sub"])]
+    names = state.authenticators
+    credentials = users.list_credentials(user.id)
+    passkeys = [
+        _describe(credential, names.authenticator_name(credential.aaguid))
+        for credential in credentials
+    ]
+    rp_id = state.validator.tenant().rp_id_for(request.host.split(":")[0].lower())
     return render_template(
         "account.html",
         claims=claims,
         passkeys=passkeys,
+        # What the page tells the passkey provider (WebAuthn Signal API): which passkeys this
+        # site still accepts for the user, and the user's current name.
+        signals={
+            "rpId": rp_id,
+            "userId": bytes_to_base64url(user.user_handle),
+            "acceptedCredentialIds": [
+                bytes_to_base64url(c.id) for c in credentials if c.rp_id == rp_id
+            ],
+            "name": user.email or user.username or user.phone_number or user.id,
+            "displayName": user.profile.get("name") or user.email or user.id,
+        },
         key_id=jwt.get_unverified_header(sign_in.id_token).get("kid"),
         this_passkey=sign_in.credential_id,
     )
@@ -397,7 +409,7 @@ def _template_globals() -> dict[str, Any]:
     }
 
 
-def _describe(credential: Credential) -> dict[str, Any]:
+def _describe(credential: Credential, provider: AuthenticatorInfo | None) -> dict[str, Any]:
     if credential.backed_up:
         kind, kind_note = "Synced", "Backed up by your passkey provider, available on your devices."
     elif credential.backup_eligible:
@@ -406,7 +418,11 @@ def _describe(credential: Credential) -> dict[str, Any]:
         kind, kind_note = "Device-bound", "Lives only on the authenticator that created it."
     return {
         "id": bytes_to_base64url(credential.id),
-        "name": credential.name or KNOWN_AUTHENTICATORS.get(credential.aaguid, "Passkey"),
+        "name": credential.name or (provider.name if provider else "Passkey"),
+        "provider": provider.name if provider else None,
+        # data:image URIs (AaguidFile keeps nothing else): never a URL the page would fetch.
+        "icon_light": provider.icon_light if provider else None,
+        "icon_dark": provider.icon_dark if provider else None,
         "kind": kind,
         "kind_note": kind_note,
         "synced": credential.backup_eligible,

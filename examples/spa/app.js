@@ -18,6 +18,10 @@ const MY_ACCOUNT_SCOPES = [
   "read:me:factors",
 ];
 
+// The token endpoint's error_description for a passkey the server does not hold (said only
+// once the auth_session was valid); the SDK keeps error and error_description of an answer.
+const UNKNOWN_CREDENTIAL = "Unknown credential.";
+
 const $ = (id) => document.getElementById(id);
 let auth0;
 let settings;
@@ -82,12 +86,61 @@ async function renderSignedIn() {
   $("claim-email").textContent = user.email || "";
   showTokenExpiry(await auth0.getTokenSilently({ detailedResponse: true }));
   $("refresh-count").textContent = String(refreshes);
-  await renderPasskeys();
+  signalUserDetails(await renderPasskeys(), user);
   show("signed-in");
+}
+
+// The WebAuthn Signal API, where the browser has it: tell the passkey provider what this site
+// knows, so it can hide passkeys deleted here and show the user's current name.
+const signal = (name, options) =>
+  typeof PublicKeyCredential[name] === "function"
+    ? PublicKeyCredential[name](options).catch(() => {})
+    : undefined;
+
+// The passkeys the server still accepts for this user, per RP ID.
+function signalAcceptedPasskeys(methods) {
+  const byRpId = new Map();
+  for (const method of methods) {
+    const key = `${method.relying_party_id}\n${method.user_handle}`;
+    if (!byRpId.has(key)) byRpId.set(key, []);
+    byRpId.get(key).push(method.key_id);
+  }
+  for (const [key, ids] of byRpId) {
+    const [rpId, userId] = key.split("\n");
+    signal("signalAllAcceptedCredentials", { rpId, userId, allAcceptedCredentialIds: ids });
+  }
+}
+
+// The user's current name and display name, for each RP ID their passkeys are for.
+function signalUserDetails(methods, user) {
+  const seen = new Set();
+  for (const { relying_party_id: rpId, user_handle: userId } of methods) {
+    if (seen.has(rpId)) continue;
+    seen.add(rpId);
+    signal("signalCurrentUserDetails", {
+      rpId, userId, name: user.email || user.sub, displayName: user.name || user.email || user.sub,
+    });
+  }
+}
+
+// Sign in through the SDK's step-by-step calls, so that a passkey the server does not know can
+// be signalled with its id and RP ID.
+async function signIn() {
+  const { authSession, publicKey } = await auth0.passkey.getLoginChallenge();
+  const credential = await navigator.credentials.get({ publicKey });
+  try {
+    await auth0.passkey.getTokenWithPasskey({ authSession, credential });
+  } catch (error) {
+    if (error.error === "invalid_grant" && error.error_description === UNKNOWN_CREDENTIAL) {
+      signal("signalUnknownCredential", { rpId: publicKey.rpId, credentialId: credential.id });
+    }
+    throw error;
+  }
 }
 
 async function renderPasskeys() {
   const methods = await auth0.myAccount.getAuthenticationMethods("passkey");
+  signalAcceptedPasskeys(methods);
   const list = $("passkeys");
   list.replaceChildren();
   for (const method of methods) {
@@ -109,6 +162,7 @@ async function renderPasskeys() {
     }));
     list.append(row);
   }
+  return methods;
 }
 
 // Enrolment through the My Account API: a challenge (POST /me/v1/authentication-methods; 201
@@ -148,7 +202,7 @@ async function main() {
     });
   });
   $("signin-button").addEventListener("click", () => step(async () => {
-    await auth0.passkey.login();
+    await signIn();
     await renderSignedIn();
   }));
   $("refresh-button").addEventListener("click", () => step(async () => {

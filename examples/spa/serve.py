@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import ssl
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +48,26 @@ SDK_BUNDLE = "auth0-spa-js.production.esm.js"
 PAGE_FILES = ("index.html", "app.js", "style.css")
 
 
-def tenant(*, api_domain: str, rp_id: str, app_origins: list[str]) -> dict[str, Any]:
+def tenant(
+    *,
+    api_domain: str,
+    rp_id: str,
+    app_origins: list[str],
+    related_origins: Sequence[str] = (),
+) -> dict[str, Any]:
     """The tenant: ``api_domain`` (``host:port``) as custom domain, one public SPA client
-    whose pages on ``app_origins`` may make passkeys and call the API."""
+    whose pages on ``app_origins`` may make passkeys and call the API.
+
+    With ``related_origins`` (pages on other registrable domains that use the RP ID, WebAuthn
+    Related Origin Requests) the RP ID's own host is a custom domain too: browsers ask it for
+    ``https://<rp_id>/.well-known/webauthn``.
+    """
     host = api_domain.split(":")[0]
     return {
         "default_domain": "spa-example.auth0.example",
-        "custom_domains": [host],
+        "custom_domains": [host, rp_id] if related_origins else [host],
         "rp_id": rp_id,
+        "related_origins": list(related_origins),
         "rp_name": "flask-passkey SPA example",
         "default_connection": CONNECTION,
         "connections": [{"name": CONNECTION, "required_identifiers": ["email"]}],
@@ -80,13 +93,24 @@ def tenant(*, api_domain: str, rp_id: str, app_origins: list[str]) -> dict[str, 
 
 
 def create_api_app(
-    *, api_domain: str, rp_id: str, app_origins: list[str], instance: Path, **config: Any
+    *,
+    api_domain: str,
+    rp_id: str,
+    app_origins: list[str],
+    instance: Path,
+    related_origins: Sequence[str] = (),
+    **config: Any,
 ) -> Flask:
     """The flask-passkey API for ``api_domain``; ``config`` is more PASSKEY_* settings."""
     instance.mkdir(parents=True, exist_ok=True)
     app = Flask("spa_example_api", instance_path=str(instance))
     app.config.update(
-        PASSKEY_TENANT=tenant(api_domain=api_domain, rp_id=rp_id, app_origins=app_origins),
+        PASSKEY_TENANT=tenant(
+            api_domain=api_domain,
+            rp_id=rp_id,
+            app_origins=app_origins,
+            related_origins=related_origins,
+        ),
         PASSKEY_DATABASE_URL=f"sqlite:///{instance / 'passkey.sqlite3'}",
         **{f"PASSKEY_{key.upper()}": value for key, value in config.items()},
     )

@@ -53,6 +53,8 @@ credentials = sa.Table(
     sa.Column("name", sa.String, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("last_used_at", sa.Double),
+    # Registered with a trusted attestation of a hardware key (migration 0009)
+    sa.Column("hardware_attested", sa.Boolean, nullable=False),
     sa.Index(None, "user_id", "created_at"),
 )
 
@@ -147,6 +149,7 @@ clients = sa.Table(
     sa.Column("connections", sa.JSON, nullable=False),
     sa.Column("default_connection", sa.String),
     sa.Column("web_origins", sa.JSON, nullable=False),
+    sa.Column("allowed_top_origins", sa.JSON, nullable=False, server_default="[]"),
     # CORS origins; NULL: the web origins (migration 0007)
     sa.Column("allowed_origins", sa.JSON),
     # [{"package_name": ..., "sha256_cert_fingerprints": [...]}]

@@ -217,7 +217,12 @@ _SIGNING_KEYS = sa.select(*(signing_keys.c[f.name] for f in fields(SigningKey)))
 )
 
 # Every field of a Client but the plain secret, which is never stored.
-_CLIENT_COLUMNS = [clients.c[f.name] for f in fields(Client) if f.name != "client_secret"]
+#: Client fields without a column: the plain secret (only its hash is stored) and the
+#: attestation override, which only the tenant data sets (stored clients use their connection's).
+_UNSTORED_CLIENT_FIELDS = ("client_secret", "attestation")
+_CLIENT_COLUMNS = [
+    clients.c[f.name] for f in fields(Client) if f.name not in _UNSTORED_CLIENT_FIELDS
+]
 _LIST_CLIENTS = sa.select(*_CLIENT_COLUMNS).order_by(clients.c.client_id)
 _ADD_CLIENT = clients.insert()
 _CLIENT_EXISTS = sa.select(clients.c.client_id).where(clients.c.client_id == sa.bindparam("wanted"))
@@ -524,7 +529,13 @@ class SqlStore:
     def add_client(self, client: Client) -> None:
         if client.client_secret is not None:
             raise ValueError("Store the client secret's hash (client_secret_hash), not the secret.")
-        values = {key: value for key, value in asdict(client).items() if key != "client_secret"}
+        if client.attestation is not None:
+            raise ValueError("A stored client has no attestation policy: set it on the connection.")
+        values = {
+            key: value
+            for key, value in asdict(client).items()
+            if key not in _UNSTORED_CLIENT_FIELDS
+        }
         try:
             with self._connect() as connection:
                 connection.execute(_ADD_CLIENT, values)
@@ -619,6 +630,7 @@ def _client(row: Row[Any]) -> Client:
             "grant_types": tuple(row.grant_types),
             "connections": tuple(row.connections),
             "web_origins": tuple(row.web_origins),
+            "allowed_top_origins": tuple(row.allowed_top_origins),
             "allowed_origins": (
                 tuple(row.allowed_origins) if row.allowed_origins is not None else None
             ),

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import re
 import tomllib
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from ..models import (
     IDENTIFIERS,
     WEBAUTHN_GRANT,
     AndroidApp,
+    AttestationPolicy,
     Client,
     Connection,
     IosApp,
@@ -104,6 +106,44 @@ class _IosSchema(Schema):
         return IosApp(**data)
 
 
+def _aaguid(value: str) -> None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ValidationError(
+            "must be an AAGUID (a UUID such as 00000000-...-000000000000)."
+        ) from None
+
+
+class _AttestationSchema(Schema):
+    """A connection's (or a client's overriding) ``attestation`` policy."""
+
+    class Meta:
+        unknown = RAISE
+
+    conveyance = fields.String(
+        load_default="none", validate=validate.OneOf(["none", "indirect", "direct", "enterprise"])
+    )
+    require_trusted = fields.Boolean(load_default=False)
+    allowed_aaguids = fields.List(fields.String(validate=_aaguid), load_default=list)
+    denied_aaguids = fields.List(fields.String(validate=_aaguid), load_default=list)
+
+    @post_load
+    def _make(self, data: dict[str, Any], **_: Any) -> AttestationPolicy:
+        if data["require_trusted"] and data["conveyance"] not in ("direct", "enterprise"):
+            raise ValidationError(
+                "a trusted attestation needs conveyance 'direct' or 'enterprise' (with 'none' or "
+                "'indirect' the browser may strip or anonymize it).",
+                "conveyance",
+            )
+        return AttestationPolicy(
+            conveyance=data["conveyance"],
+            require_trusted=data["require_trusted"],
+            allowed_aaguids=frozenset(str(uuid.UUID(a)) for a in data["allowed_aaguids"]),
+            denied_aaguids=frozenset(str(uuid.UUID(a)) for a in data["denied_aaguids"]),
+        )
+
+
 class _RefreshTokenPolicySchema(Schema):
     class Meta:
         unknown = RAISE
@@ -154,6 +194,9 @@ class _ClientSchema(Schema):
     web_origins = fields.List(
         fields.String(validate=validate.Regexp(r"^https?://[^/]+$")), load_default=list
     )
+    allowed_top_origins = fields.List(
+        fields.String(validate=validate.Regexp(r"^https://[^/]+$")), load_default=list
+    )
     allowed_origins = fields.List(
         fields.String(validate=validate.Regexp(r"^https?://[^/]+$")), load_default=None
     )
@@ -161,6 +204,7 @@ class _ClientSchema(Schema):
     ios_apps = fields.List(fields.Nested(_IosSchema), load_default=list)
     refresh_token = fields.Nested(_RefreshTokenSchema, load_default=dict)
     challenge_without_secret = fields.Boolean(load_default=False)
+    attestation = fields.Nested(_AttestationSchema, load_default=None)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Client:
@@ -197,6 +241,7 @@ class _ConnectionSchema(Schema):
         fields.String(validate=validate.OneOf(IDENTIFIERS)),
         load_default=lambda: ["email"],
     )
+    attestation = fields.Nested(_AttestationSchema, load_default=AttestationPolicy)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Connection:
@@ -204,6 +249,7 @@ class _ConnectionSchema(Schema):
             data["name"],
             data["passkeys_enabled"],
             frozenset(data["required_identifiers"]),
+            data["attestation"],
         )
 
 
@@ -213,6 +259,7 @@ class _OrganizationSchema(Schema):
 
     id = fields.String(required=True, validate=validate.Length(min=1))
     name = fields.String(load_default="")
+    assign_membership_on_signup = fields.Boolean(load_default=True)
 
     @post_load
     def _make(self, data: dict[str, Any], **_: Any) -> Organization:
@@ -236,6 +283,9 @@ class TenantSchema(Schema):
     rp_name = fields.String(load_default="flask-passkey")
     default_connection = fields.String(load_default=None)
     allow_organization_name_in_authentication_api = fields.Boolean(load_default=False)
+    related_origins = fields.List(
+        fields.String(validate=validate.Regexp(r"^https://[^/]+$")), load_default=list
+    )
     connections = fields.List(fields.Nested(_ConnectionSchema), load_default=list)
     clients = fields.List(fields.Nested(_ClientSchema), load_default=list)
     organizations = fields.List(fields.Nested(_OrganizationSchema), load_default=list)
@@ -259,6 +309,7 @@ class ConfigTenant:
             allow_organization_name_in_authentication_api=loaded[
                 "allow_organization_name_in_authentication_api"
             ],
+            related_origins=tuple(loaded["related_origins"]),
         )
         self.connections: dict[str, Connection] = {c.name: c for c in loaded["connections"]}
         self.clients: dict[str, Client] = {c.client_id: c for c in loaded["clients"]}

@@ -223,6 +223,24 @@ if (window.PublicKeyCredential) {
   });
 }
 """
+#: Injected before a page's scripts: records each WebAuthn Signal API call in
+#: ``window.__signals`` as ``[name, options]``, then makes it.
+RECORD_SIGNALS = """
+window.__signals = [];
+for (const name of ["signalUnknownCredential", "signalAllAcceptedCredentials",
+                    "signalCurrentUserDetails"]) {
+  const original = window.PublicKeyCredential && PublicKeyCredential[name];
+  if (typeof original !== "function") continue;
+  Object.defineProperty(PublicKeyCredential, name, {
+    configurable: true,
+    value(options) {
+      window.__signals.push([name, options]);
+      return original.call(PublicKeyCredential, options);
+    },
+  });
+}
+"""
+
 #: Injected to exercise the demo's by-hand base64url path of older browsers.
 NO_JSON_HELPERS = """
 if (window.PublicKeyCredential) {

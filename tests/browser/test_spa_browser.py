@@ -26,12 +26,13 @@ from typing import Any
 import pytest
 import trustme
 from flask import Flask
+from webauthn.helpers import bytes_to_base64url
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from flask_passkey.account import MY_ACCOUNT_SCOPES
 from tests.node_projects import npm_installed
 
-from .conftest import ARTIFACTS, ROOT, launch_chromium, save_artifacts
+from .conftest import ARTIFACTS, RECORD_SIGNALS, ROOT, launch_chromium, save_artifacts
 
 pytestmark = pytest.mark.browser
 
@@ -325,3 +326,80 @@ def test_a_page_on_an_origin_no_client_allows_cannot_call_the_api(spa: SpaPage) 
     assert spa.state() == "signed-out"
     assert spa.find("message").get_attribute("data-error-name") == "TypeError"
     assert "cannot be reached from this page" in spa.error()
+
+
+# -- the WebAuthn Signal API ----------------------------------------------------------------
+
+
+@pytest.fixture
+def recorded(spa: SpaPage) -> Iterator[SpaPage]:
+    """The app, reloaded with the signal recorder in place."""
+    answer = spa.driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_SIGNALS}
+    )
+    spa.open()
+    try:
+        yield spa
+    finally:
+        spa.driver.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": answer["identifier"]}
+        )
+
+
+def signals(page: SpaPage, name: str) -> list[dict[str, Any]]:
+    calls = page.driver.execute_script("return window.__signals")
+    return [options for called, options in calls if called == name]
+
+
+def test_a_passkey_the_server_does_not_know_is_signalled_unknown(recorded: SpaPage) -> None:
+    recorded.sign_up(new_email("gone"))
+    sub = recorded.text("claim-sub")
+    recorded.click("signout-button")
+    users = recorded.servers.api.extensions["passkey"].users
+    [credential] = users.list_credentials(sub)
+    assert users.delete_credential(user_id=sub, credential_id=credential.id)
+
+    recorded.click("signin-button")
+
+    assert recorded.state() == "signed-out"
+    assert "Unknown credential." in recorded.error()
+    assert signals(recorded, "signalUnknownCredential") == [
+        {"rpId": "acme.test", "credentialId": bytes_to_base64url(credential.id)}
+    ]
+    recorded.wait(lambda d: not d.get_credentials(), timeout=5)  # Chromium dropped it
+
+
+def test_listing_and_deleting_passkeys_signal_the_accepted_ones(recorded: SpaPage) -> None:
+    email = new_email("signals")
+    recorded.sign_up(email, "Ann Example")
+    user = recorded.servers.find_user(email)
+    user_id = bytes_to_base64url(user.user_handle)
+    [first] = recorded.servers.api.extensions["passkey"].users.list_credentials(user.id)
+    first_id = bytes_to_base64url(first.id)
+
+    accepted = signals(recorded, "signalAllAcceptedCredentials")
+    assert accepted[-1] == {
+        "rpId": "acme.test",
+        "userId": user_id,
+        "allAcceptedCredentialIds": [first_id],
+    }
+    assert signals(recorded, "signalCurrentUserDetails") == [
+        {"rpId": "acme.test", "userId": user_id, "name": email, "displayName": "Ann Example"}
+    ]
+
+    recorded.swap_authenticator()
+    recorded.click("add-passkey-button")
+    assert (
+        len(signals(recorded, "signalAllAcceptedCredentials")[-1]["allAcceptedCredentialIds"]) == 2
+    )
+
+    row = next(
+        r for r in recorded.passkeys() if r.get_attribute("data-id") == f"passkey|{first_id}"
+    )
+    row.find_element("css selector", ".delete").click()
+    recorded.wait_idle()
+    assert recorded.error() == ""
+    [second] = recorded.servers.api.extensions["passkey"].users.list_credentials(user.id)
+    assert signals(recorded, "signalAllAcceptedCredentials")[-1]["allAcceptedCredentialIds"] == [
+        bytes_to_base64url(second.id)
+    ]

@@ -21,6 +21,7 @@ class ApiError extends Error {
     this.status = status;
     this.code = body?.error ?? "";
     this.description = body?.error_description ?? "";
+    this.body = body ?? {};
     this.retryAfter = retryAfter;
   }
 }
@@ -257,7 +258,8 @@ async function finishSignIn(started, credential) {
   try {
     tokens = await redeem(started.auth_session, credential);
   } catch (error) {
-    const unknown = error instanceof ApiError && /unknown credential/i.test(error.description);
+    // Said only once the auth_session was valid: the passkey is not (or no longer) one of ours.
+    const unknown = error instanceof ApiError && error.body.unknown_credential_id === credential.id;
     if (unknown && typeof PublicKeyCredential.signalUnknownCredential === "function") {
       // Lets the passkey provider hide (or remove) a passkey this site no longer knows.
       PublicKeyCredential.signalUnknownCredential({
@@ -400,6 +402,27 @@ function setUpSignIn() {
   startAutofill();
 }
 
+/**
+ * The account page tells the passkey provider what this site knows (WebAuthn Signal API, where
+ * the browser has it): the passkeys it still accepts for the user, so the provider can hide one
+ * deleted here, and the user's current name and display name.
+ */
+function signalAccountState() {
+  const signals = JSON.parse(document.getElementById("passkey-signals")?.textContent || "null");
+  if (!signals) return;
+  const { rpId, userId } = signals;
+  if (typeof PublicKeyCredential.signalAllAcceptedCredentials === "function") {
+    PublicKeyCredential.signalAllAcceptedCredentials({
+      rpId, userId, allAcceptedCredentialIds: signals.acceptedCredentialIds,
+    }).catch(() => {});
+  }
+  if (typeof PublicKeyCredential.signalCurrentUserDetails === "function") {
+    PublicKeyCredential.signalCurrentUserDetails({
+      rpId, userId, name: signals.name, displayName: signals.displayName,
+    }).catch(() => {});
+  }
+}
+
 function main() {
   if (!window.PublicKeyCredential || !navigator.credentials) {
     document.getElementById("unsupported")?.removeAttribute("hidden");
@@ -408,6 +431,7 @@ function main() {
   }
   if (page.page === "signup") setUpSignUp();
   if (page.page === "signin") setUpSignIn();
+  if (page.page === "account") signalAccountState();
   document.body.dataset.ready = "true"; // for the browser tests: the handlers are in place
 }
 
