@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from .authenticators import AuthenticatorInfo, data_image
 from .errors import AttestationRefused, ConfigurationError
 from .models import AttestationPolicy, Client, Connection
 
@@ -57,6 +58,20 @@ class Metadata:
             number=payload.no,
             next_update=payload.next_update,
             entries={str(e.aaguid): e for e in payload.entries if e.aaguid is not None},
+        )
+
+    def authenticator(self, aaguid: str) -> AuthenticatorInfo | None:
+        """The provider the BLOB names for ``aaguid`` (its metadata statement's description and
+        icons): the first source of :class:`~flask_passkey.authenticators.AuthenticatorNames`
+        when a BLOB is loaded."""
+        entry = self.entries.get(aaguid)
+        statement = entry.metadata_statement if entry is not None else None
+        if statement is None or not statement.description:
+            return None
+        return AuthenticatorInfo(
+            name=statement.description,
+            icon_light=data_image(statement.icon),
+            icon_dark=data_image(statement.icon_dark),
         )
 
     def expired(self, today: date) -> bool:

@@ -111,13 +111,14 @@ def _entries(data: Mapping[str, Any]) -> Iterator[tuple[str, AuthenticatorInfo]]
             aaguid.lower(),
             AuthenticatorInfo(
                 name=name.strip(),
-                icon_light=_icon(entry.get("icon_light")),
-                icon_dark=_icon(entry.get("icon_dark")),
+                icon_light=data_image(entry.get("icon_light")),
+                icon_dark=data_image(entry.get("icon_dark")),
             ),
         )
 
 
-def _icon(value: Any) -> str | None:
+def data_image(value: Any) -> str | None:
+    """``value`` if it is a ``data:image/...;base64`` URI, else None (an icon is never fetched)."""
     return value if isinstance(value, str) and _ICON.match(value) else None
 
 

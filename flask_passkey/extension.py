@@ -161,6 +161,18 @@ class Passkey:
             )
         clock = self._clock
         tenant_config = extra.get("tenant_config")
+        metadata = metadata_from_settings(
+            blob=settings.mds_blob,
+            root_cert=settings.mds_root_cert,
+            root_path=app.root_path,
+            connections=tenant_config.connections.values() if tenant_config else (),
+            clients=tenant_config.clients.values() if tenant_config else (),
+        )
+        authenticators = authenticator_names(
+            names_file=settings.authenticator_names_file, root_path=app.root_path
+        )
+        if metadata is not None:
+            authenticators.add_source(metadata, first=True)
         ceremonies = Ceremonies(
             sessions=sessions,
             users=users,
@@ -169,13 +181,7 @@ class Passkey:
             attestation=AttestationGate(
                 get_client=lambda client_id: manager.hook.passkey_get_client(client_id=client_id),
                 get_connection=lambda name: manager.hook.passkey_get_connection(name=name),
-                metadata=metadata_from_settings(
-                    blob=settings.mds_blob,
-                    root_cert=settings.mds_root_cert,
-                    root_path=app.root_path,
-                    connections=tenant_config.connections.values() if tenant_config else (),
-                    clients=tenant_config.clients.values() if tenant_config else (),
-                ),
+                metadata=metadata,
             ),
             related_origins=lambda: validator.tenant().related_origins,
         )
@@ -223,9 +229,7 @@ class Passkey:
             proofs=proofs,
             access=AccessVerifier(issuer=issuer, users=users, proofs=proofs),
             client_address=client_address_func(settings.trusted_proxies),
-            authenticators=authenticator_names(
-                names_file=settings.authenticator_names_file, root_path=app.root_path
-            ),
+            authenticators=authenticators,
             limiter=limiter,
             lockout=create_lockout(
                 settings.lockout,

@@ -154,6 +154,16 @@ def test_a_trusted_policy_accepts_a_chain_the_blob_vouches_for_and_claims_hwk(
     assert "hwk" in verify_jwt(passkey_flow.client, again["id_token"], audience="spa")["amr"]
 
 
+def test_a_loaded_blob_names_the_authenticators_it_describes(
+    blob_files: tuple[Path, Path], vendor: AttestationCA
+) -> None:
+    app = app_with(blob_files, policy_tenant(), Recorder())
+    names = app.extensions["passkey"].authenticators
+
+    assert names.authenticator_name(str(uuid.UUID(bytes=VOUCHED))).name == "Test Key"
+    assert names.authenticator_name(str(uuid.uuid4())) is None
+
+
 def test_the_creation_options_ask_for_the_policys_conveyance(
     blob_files: tuple[Path, Path],
 ) -> None:
