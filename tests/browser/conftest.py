@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from tests.servers import ServerThreads
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_APP = ROOT / "examples" / "demo" / "app.py"
@@ -112,7 +113,7 @@ def demo_server_factory(
     demo_module: ModuleType, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerFactory]:
     """Start the demo on a free port: tenant TOML with that origin, SQLite file, own secret."""
-    started: list[tuple[BaseWSGIServer, threading.Thread]] = []
+    threads = ServerThreads()
 
     def start(**config: Any) -> DemoServer:
         holder: dict[str, Flask] = {}
@@ -135,16 +136,11 @@ def demo_server_factory(
             instance_path=folder / "instance",
         )
         holder["app"] = app
-        thread = threading.Thread(target=server.serve_forever, name=origin, daemon=True)
-        thread.start()
-        started.append((server, thread))
+        threads.serve(server, name=origin)
         return DemoServer(app=app, url=origin, server=server)
 
     yield start
-    for server, thread in started:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    threads.stop_all()
 
 
 @pytest.fixture(scope="session")

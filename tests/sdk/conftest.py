@@ -18,7 +18,6 @@ SDK redeems the answer.
 from __future__ import annotations
 
 import ssl
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,11 +27,12 @@ from typing import Any
 import pytest
 import trustme
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import make_server
 
 from flask_passkey.account import MY_ACCOUNT_SCOPES
 from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 from tests.conftest import DB_CONNECTION, build_app, tenant_data
+from tests.servers import ServerThreads
 
 with warnings.catch_warnings():
     # The SDK's models and its Authlib warn of deprecated pydantic and httpx use on import
@@ -128,7 +128,7 @@ def sdk_server_factory(tls_ca: tuple[trustme.CA, Path]) -> Iterator[ServerFactor
     other keyword arguments become PASSKEY_* config."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls_ca[0].issue_cert("localhost").configure_cert(context)
-    started: list[tuple[BaseWSGIServer, threading.Thread]] = []
+    threads = ServerThreads()
 
     def start(*, my_account_refresh: bool = False, **config: Any) -> SdkServer:
         holder: dict[str, Flask] = {}
@@ -143,16 +143,11 @@ def sdk_server_factory(tls_ca: tuple[trustme.CA, Path]) -> Iterator[ServerFactor
         port = server.server_port
         audience = f"https://localhost:{port}/me/" if my_account_refresh else None
         holder["app"] = build_app(tenant=sdk_tenant(my_account_audience=audience), **config)
-        thread = threading.Thread(target=server.serve_forever, name=f"sdk:{port}", daemon=True)
-        thread.start()
-        started.append((server, thread))
+        threads.serve(server, name=f"sdk:{port}")
         return SdkServer(app=holder["app"], port=port)
 
     yield start
-    for server, thread in started:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    threads.stop_all()
 
 
 @pytest.fixture(scope="session")
