@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,9 +170,21 @@ def server_port(
         "PASSKEY_GUNICORN_TEST_CONFIG": json.dumps(config),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(files), os.environ.get("PYTHONPATH")])),
     }
+    try:
+        with run_gunicorn(files, env, workers=WORKERS) as port:
+            yield port
+    finally:
+        _delete_keys(redis_client, f"{redis_prefix}*")
+        _delete_keys(redis_client, f"{LIMITER_KEYS}{limiter_prefix}/*")
+
+
+@contextmanager
+def run_gunicorn(files: Path, env: dict[str, str], *, workers: int) -> Iterator[int]:
+    """Serve ``gunicorn_test_app:app`` from ``files`` with ``workers`` workers on a free port;
+    yield the port once it answers, stop gunicorn on exit (its output is in gunicorn.log)."""
     port = _free_port()
     log_path = files / "gunicorn.log"
-    command = [str(GUNICORN), "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
+    command = [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{port}"]
     command += ["--chdir", str(files), "--timeout", "30", "--graceful-timeout", "5"]
     command += ["gunicorn_test_app:app"]
     with log_path.open("wb") as log:
@@ -189,8 +202,6 @@ def server_port(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(TIMEOUT)
-        _delete_keys(redis_client, f"{redis_prefix}*")
-        _delete_keys(redis_client, f"{LIMITER_KEYS}{limiter_prefix}/*")
 
 
 def _wait_until_serving(process: subprocess.Popen[bytes], port: int, log: Path) -> None:

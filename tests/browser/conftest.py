@@ -30,6 +30,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from tests.servers import ServerThreads
 
+from .helpers import add_virtual_authenticator
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_APP = ROOT / "examples" / "demo" / "app.py"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -257,17 +259,7 @@ class Page:
 
     # setup
     def add_authenticator(self, *, user_verified: bool = True) -> None:
-        from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
-
-        self.driver.add_virtual_authenticator(
-            VirtualAuthenticatorOptions(
-                protocol=VirtualAuthenticatorOptions.Protocol.CTAP2,
-                transport=VirtualAuthenticatorOptions.Transport.INTERNAL,
-                has_resident_key=True,
-                has_user_verification=True,
-                is_user_verified=user_verified,
-            )
-        )
+        add_virtual_authenticator(self.driver, user_verified=user_verified)
 
     def inject(self, source: str) -> None:
         """Run ``source`` in every page from now on, before the page's own scripts."""

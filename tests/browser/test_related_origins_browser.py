@@ -26,7 +26,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from tests.node_projects import npm_installed
 
-from .conftest import launch_chromium, save_artifacts
+from .conftest import launch_chromium
 from .test_spa_browser import SPA, SpaPage, load_serve, new_email
 
 pytestmark = pytest.mark.browser
@@ -134,11 +134,7 @@ def shop(
     try:
         yield page
     finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            save_artifacts(related_browser, request.node.nodeid)
-        if related_browser.virtual_authenticator_id is not None:
-            related_browser.remove_virtual_authenticator()
+        page.finish(request)
         related_browser.get("about:blank")
 
 

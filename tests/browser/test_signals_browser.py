@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,8 @@ from webauthn.helpers import bytes_to_base64url
 from .conftest import (
     NO_AUTOFILL,
     RECORD_SIGNALS,
-    DemoServer,
     Page,
     ServerFactory,
-    save_artifacts,
 )
 
 pytestmark = pytest.mark.browser
@@ -48,20 +45,10 @@ def signals(page: Page, name: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def signal_page(
-    browser: Any, demo_server: DemoServer, request: pytest.FixtureRequest
-) -> Iterator[Page]:
-    view = Page(browser, demo_server)
-    view.add_authenticator()
-    view.inject(NO_AUTOFILL)
-    view.inject(RECORD_SIGNALS)
-    try:
-        yield view
-    finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            save_artifacts(browser, request.node.nodeid)
-        view.cleanup()
+def signal_page(page: Page) -> Page:
+    """The ``page`` fixture, recording every WebAuthn signal call in ``window.__signals``."""
+    page.inject(RECORD_SIGNALS)
+    return page
 
 
 def test_chromium_has_the_signal_api(signal_page: Page) -> None:

@@ -33,6 +33,7 @@ from flask_passkey.account import MY_ACCOUNT_SCOPES
 from tests.node_projects import npm_installed
 
 from .conftest import ARTIFACTS, RECORD_SIGNALS, ROOT, launch_chromium, save_artifacts
+from .helpers import add_virtual_authenticator
 
 pytestmark = pytest.mark.browser
 
@@ -133,17 +134,7 @@ class SpaPage:
         self.servers = servers
 
     def add_authenticator(self) -> None:
-        from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
-
-        self.driver.add_virtual_authenticator(
-            VirtualAuthenticatorOptions(
-                protocol=VirtualAuthenticatorOptions.Protocol.CTAP2,
-                transport=VirtualAuthenticatorOptions.Transport.INTERNAL,
-                has_resident_key=True,
-                has_user_verification=True,
-                is_user_verified=True,
-            )
-        )
+        add_virtual_authenticator(self.driver)
 
     def swap_authenticator(self) -> None:
         """Another device: the passkeys made so far are out of reach."""
@@ -203,6 +194,14 @@ class SpaPage:
         self.click("signin-button")
         assert self.state() == "signed-in", self.error()
 
+    def finish(self, request: pytest.FixtureRequest) -> None:
+        """After a test: keep its artifacts if it failed, then drop the virtual authenticator."""
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            save_artifacts(self.driver, request.node.nodeid)
+        if self.driver.virtual_authenticator_id is not None:
+            self.driver.remove_virtual_authenticator()
+
     def screenshot(self, name: str) -> None:
         folder = ARTIFACTS / "spa"
         folder.mkdir(parents=True, exist_ok=True)
@@ -220,11 +219,7 @@ def spa(
     try:
         yield page
     finally:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            save_artifacts(spa_browser, request.node.nodeid)
-        if spa_browser.virtual_authenticator_id is not None:
-            spa_browser.remove_virtual_authenticator()
+        page.finish(request)
         for origin in (spa_servers.app_origin, spa_servers.stranger_origin):
             spa_browser.execute_cdp_cmd(
                 "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}

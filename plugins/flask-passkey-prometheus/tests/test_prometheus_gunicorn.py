@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,7 @@ from tests.test_gunicorn_workers import (
     TIMEOUT,
     HttpClient,
     Response,
-    _free_port,
-    _wait_until_serving,
+    run_gunicorn,
 )
 
 pytestmark = pytest.mark.slow
@@ -83,25 +81,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
         "PYTHONPATH": os.pathsep.join(filter(None, path)),
     }
-    port = _free_port()
-    log_path = files / "gunicorn.log"
-    command = [str(GUNICORN), "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
-    command += ["--chdir", str(files), "--timeout", "30", "--graceful-timeout", "5"]
-    command += ["gunicorn_test_app:app"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        _wait_until_serving(process, port, log_path)
+    with run_gunicorn(files, env, workers=WORKERS) as port:
         yield port, multiproc_dir
-    finally:
-        process.terminate()
-        try:
-            process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(TIMEOUT)
 
 
 def count(metrics: Scrape, **labels: str) -> float:
