@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-import flask_passkey
 from flask_passkey.default_plugins.sql_store import SqlStore
 from flask_passkey.doctor import diagnose
 from flask_passkey.errors import ConfigurationError
-from flask_passkey.events import PasskeyEvent
 from flask_passkey.models import AttestationPolicy, Client
 from flask_passkey.testing import AttestationCA, PasskeyFlow, SoftAuthenticator
+from tests import events
 from tests.conftest import CUSTOM_DOMAIN, DB_CONNECTION, build_app, tenant_data, verify_jwt
 from tests.mds import MetadataService, entry
 from tests.test_cli import failed, ok, run
@@ -32,16 +31,9 @@ SOFTWARE = os.urandom(16)  # vouched for, but its keys are not in hardware
 TRUSTED_POLICY = {"conveyance": "direct", "require_trusted": True}
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[PasskeyEvent] = []
-
-    @flask_passkey.hookimpl
-    def passkey_event(self, event: PasskeyEvent) -> None:
-        self.events.append(event)
-
+class Recorder(events.Recorder):
     def names(self) -> list[str]:
-        return [e.name for e in self.events if e.name != "challenge_issued"]
+        return [name for name in super().names() if name != "challenge_issued"]
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-import flask_passkey
-from flask_passkey import ConfigurationError, PasskeyEvent
+from flask_passkey import ConfigurationError
 from flask_passkey.client_secrets import generate_secret, hash_secret, secret_matches
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import SoftAuthenticator
@@ -24,20 +23,12 @@ from tests.conftest import (
     new_email,
     tenant_data,
 )
+from tests.events import Recorder
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 POST_SECRET = generate_secret()
 BASIC_SECRET = generate_secret()
 WRONG_SECRET = generate_secret()
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[PasskeyEvent] = []
-
-    @flask_passkey.hookimpl
-    def passkey_event(self, event: PasskeyEvent) -> None:
-        self.events.append(event)
 
 
 def hashed_client(client_id: str, method: str, secret: str) -> dict[str, Any]:

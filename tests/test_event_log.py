@@ -25,7 +25,6 @@ from webauthn.helpers import base64url_to_bytes, encode_cbor
 from werkzeug.serving import make_server
 
 import flask_passkey
-from flask_passkey import PasskeyEvent
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
 from tests.conftest import (
@@ -39,18 +38,10 @@ from tests.conftest import (
     stable_error,
     url_text,
 )
+from tests.events import Recorder
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 LOGGER = "flask_passkey"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[PasskeyEvent] = []
-
-    @flask_passkey.hookimpl
-    def passkey_event(self, event: PasskeyEvent) -> None:
-        self.events.append(event)
 
 
 def event_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -10,7 +10,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 import flask_passkey
-from flask_passkey import Passkey, PasskeyError, PasskeyEvent
+from flask_passkey import Passkey, PasskeyError
 from tests.conftest import (
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
@@ -20,6 +20,7 @@ from tests.conftest import (
     shared_signing_key,
     tenant_data,
 )
+from tests.events import Recorder
 
 GLOBEX_DOMAIN = "login.globex.test"
 
@@ -44,15 +45,6 @@ class Refuse:
     @flask_passkey.hookimpl
     def passkey_check_first_party(self, context: Any) -> None:
         raise PasskeyError("refused by the acme-only plugin")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[PasskeyEvent] = []
-
-    @flask_passkey.hookimpl
-    def passkey_event(self, event: PasskeyEvent) -> None:
-        self.events.append(event)
 
 
 # -- two apps in one process -------------------------------------------------------------------

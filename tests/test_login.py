@@ -15,8 +15,6 @@ import pytest
 from flask import Flask
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
-import flask_passkey
-from flask_passkey.events import PasskeyEvent
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, android_origin
 from tests.conftest import (
@@ -36,6 +34,7 @@ from tests.conftest import (
     store_snapshot,
     verify_jwt,
 )
+from tests.events import Recorder
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"
@@ -551,17 +550,6 @@ def test_counter_going_backwards_gets_invalid_grant_and_keeps_the_stored_count(
 
     assert stored_credential(app, flow).sign_count == 2
     assert flow.sign_in()  # the real authenticator, now at 3, still works
-
-
-class Recorder:
-    """A ``passkey_event`` plugin keeping every event."""
-
-    def __init__(self) -> None:
-        self.events: list[PasskeyEvent] = []
-
-    @flask_passkey.hookimpl
-    def passkey_event(self, event: PasskeyEvent) -> None:
-        self.events.append(event)
 
 
 @pytest.mark.parametrize("reported", [0, 5], ids=["drops-to-zero", "repeats-the-count"])

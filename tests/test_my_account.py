@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -24,7 +24,6 @@ from flask_passkey.account import (
     SCOPE_READ_FACTORS,
     SCOPE_UPDATE,
 )
-from flask_passkey.events import PasskeyEvent
 from flask_passkey.hookspecs import hookimpl
 from flask_passkey.models import Connection, Credential
 from flask_passkey.schemas import (
@@ -48,6 +47,7 @@ from tests.conftest import (
     stable_error,
     store_snapshot,
 )
+from tests.events import Recorder
 
 ORIGIN = f"https://{CUSTOM_DOMAIN}"
 ME = f"{ORIGIN}/me/"
@@ -989,15 +989,6 @@ def test_the_endpoints_are_rate_limited_per_ip(make_ceremony_app: Callable[..., 
     assert first.headers["X-RateLimit-Limit"] == "2"
     assert_oauth_error(third, 429, "too_many_requests")
     assert "Retry-After" in third.headers
-
-
-@dataclass
-class Recorder:
-    events: list[PasskeyEvent] = field(default_factory=list)
-
-    @hookimpl
-    def passkey_event(self, event: PasskeyEvent) -> None:
-        self.events.append(event)
 
 
 @pytest.fixture

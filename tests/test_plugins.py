@@ -14,7 +14,7 @@ import pytest
 from flask import Flask, Response, current_app, request
 
 import flask_passkey
-from flask_passkey import ConfigurationError, PasskeyError, PasskeyEvent
+from flask_passkey import ConfigurationError, PasskeyError
 from tests.conftest import (
     CONFIDENTIAL_SECRET,
     DB_CONNECTION,
@@ -22,6 +22,7 @@ from tests.conftest import (
     post_challenge,
     stable_error,
 )
+from tests.events import Recorder as EventRecorder
 
 REFUSING_MODULE = """
 import flask_passkey
@@ -283,18 +284,6 @@ def test_a_plugin_adds_to_the_app_and_tells_passkey_requests_from_the_app_s() ->
 
 
 # -- passkey_event -----------------------------------------------------------------------------
-
-
-class EventRecorder:
-    def __init__(self) -> None:
-        self.events: list[PasskeyEvent] = []
-
-    @flask_passkey.hookimpl
-    def passkey_event(self, event: PasskeyEvent) -> None:
-        self.events.append(event)
-
-    def names(self) -> list[str]:
-        return [event.name for event in self.events]
 
 
 @pytest.fixture
