@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from flask import Flask
 from joserfc import jwt
 
+from flask_passkey.core.tokens import ALGORITHM, CompactSigner
 from flask_passkey.extension import get_state
-from flask_passkey.tokens import ALGORITHM, CompactSigner
 
 from .apps import passkey_app
 from .common import REDIS_URL, RESULTS_DIR, WORK_DIR
@@ -210,9 +210,7 @@ def cpu_per_request(variant: Variant, *, requests: int) -> float:
         return (time.process_time() - started) / requests * 1e6
 
 
-def scenario(
-    endpoint: str, backend: str, *, repeats: int, requests: int
-) -> dict[str, float]:
+def scenario(endpoint: str, backend: str, *, repeats: int, requests: int) -> dict[str, float]:
     applicable = [o for o in OPTIMISATIONS if backend in o.backends and endpoint in o.endpoints]
     plans: list[tuple[str, tuple[Optimisation, ...]]] = [
         ("after", ()),

@@ -54,7 +54,7 @@ def floor_app(*, limited: bool = False) -> Flask:
         return jsonify(_FLOOR_ANSWER)
 
     if limited:
-        import flask_passkey.ratelimit  # noqa: F401 - registers passkey+memory://
+        import flask_passkey.web.ratelimit  # noqa: F401 - registers passkey+memory://
 
         limiter = Limiter(
             lambda: request.remote_addr or "unknown",

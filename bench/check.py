@@ -252,9 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     targets = issue_targets(run.summaries)
     _print("Issue #6 targets:", targets, "met", "missed")
 
-    failed = [
-        v for v in against if not v.ok and (comparable or "failed requests" in v.value)
-    ] + ([v for v in targets if not v.ok] if args.strict else [])
+    failed = [v for v in against if not v.ok and (comparable or "failed requests" in v.value)] + (
+        [v for v in targets if not v.ok] if args.strict else []
+    )
     if not_measured:
         print(f"\nrecorded but not in this run: {', '.join(not_measured)}")
     print(f"\n{len(failed)} failed" if failed else "\nno regression")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from flask_passkey.default_plugins.sql_store import SqlStore
+from flask_passkey.stores.sql import SqlStore
 
 from .common import CONNECTION, postgres_url
 from .fixtures import LoginFixture, create_database, login_fixture
@@ -54,9 +54,7 @@ _FILL_CREDENTIALS = sa.text(
 )
 _SYNTHETIC = sa.text("SELECT count(*) FROM users WHERE id LIKE 'synthetic|%'")
 #: A COSE_Key (EC2, P-256, ES256) as the SoftAuthenticator makes them.
-_PUBLIC_KEY = (
-    "a5010203262001215820" + "11" * 32 + "225820" + "22" * 32
-)
+_PUBLIC_KEY = "a5010203262001215820" + "11" * 32 + "225820" + "22" * 32
 
 
 def database_name(size: str) -> str:

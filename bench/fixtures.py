@@ -17,15 +17,15 @@ import sqlalchemy as sa
 from flask import Flask
 from webauthn.helpers import generate_challenge
 
-from flask_passkey.ceremony import new_session_id
-from flask_passkey.default_plugins.sql_schema import auth_sessions, refresh_tokens
-from flask_passkey.default_plugins.sql_store import SqlStore
+from flask_passkey.core.ceremony import new_session_id
+from flask_passkey.core.grants import hash_token
 from flask_passkey.extension import get_state
-from flask_passkey.grants import hash_token
 from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
-from flask_passkey.sessions import AuthSession, SessionStore
+from flask_passkey.stores.sessions import AuthSession, SessionStore
+from flask_passkey.stores.sql import SqlStore
+from flask_passkey.stores.sql_schema import auth_sessions, refresh_tokens
+from flask_passkey.stores.users import RefreshGrant, UserStore, new_family_id
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
-from flask_passkey.users import RefreshGrant, UserStore, new_family_id
 
 from .apps import passkey_app
 from .common import (

@@ -406,9 +406,7 @@ def select_targets(names: str, baseline: bool) -> list[Target]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (default 8)")
-    parser.add_argument(
-        "--seconds", type=float, default=2.0, help="seconds per load (default 2)"
-    )
+    parser.add_argument("--seconds", type=float, default=2.0, help="seconds per load (default 2)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per target")
     parser.add_argument(
         "--targets", default="", help="comma-separated target names (default: all; floor is kept)"

@@ -21,14 +21,14 @@ from flask import Flask
 from joserfc import jwt
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from flask_passkey.context import ValidationContext
-from flask_passkey.default_plugins.memory_store import MemorySessionStore
-from flask_passkey.default_plugins.sql_store import SqlStore
+from flask_passkey.core.passkey_request import ValidationContext
+from flask_passkey.core.tokens import ALGORITHM, KeyRing, TokenIssuer, generate_signing_key
 from flask_passkey.extension import PasskeyState, get_state
 from flask_passkey.models import User
-from flask_passkey.sessions import AuthSession, SessionStore
+from flask_passkey.stores.memory import MemorySessionStore
+from flask_passkey.stores.sessions import AuthSession, SessionStore
+from flask_passkey.stores.sql import SqlStore
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
-from flask_passkey.tokens import ALGORITHM, KeyRing, TokenIssuer, generate_signing_key
 
 from .apps import passkey_app
 from .common import CLIENT_ID, CONNECTION, HOST, LOGIN_SCOPE, ORIGIN, REDIS_URL, postgres_url
@@ -123,9 +123,7 @@ def test_session_take(benchmark: BenchmarkFixture, stores: _Stores, kind: str) -
 @pytest.mark.parametrize("kind", ["memory", "sqlite", "postgres", "redis"])
 def test_session_put(benchmark: BenchmarkFixture, stores: _Stores, kind: str) -> None:
     store = stores.make(kind)
-    benchmark.pedantic(
-        lambda: store.put(_session(), now=time.time()), rounds=300, warmup_rounds=20
-    )
+    benchmark.pedantic(lambda: store.put(_session(), now=time.time()), rounds=300, warmup_rounds=20)
 
 
 # -- assertion verify -------------------------------------------------------------------------
@@ -211,7 +209,6 @@ def test_one_rs256_signature_before(benchmark: BenchmarkFixture, issuer: TokenIs
     key = issuer.keys.signing_key()
     header = {"alg": ALGORITHM, "kid": key.kid, "typ": "JWT"}
     benchmark(lambda: jwt.encode(header, {"sub": "passkey|micro", "iat": 1}, key, [ALGORITHM]))
-
 
 
 # -- Redis command path -----------------------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from . import errors, models
-from .errors import ConfigurationError, PasskeyError
-from .events import PasskeyEvent
-from .extension import Passkey
-from .hookspecs import hookimpl
+from flask_passkey import errors, models, moved
+from flask_passkey.errors import ConfigurationError, PasskeyError
+from flask_passkey.events import PasskeyEvent
+from flask_passkey.extension import Passkey
+from flask_passkey.hookspecs import hookimpl
+
+moved.install()
 
 __all__ = [
     "ConfigurationError",

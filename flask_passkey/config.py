@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import ConfigurationError
+from flask_passkey.errors import ConfigurationError
 
 PREFIX = "PASSKEY_"
 

@@ -87,8 +87,9 @@ class InvalidGrant(PasskeyError):
 
 
 class AttestationRefused(InvalidGrant):
-    """An authenticator or attestation the ceremony's policy refuses (flask_passkey.attestation):
-    reported to ``passkey_event`` as ``event`` (``attestation_refused`` or ``aaguid_denied``)."""
+    """An authenticator or attestation the ceremony's policy refuses
+    (:mod:`flask_passkey.core.attestation`): reported to ``passkey_event`` as ``event``
+    (``attestation_refused`` or ``aaguid_denied``)."""
 
     default_description = "The authenticator's attestation is not accepted."
 

@@ -12,25 +12,29 @@ import pluggy
 from flask import Flask, has_request_context
 from flask_limiter import Limiter
 
-from .access import AccessVerifier
-from .account_views import create_account_blueprint
-from .attestation import AttestationGate, metadata_from_settings
-from .authenticators import AuthenticatorNames, authenticator_names
-from .ceremony import Ceremonies
-from .cli import passkey_cli
-from .config import Settings, check_unknown_keys
-from .cors import install_cors
-from .default_plugins.tenant_config import ConfigTenant, load_tenant_data
-from .discovery_views import DISCOVERY_BLUEPRINT_NAME
-from .dpop import DPoPVerifier
-from .errors import ConfigurationError
-from .events import PasskeyEvent
-from .grants import Grants
-from .http import refuse_unroutable_hosts, with_request_details
-from .lockout import Lockout, create_lockout
-from .models import Client
-from .plugins import build_plugin_manager
-from .ratelimit import (
+from flask_passkey.builtins.tenant_config import ConfigTenant, load_tenant_data
+from flask_passkey.cli.commands import passkey_cli
+from flask_passkey.config import Settings, check_unknown_keys
+from flask_passkey.core.access import AccessVerifier
+from flask_passkey.core.attestation import AttestationGate, metadata_from_settings
+from flask_passkey.core.authenticators import AuthenticatorNames, authenticator_names
+from flask_passkey.core.ceremony import Ceremonies
+from flask_passkey.core.dpop import DPoPVerifier
+from flask_passkey.core.grants import Grants
+from flask_passkey.core.tokens import KeyRing, TokenIssuer, configured_signing_keys
+from flask_passkey.core.validation import Validator
+from flask_passkey.errors import ConfigurationError
+from flask_passkey.events import PasskeyEvent
+from flask_passkey.models import Client
+from flask_passkey.plugins import build_plugin_manager
+from flask_passkey.stores.sessions import SessionStore
+from flask_passkey.stores.users import UserStore
+from flask_passkey.web.account_views import create_account_blueprint
+from flask_passkey.web.blueprint import refuse_unroutable_hosts, with_request_details
+from flask_passkey.web.cors import install_cors
+from flask_passkey.web.discovery_views import DISCOVERY_BLUEPRINT_NAME
+from flask_passkey.web.lockout import Lockout, create_lockout
+from flask_passkey.web.ratelimit import (
     ACCOUNT_BLUEPRINT_NAME,
     BLUEPRINT_NAME,
     DEFAULT_STORAGE_URI,
@@ -38,11 +42,7 @@ from .ratelimit import (
     client_address_func,
     create_limiter,
 )
-from .sessions import SessionStore
-from .tokens import KeyRing, TokenIssuer, configured_signing_keys
-from .users import UserStore
-from .validation import Validator
-from .views import create_blueprints
+from flask_passkey.web.views import create_blueprints
 
 EXTENSION_KEY = "passkey"
 logger = logging.getLogger("flask_passkey")
@@ -79,7 +79,7 @@ class PasskeyState:
         """Send ``event`` to every ``passkey_event`` plugin. A plugin that raises is logged and
         ignored: by the time an event fires the work is done, and an audit hook must not turn
         it into a failure. Events emitted while handling a request get its details
-        (:func:`~flask_passkey.http.with_request_details`)."""
+        (:func:`~flask_passkey.web.blueprint.with_request_details`)."""
         try:
             if has_request_context():
                 event = with_request_details(event)
@@ -156,7 +156,7 @@ class Passkey:
         if not callable(getattr(sessions, "put_marker", None)):
             raise ConfigurationError(
                 f"The session store {type(sessions).__name__} has no put_marker method: "
-                "a SessionStore needs one (see flask_passkey.sessions) to refuse replayed "
+                "a SessionStore needs one (see flask_passkey.stores.sessions) to refuse replayed "
                 "DPoP proofs."
             )
         clock = self._clock

@@ -16,11 +16,11 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Flask
 
-    from .context import PasskeyRequest, ValidationContext
-    from .events import PasskeyEvent
-    from .models import Client, Connection, Organization, Tenant, User
-    from .sessions import SessionStore
-    from .users import UserStore
+    from flask_passkey.core.passkey_request import PasskeyRequest, ValidationContext
+    from flask_passkey.events import PasskeyEvent
+    from flask_passkey.models import Client, Connection, Organization, Tenant, User
+    from flask_passkey.stores.sessions import SessionStore
+    from flask_passkey.stores.users import UserStore
 
 PROJECT = "flask_passkey"
 
@@ -166,7 +166,8 @@ def passkey_check_organization(context: ValidationContext) -> None:
 
 @hookspec(firstresult=True)
 def passkey_session_store(app: Flask) -> SessionStore | None:
-    """Return the store for pending ceremonies (see :class:`flask_passkey.sessions.SessionStore`).
+    """Return the store for pending ceremonies (a
+    :class:`~flask_passkey.stores.sessions.SessionStore`).
 
     Called once at ``init_app``; the store is kept for the life of the app. Built in: the SQL
     store (``PASSKEY_DATABASE_URL``, SQLite by default), then the in-memory one for
@@ -177,7 +178,7 @@ def passkey_session_store(app: Flask) -> SessionStore | None:
 @hookspec(firstresult=True)
 def passkey_user_store(app: Flask) -> UserStore | None:
     """Return the durable store of users, credentials, memberships, refresh tokens and signing
-    keys (see :class:`flask_passkey.users.UserStore`).
+    keys (see :class:`flask_passkey.stores.users.UserStore`).
 
     Called once at ``init_app``; the store is kept for the life of the app.
     """

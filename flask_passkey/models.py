@@ -92,7 +92,7 @@ class RefreshTokenPolicy:
 
 @dataclass(frozen=True)
 class AttestationPolicy:
-    """Which authenticators may register a passkey (flask_passkey.attestation applies it).
+    """Which authenticators may register a passkey (flask_passkey.core.attestation applies it).
 
     AAGUIDs are lower-case, hyphenated UUID strings. Without ``require_trusted`` the AAGUID is
     the authenticator's own claim; with it, an attestation chain the FIDO Metadata Service
@@ -116,7 +116,7 @@ class Client:
     name: str = ""
     #: Plain secret (compared in constant time) ...
     client_secret: str | None = None
-    #: ... or its hash as produced by :func:`flask_passkey.client_secrets.hash_secret`.
+    #: ... or its hash as produced by :func:`flask_passkey.core.client_secrets.hash_secret`.
     client_secret_hash: str | None = None
     app_type: AppType = "spa"
     is_first_party: bool = True
@@ -131,7 +131,7 @@ class Client:
     #: (clientData ``crossOrigin: true`` with that ``topOrigin``); none by default.
     allowed_top_origins: tuple[str, ...] = ()
     #: Auth0's "Allowed Origins (CORS)": pages that may read this client's answers
-    #: (flask_passkey.cors); None means its ``web_origins``.
+    #: (flask_passkey.web.cors); None means its ``web_origins``.
     allowed_origins: tuple[str, ...] | None = None
     android_apps: tuple[AndroidApp, ...] = ()
     ios_apps: tuple[IosApp, ...] = ()
@@ -207,7 +207,7 @@ class Credential:
     last_used_at: float | None = None
     name: str = ""
     #: Registered with an attestation the policy trusted, from an authenticator whose metadata
-    #: puts its keys in hardware, and not synced (flask_passkey.attestation): its sign-ins
+    #: puts its keys in hardware, and not synced (flask_passkey.core.attestation): its sign-ins
     #: claim ``amr`` "hwk".
     hardware_attested: bool = False
 

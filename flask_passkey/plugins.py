@@ -9,14 +9,14 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .config import Settings
-from .default_plugins.event_log import EventLog
-from .default_plugins.memory_store import MemoryStorePlugin
-from .default_plugins.sql_store import SqlStorePlugin
-from .default_plugins.tenant_log import TenantLog
-from .default_plugins.validation_steps import STEPS
-from .errors import ConfigurationError
+from flask_passkey import hookspecs
+from flask_passkey.builtins.event_log import EventLog
+from flask_passkey.builtins.tenant_log import TenantLog
+from flask_passkey.builtins.validation_steps import STEPS
+from flask_passkey.config import Settings
+from flask_passkey.errors import ConfigurationError
+from flask_passkey.stores.memory import MemoryStorePlugin
+from flask_passkey.stores.sql import SqlStorePlugin
 
 
 def default_plugins() -> dict[str, object]:

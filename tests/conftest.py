@@ -332,7 +332,8 @@ def assert_oauth_error(response: Any, status: int, error: str) -> None:
     assert body["error"] == error, body
 
 
-#: The description of a sign-in with a passkey the server does not hold (flask_passkey.ceremony).
+#: The description of a sign-in with a passkey the server does not hold
+#: (flask_passkey.core.ceremony).
 UNKNOWN_CREDENTIAL = "Unknown credential."
 #: RFC 7807 members the My Account endpoints add to the error body for Auth0's SDKs.
 PROBLEM_DETAILS = {"type", "title", "status", "detail"}

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_passkey.default_plugins.sql_store import SqlStore
-from flask_passkey.doctor import diagnose
+from flask_passkey.cli.doctor import diagnose
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.models import AttestationPolicy, Client
+from flask_passkey.stores.sql import SqlStore
 from flask_passkey.testing import AttestationCA, PasskeyFlow, SoftAuthenticator
 from tests import events
 from tests.conftest import CUSTOM_DOMAIN, DB_CONNECTION, build_app, tenant_data, verify_jwt

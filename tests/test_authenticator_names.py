@@ -1,4 +1,4 @@
-"""Passkey provider names by AAGUID (flask_passkey.authenticators): the operator's file in the
+"""Passkey provider names by AAGUID (flask_passkey.core.authenticators): the operator's file in the
 community list's format, the chain of sources, and where the names show (My Account, CLI)."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import jwt
 import pytest
 from flask import Flask
 
-from flask_passkey.account import MY_ACCOUNT_SCOPES
-from flask_passkey.authenticators import (
+from flask_passkey.core.authenticators import (
     AaguidFile,
     AuthenticatorInfo,
     AuthenticatorNames,
 )
+from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
 from tests.conftest import CUSTOM_DOMAIN, AppFactory, new_email

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_passkey.client_secrets import hash_secret
+from flask_passkey.core.client_secrets import hash_secret
 from tests.conftest import (
     CONFIDENTIAL_SECRET,
     CUSTOM_DOMAIN,

@@ -20,11 +20,11 @@ from flask.cli import ScriptInfo
 from webauthn.helpers import bytes_to_base64url
 
 from flask_passkey import Passkey
-from flask_passkey.cli import passkey_cli
-from flask_passkey.client_secrets import hash_secret
-from flask_passkey.default_plugins.sql_store import SqlStore, database_revision, upgrade_database
-from flask_passkey.migrations import HEAD, REVISIONS
+from flask_passkey.cli.commands import passkey_cli
+from flask_passkey.core.client_secrets import hash_secret
 from flask_passkey.models import WEBAUTHN_GRANT
+from flask_passkey.stores.migrations import HEAD, REVISIONS
+from flask_passkey.stores.sql import SqlStore, database_revision, upgrade_database
 from flask_passkey.testing import SoftAuthenticator
 from tests.conftest import (
     CUSTOM_DOMAIN,

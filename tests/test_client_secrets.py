@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from flask_passkey import ConfigurationError
-from flask_passkey.client_secrets import generate_secret, hash_secret, secret_matches
+from flask_passkey.core.client_secrets import generate_secret, hash_secret, secret_matches
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import SoftAuthenticator
 from tests.conftest import (

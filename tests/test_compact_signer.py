@@ -8,7 +8,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from flask_passkey.tokens import ALGORITHM, CompactSigner
+from flask_passkey.core.tokens import ALGORITHM, CompactSigner
 
 CLAIMS: list[dict[str, Any]] = [
     {"iss": "https://login.acme.test/", "sub": "passkey|abc", "iat": 1, "exp": 2},

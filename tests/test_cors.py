@@ -1,4 +1,4 @@
-"""CORS (flask_passkey.cors): what a browser on another origin may read.
+"""CORS (flask_passkey.web.cors): what a browser on another origin may read.
 
 Preflights are answered for an origin any client allows; an actual request's answer carries
 ``Access-Control-Allow-Origin`` only when the client it names allows the origin.
@@ -14,9 +14,9 @@ import pytest
 from flask import Flask
 from sqlalchemy.engine import URL
 
-from flask_passkey.account import MY_ACCOUNT_SCOPES
-from flask_passkey.default_plugins.sql_store import SqlStore
+from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
 from flask_passkey.models import Client
+from flask_passkey.stores.sql import SqlStore
 from flask_passkey.testing import PasskeyFlow
 from tests.conftest import (
     BASIC_SECRET,

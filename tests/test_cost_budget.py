@@ -33,12 +33,14 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import URL
 
-from flask_passkey import extension, tokens, validation
+from flask_passkey import extension
+from flask_passkey.builtins import tenant_config
 from flask_passkey.config import Settings
-from flask_passkey.default_plugins import sql_store, tenant_config
-from flask_passkey.default_plugins.sql_store import SqlStore
+from flask_passkey.core import tokens, validation
 from flask_passkey.extension import get_state
 from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT, Client
+from flask_passkey.stores import sql as sql_store
+from flask_passkey.stores.sql import SqlStore
 from flask_passkey.testing import PasskeyFlow
 from tests.conftest import (
     FakeClock,
@@ -355,7 +357,7 @@ def test_requests_redo_no_startup_work(
         "flask_passkey.extension.build_plugin_manager",
         "marshmallow.schema.Schema.__init__",
         "flask_passkey.extension.load_tenant_data",
-        "flask_passkey.default_plugins.tenant_config.ConfigTenant.__init__",
-        "flask_passkey.tokens.KeyRing.from_store",
-        "flask_passkey.default_plugins.sql_store.upgrade_database",
+        "flask_passkey.builtins.tenant_config.ConfigTenant.__init__",
+        "flask_passkey.core.tokens.KeyRing.from_store",
+        "flask_passkey.stores.sql.upgrade_database",
     } <= set(calls), calls

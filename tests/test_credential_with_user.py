@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from flask_passkey.ceremony import Ceremonies
-from flask_passkey.default_plugins.memory_store import MemorySessionStore, MemoryUserStore
-from flask_passkey.default_plugins.sql_store import SqlStore
+from flask_passkey.core.ceremony import Ceremonies
 from flask_passkey.models import Credential, User
+from flask_passkey.stores.memory import MemorySessionStore, MemoryUserStore
+from flask_passkey.stores.sql import SqlStore
 from tests.conftest import PostgresSchemas
 
 

@@ -86,7 +86,7 @@ import redis
 from flask import Flask
 
 from flask_passkey import Passkey, hookspecs
-from flask_passkey.default_plugins.tenant_config import ConfigTenant
+from flask_passkey.builtins.tenant_config import ConfigTenant
 from tests.conftest import backend_missing
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ import click
 import pytest
 
 from flask_passkey import hookspecs
-from flask_passkey.cli import passkey_cli
+from flask_passkey.cli.commands import passkey_cli
 from flask_passkey.config import documented_settings
 from flask_passkey.events import EventName
 from flask_passkey.plugins import default_plugins

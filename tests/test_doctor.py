@@ -17,8 +17,8 @@ from flask import Flask
 from flask.cli import ScriptInfo
 
 from flask_passkey import Passkey, hookimpl
-from flask_passkey.cli import passkey_cli
-from flask_passkey.doctor import several_workers
+from flask_passkey.cli.commands import passkey_cli
+from flask_passkey.cli.doctor import several_workers
 from flask_passkey.errors import BackendUnavailable, ConfigurationError
 from flask_passkey.models import AndroidApp, Client, Tenant
 from tests.conftest import CUSTOM_DOMAIN, DB_CONNECTION, build_app

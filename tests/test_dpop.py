@@ -1,4 +1,4 @@
-"""DPoP (RFC 9449): the proof checks of :mod:`flask_passkey.dpop`, DPoP-bound tokens at
+"""DPoP (RFC 9449): the proof checks of :mod:`flask_passkey.core.dpop`, DPoP-bound tokens at
 ``/oauth/token`` (both grants), and bound tokens at ``/userinfo`` and the My Account API."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from flask import Flask
 from joserfc import jws
 from joserfc.jwk import ECKey, OctKey
 
-from flask_passkey.account import SCOPE_READ
 from flask_passkey.config import Settings
-from flask_passkey.default_plugins.memory_store import MemorySessionStore
-from flask_passkey.dpop import DPoPVerifier, access_token_hash, normalized_url
+from flask_passkey.core.dpop import DPoPVerifier, access_token_hash, normalized_url
+from flask_passkey.core.my_account import SCOPE_READ
 from flask_passkey.errors import ConfigurationError, InvalidDPoPProof
 from flask_passkey.hookspecs import hookimpl
+from flask_passkey.stores.memory import MemorySessionStore
 from flask_passkey.testing import DPoPAlgorithm, DPoPKey, PasskeyFlow
 from tests.conftest import (
     BASIC_SECRET,

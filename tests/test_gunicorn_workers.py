@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import redis
 
-from flask_passkey.default_plugins.sql_store import upgrade_database
+from flask_passkey.stores.sql import upgrade_database
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
 from tests.conftest import (
     CUSTOM_DOMAIN,

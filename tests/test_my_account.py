@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from webauthn.helpers import bytes_to_base64url
 
-from flask_passkey.account import (
+from flask_passkey.core.my_account import (
     MY_ACCOUNT_SCOPES,
     SCOPE_CREATE,
     SCOPE_DELETE,
@@ -26,12 +26,12 @@ from flask_passkey.account import (
 )
 from flask_passkey.hookspecs import hookimpl
 from flask_passkey.models import Connection, Credential
-from flask_passkey.schemas import (
+from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
+from flask_passkey.web.schemas import (
     AuthenticationMethodListSchema,
     AuthenticationMethodSchema,
     EnrollmentChallengeResponseSchema,
 )
-from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
 from tests.conftest import (
     API_AUDIENCE,
     CUSTOM_DOMAIN,

@@ -1,4 +1,4 @@
-"""The OpenAPI document (flask_passkey.openapi): a valid OpenAPI 3.1 description generated from
+"""The OpenAPI document (flask_passkey.web.openapi): a valid OpenAPI 3.1 description generated from
 the marshmallow schemas, served at /passkey/openapi.json, covering every route of the app, and
 truthful: real answers of every endpoint match the schemas it gives for their status."""
 
@@ -15,11 +15,11 @@ import schemathesis
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from flask_passkey.account import MY_ACCOUNT_SCOPES
 from flask_passkey.config import Settings
+from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
 from flask_passkey.models import REFRESH_TOKEN_GRANT
-from flask_passkey.openapi import OPENAPI_PATH, OPERATIONS, build_openapi, main
 from flask_passkey.testing import SoftAuthenticator
+from flask_passkey.web.openapi import OPENAPI_PATH, OPERATIONS, build_openapi, main
 from tests.conftest import (
     ANDROID_PACKAGE,
     CUSTOM_DOMAIN,

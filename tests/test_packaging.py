@@ -33,7 +33,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from flask_passkey.migrations import HEAD
+from flask_passkey.stores.migrations import HEAD
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECTS = [
@@ -58,7 +58,7 @@ from flask import Flask
 
 import flask_passkey
 from flask_passkey import Passkey
-from flask_passkey.default_plugins.sql_store import upgrade_database
+from flask_passkey.stores.sql import upgrade_database
 
 url = f"sqlite:///{sys.argv[1]}"
 migrated = upgrade_database(url)
@@ -166,10 +166,10 @@ def test_the_wheel_carries_every_package_file_and_the_migrations(built: Built) -
     assert shipped == package_files(built.source)
     assert {
         "flask_passkey/py.typed",
-        "flask_passkey/migrations/env.py",
-        "flask_passkey/migrations/script.py.mako",
+        "flask_passkey/stores/migrations/env.py",
+        "flask_passkey/stores/migrations/script.py.mako",
     } <= shipped
-    newest = re.compile(rf"flask_passkey/migrations/versions/{HEAD}_\w+\.py")
+    newest = re.compile(rf"flask_passkey/stores/migrations/versions/{HEAD}_\w+\.py")
     assert [name for name in shipped if newest.fullmatch(name)]
 
 

@@ -17,12 +17,12 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import URL
 
 from flask_passkey import PasskeyEvent, hookimpl
-from flask_passkey.account import SCOPE_DELETE, SCOPE_READ
-from flask_passkey.default_plugins.sql_store import SqlStore, upgrade_database
+from flask_passkey.core.my_account import SCOPE_DELETE, SCOPE_READ
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.models import WEBAUTHN_GRANT, RefreshTokenPolicy
-from flask_passkey.store_contract import NOW, new_grant, new_user, race
+from flask_passkey.stores.sql import SqlStore, upgrade_database
 from flask_passkey.testing import PasskeyFlow
+from flask_passkey.testing.store_contract import NOW, new_grant, new_user, race
 from tests.conftest import (
     API_AUDIENCE,
     CUSTOM_DOMAIN,

@@ -13,24 +13,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from flask_passkey import hookimpl
-from flask_passkey.client_secrets import hash_secret
-from flask_passkey.clients import ClientCache, ClientStore, ClientTaken
-from flask_passkey.default_plugins.sql_schema import metadata
-from flask_passkey.default_plugins.sql_store import (
+from flask_passkey.core.client_secrets import hash_secret
+from flask_passkey.core.clients import ClientCache, ClientStore, ClientTaken
+from flask_passkey.models import AndroidApp, Client, IosApp
+from flask_passkey.stores.sql import (
     SqlStore,
     database_revision,
     head_revision,
     upgrade_database,
 )
-from flask_passkey.models import AndroidApp, Client, IosApp
-from flask_passkey.store_contract import (
+from flask_passkey.stores.sql_schema import metadata
+from flask_passkey.stores.users import SigningKey
+from flask_passkey.testing.store_contract import (
     NOW,
     new_credential,
     new_grant,
     new_session,
     new_user,
 )
-from flask_passkey.users import SigningKey
 from tests.conftest import (
     CUSTOM_DOMAIN,
     DB_CONNECTION,

@@ -23,9 +23,10 @@ from flask import Flask
 from sqlalchemy.engine import URL
 
 from flask_passkey import Passkey
-from flask_passkey.default_plugins.memory_store import MemorySessionStore, MemoryUserStore
-from flask_passkey.default_plugins.sql_schema import metadata
-from flask_passkey.default_plugins.sql_store import (
+from flask_passkey.errors import BackendUnavailable, ConfigurationError
+from flask_passkey.stores.memory import MemorySessionStore, MemoryUserStore
+from flask_passkey.stores.migrations import HEAD, REVISIONS, pending_migrations
+from flask_passkey.stores.sql import (
     DEFAULT_SQLITE_FILE,
     PURGE_EVERY,
     SqlStore,
@@ -33,9 +34,9 @@ from flask_passkey.default_plugins.sql_store import (
     database_revision,
     upgrade_database,
 )
-from flask_passkey.errors import BackendUnavailable, ConfigurationError
-from flask_passkey.migrations import HEAD, REVISIONS, pending_migrations
-from flask_passkey.store_contract import (
+from flask_passkey.stores.sql_schema import metadata
+from flask_passkey.stores.users import SigningKey
+from flask_passkey.testing.store_contract import (
     NOW,
     new_credential,
     new_grant,
@@ -43,7 +44,6 @@ from flask_passkey.store_contract import (
     new_user,
     race,
 )
-from flask_passkey.users import SigningKey
 from tests.conftest import (
     CUSTOM_DOMAIN,
     PostgresSchemas,
@@ -138,7 +138,7 @@ def test_workers_starting_together_upgrade_the_schema_once(database_url: URL) ->
 def test_the_shipped_revisions_are_the_scripts_alembic_runs() -> None:
     """REVISIONS is read from the file names; Alembic reads the scripts: one line, same ids."""
     config = Config()
-    config.set_main_option("script_location", "flask_passkey:migrations")
+    config.set_main_option("script_location", "flask_passkey.stores:migrations")
     scripts = ScriptDirectory.from_config(config)
     newest_first = [script.revision for script in scripts.walk_revisions()]
 
@@ -282,7 +282,7 @@ def test_on_postgresql_only_auth_sessions_skip_the_write_ahead_log(
 def downgrade_database(url: URL, revision: str) -> None:
     """What ``alembic downgrade`` does with flask-passkey's migrations."""
     config = Config()
-    config.set_main_option("script_location", "flask_passkey:migrations")
+    config.set_main_option("script_location", "flask_passkey.stores:migrations")
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import URL
 
-from flask_passkey.default_plugins.sql_store import database_revision, upgrade_database
-from flask_passkey.migrations import HEAD
-from flask_passkey.tokens import generate_signing_key
+from flask_passkey.core.tokens import generate_signing_key
+from flask_passkey.stores.migrations import HEAD
+from flask_passkey.stores.sql import database_revision, upgrade_database
 from tests.conftest import (
     CUSTOM_DOMAIN,
     PostgresSchemas,

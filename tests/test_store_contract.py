@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from flask_passkey.default_plugins.memory_store import (
+from flask_passkey.stores.memory import (
     PURGE_EVERY,
     MemorySessionStore,
     MemoryUserStore,
 )
-from flask_passkey.default_plugins.sql_schema import metadata
-from flask_passkey.default_plugins.sql_store import SqlStore
-from flask_passkey.store_contract import (
+from flask_passkey.stores.sql import SqlStore
+from flask_passkey.stores.sql_schema import metadata
+from flask_passkey.testing.store_contract import (
     NOW,
     SessionStoreContract,
     UserStoreContract,

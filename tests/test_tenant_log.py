@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_passkey.default_plugins.tenant_log import LOGGER_NAME, IpMasker, TenantLog
+from flask_passkey.builtins.tenant_log import LOGGER_NAME, IpMasker, TenantLog
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import PasskeyFlow
@@ -426,7 +426,7 @@ def test_configuration_md_documents_the_keys_with_their_defaults() -> None:
 
 
 def test_logs_md_lists_every_code_the_plugin_writes() -> None:
-    from flask_passkey.default_plugins import tenant_log
+    from flask_passkey.builtins import tenant_log
 
     table = (DOCS / "logs.md").read_text()
     codes = {*tenant_log._TYPES.values(), *tenant_log._REJECTED_AT.values()}

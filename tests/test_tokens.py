@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from flask import Flask
 from webauthn.helpers import bytes_to_base64url
 
-from flask_passkey.default_plugins.memory_store import MemoryUserStore
+from flask_passkey.core.tokens import UNKNOWN_KID_REREAD_SECONDS, KeyRing, configured_signing_keys
 from flask_passkey.hookspecs import hookimpl
+from flask_passkey.stores.memory import MemoryUserStore
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from flask_passkey.tokens import UNKNOWN_KID_REREAD_SECONDS, KeyRing, configured_signing_keys
 from tests.conftest import (
     CUSTOM_DOMAIN,
     AppFactory,

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from flask_passkey.ceremony import UNKNOWN_CREDENTIAL
+from flask_passkey.core.ceremony import UNKNOWN_CREDENTIAL
 from tests.conftest import DB_CONNECTION, assert_oauth_error, new_email, passkey_flow
 
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 import flask_passkey
 from flask_passkey import PasskeyError
-from flask_passkey.default_plugins.validation_steps import STEPS
+from flask_passkey.builtins.validation_steps import STEPS
 from tests.conftest import (
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,

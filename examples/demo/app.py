@@ -51,7 +51,7 @@ from flask.sessions import SecureCookieSessionInterface
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from flask_passkey import Passkey
-from flask_passkey.authenticators import AuthenticatorInfo
+from flask_passkey.core.authenticators import AuthenticatorInfo
 from flask_passkey.models import Credential
 
 HERE = Path(__file__).resolve().parent

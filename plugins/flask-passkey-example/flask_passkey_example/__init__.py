@@ -20,7 +20,7 @@ from typing import Any
 from flask import current_app, has_app_context
 
 from flask_passkey import PasskeyEvent, hookimpl
-from flask_passkey.context import ValidationContext
+from flask_passkey.core.passkey_request import ValidationContext
 from flask_passkey.errors import AccessDenied, ConfigurationError
 
 __all__ = [

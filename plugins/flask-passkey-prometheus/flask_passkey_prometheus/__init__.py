@@ -23,7 +23,7 @@ from flask.signals import request_finished, request_started
 from flask_passkey import PasskeyEvent, hookimpl
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.extension import get_state
-from flask_passkey.http import event_endpoint
+from flask_passkey.web.blueprint import event_endpoint
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from .clients import KnownClients

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask_passkey.default_plugins.sql_store import upgrade_database
+from flask_passkey.stores.sql import upgrade_database
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
 from prometheus_support import Scrape
 from tests.conftest import CUSTOM_DOMAIN, backend_missing, generate_rsa_pem, new_email, tenant_data

@@ -23,7 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_passkey import PasskeyEvent, hookimpl
 from flask_passkey.errors import BackendUnavailable, ConfigurationError
-from flask_passkey.sessions import AuthSession
+from flask_passkey.stores.sessions import AuthSession
 from flask_passkey.testing import PasskeyFlow
 from prometheus_client import CollectorRegistry
 from prometheus_support import Scrape

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import redis
 from flask_passkey.errors import BackendUnavailable
-from flask_passkey.sessions import AuthSession
+from flask_passkey.stores.sessions import AuthSession
 from redis.exceptions import (
     ClusterDownError,
     ConnectionError,
@@ -43,7 +43,7 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 
 
 class RedisSessionStore:
-    """A :class:`flask_passkey.sessions.SessionStore` in Redis, shared by every process.
+    """A :class:`flask_passkey.stores.sessions.SessionStore` in Redis, shared by every process.
 
     ``put`` is one ``SET key value PX <ms left>``: the key expires by itself when the session
     does, measured on the caller's clock (``now``) so an app clock and the Redis clock need not

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from flask_passkey.errors import BackendUnavailable
-from flask_passkey.store_contract import NOW, SessionStoreContract, new_session
+from flask_passkey.testing.store_contract import NOW, SessionStoreContract, new_session
 from passkey_redis_support import RedisServer, free_port
 
 from flask_passkey_redis import RedisSessionStore
@@ -33,7 +33,7 @@ def store(redis_url: str, key_prefix: str) -> Iterator[RedisSessionStore]:
 
 
 class TestRedisSessionStoreContract(SessionStoreContract):
-    """Every promise of flask_passkey.sessions.SessionStore, kept in Redis."""
+    """Every promise of flask_passkey.stores.sessions.SessionStore, kept in Redis."""
 
 
 def test_session_is_one_key_that_expires_with_the_session(

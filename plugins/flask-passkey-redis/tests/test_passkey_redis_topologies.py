@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask_passkey.store_contract import SessionStoreContract
 from flask_passkey.testing import PasskeyFlow
+from flask_passkey.testing.store_contract import SessionStoreContract
 from limits.storage import RedisClusterStorage, RedisSentinelStorage
 from passkey_redis_support import (
     CLIENT_ID,
@@ -33,8 +33,10 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         free_cluster_port(),
         args=[
             *RedisServer.DEFAULT_ARGS,
-            "--cluster-enabled", "yes",
-            "--cluster-config-file", str(nodes_file),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(nodes_file),
         ],
     )
     try:
