@@ -30,18 +30,19 @@ from flask_passkey.plugins import build_plugin_manager
 from flask_passkey.stores.sessions import SessionStore
 from flask_passkey.stores.users import UserStore
 from flask_passkey.web.account_views import create_account_blueprint
-from flask_passkey.web.blueprint import refuse_unroutable_hosts, with_request_details
+from flask_passkey.web.blueprint import (
+    ACCOUNT_BLUEPRINT_NAME,
+    BLUEPRINT_NAME,
+    LIMITED_BLUEPRINTS,
+    USERINFO_BLUEPRINT_NAME,
+    refuse_unroutable_hosts,
+    with_request_details,
+)
 from flask_passkey.web.cors import install_cors
 from flask_passkey.web.discovery_views import DISCOVERY_BLUEPRINT_NAME
 from flask_passkey.web.lockout import Lockout, create_lockout
-from flask_passkey.web.ratelimit import (
-    ACCOUNT_BLUEPRINT_NAME,
-    BLUEPRINT_NAME,
-    DEFAULT_STORAGE_URI,
-    USERINFO_BLUEPRINT_NAME,
-    client_address_func,
-    create_limiter,
-)
+from flask_passkey.web.proxy import client_address_func
+from flask_passkey.web.ratelimit import DEFAULT_STORAGE_URI, create_limiter
 from flask_passkey.web.views import create_blueprints
 
 EXTENSION_KEY = "passkey"
@@ -199,9 +200,11 @@ class Passkey:
         proofs = DPoPVerifier(
             remember=sessions.put_marker, clock=clock, leeway=settings.dpop_proof_leeway
         )
-        storage_uri = _limiter_storage(app, settings, manager)
+        limiter_storage = _limiter_storage(app, settings, manager)
         limiter = (
-            create_limiter(app, settings, storage_uri=storage_uri)
+            create_limiter(
+                app, settings, storage_uri=limiter_storage, blueprints=LIMITED_BLUEPRINTS
+            )
             if settings.rate_limit_enabled
             else None
         )
@@ -234,7 +237,7 @@ class Passkey:
             lockout=create_lockout(
                 settings.lockout,
                 storage=limiter.storage if limiter is not None else None,
-                storage_uri=storage_uri,
+                storage_uri=limiter_storage,
                 key_prefix=settings.rate_limit_key_prefix,
                 ipv6_prefix=settings.rate_limit_ipv6_prefix,
             ),

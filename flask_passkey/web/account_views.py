@@ -27,6 +27,7 @@ from flask_passkey.core.my_account import (
 from flask_passkey.core.passkey_request import PasskeyRequest
 from flask_passkey.events import EventName, PasskeyEvent
 from flask_passkey.web.blueprint import (
+    ACCOUNT_BLUEPRINT_NAME,
     NO_STORE,
     event_endpoint,
     method_not_allowed,
@@ -35,7 +36,6 @@ from flask_passkey.web.blueprint import (
     register_error_handlers,
     request_intake,
 )
-from flask_passkey.web.ratelimit import ACCOUNT_BLUEPRINT_NAME
 from flask_passkey.web.schemas import (
     EnrollmentRequestSchema,
     EnrollmentVerifySchema,

@@ -4,7 +4,6 @@ JSON error responses."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -35,7 +34,7 @@ from flask_passkey.errors import (
 )
 from flask_passkey.events import EventName, PasskeyEvent
 from flask_passkey.web.lockout import count_failure
-from flask_passkey.web.ratelimit import forwarded_value
+from flask_passkey.web.proxy import MALFORMED_HOST, request_host
 from flask_passkey.web.request_ids import request_id
 from flask_passkey.web.schemas import is_unicode_clean
 
@@ -43,6 +42,14 @@ if TYPE_CHECKING:
     from flask_passkey.extension import PasskeyState
 
 logger = logging.getLogger("flask_passkey")
+#: The passkey endpoints' blueprint (``/passkey/...``, ``/oauth/...``).
+BLUEPRINT_NAME = "passkey"
+#: The My Account API's blueprint (``/me/v1/...``).
+ACCOUNT_BLUEPRINT_NAME = "passkey_account"
+#: The userinfo endpoint's blueprint (``/userinfo``).
+USERINFO_BLUEPRINT_NAME = "passkey_userinfo"
+#: The blueprints whose every endpoint gets the per-IP limit.
+LIMITED_BLUEPRINTS = frozenset({BLUEPRINT_NAME, ACCOUNT_BLUEPRINT_NAME, USERINFO_BLUEPRINT_NAME})
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 #: flask.g attribute: the client_id the request names, for rejection events.
 CLIENT_ID = "passkey_client_id"
@@ -50,12 +57,6 @@ CLIENT_ID = "passkey_client_id"
 GRANT_TYPE = "passkey_grant_type"
 #: How much of a Host or User-Agent header events carry.
 _HEADER_CHARS = 256
-#: A Host value: a DNS name or IPv4 address (or a bracketed IPv6 one), and an optional port.
-_HOST = re.compile(
-    r"(?P<name>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?", re.ASCII | re.IGNORECASE
-)
-#: RFC 1035 §2.3.4: a label is at most 63 octets, a name at most 253 written out.
-_MAX_LABEL, _MAX_NAME = 63, 253
 
 
 def request_intake(state: PasskeyState) -> Callable[[Endpoint], PasskeyRequest]:
@@ -229,33 +230,6 @@ def method_not_allowed(allow: tuple[str, ...]) -> Callable[..., NoReturn]:
     return refuse
 
 
-def request_host(trusted_proxies: int) -> tuple[str, int | None]:
-    """The request's host name (lower case, one trailing dot dropped) and port.
-
-    Anything but ``name[:port]`` is refused, whether from Host or X-Forwarded-Host: user info,
-    a path, a second port, non-ASCII look-alikes, an empty or out-of-range port.
-    """
-    forwarded = (
-        forwarded_value(request.headers.get("X-Forwarded-Host"), trusted_proxies)
-        if trusted_proxies > 0
-        else None
-    )
-    raw = forwarded or request.host
-    if not raw:
-        raise InvalidRequest("The Host header is missing.")
-    match = _HOST.fullmatch(raw)
-    port = int(match["port"]) if match and match["port"] else None
-    if match is None or (port is not None and not 0 < port < 65536):
-        raise InvalidRequest(_MALFORMED_HOST)
-    name = match["name"].lower().removesuffix(".")
-    if len(name) > _MAX_NAME or any(len(label) > _MAX_LABEL for label in name.split(".")):
-        raise InvalidRequest(_MALFORMED_HOST)
-    return name, port
-
-
-_MALFORMED_HOST = "The Host header is malformed."
-
-
 def refuse_unroutable_hosts(app: Flask, blueprints: Sequence[str]) -> None:
     """Answer a request to one of ``blueprints`` whose Host werkzeug's router cannot encode (an
     empty label, one over 63 characters) with the blueprint's JSON 400, not werkzeug's HTML.
@@ -276,6 +250,6 @@ def refuse_unroutable_hosts(app: Flask, blueprints: Sequence[str]) -> None:
             return error
         # The rule the router would have matched picks the blueprint whose handler answers.
         request.url_rule = rule
-        return app.handle_user_exception(InvalidRequest(_MALFORMED_HOST))
+        return app.handle_user_exception(InvalidRequest(MALFORMED_HOST))
 
     app.register_error_handler(BadHost, bad_host)

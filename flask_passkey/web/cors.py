@@ -35,13 +35,14 @@ from joserfc import jws
 from joserfc.errors import JoseError
 
 from flask_passkey.events import PasskeyEvent
-from flask_passkey.web.blueprint import CLIENT_ID, event_endpoint
-from flask_passkey.web.discovery_views import DISCOVERY_BLUEPRINT_NAME
-from flask_passkey.web.ratelimit import (
+from flask_passkey.web.blueprint import (
     ACCOUNT_BLUEPRINT_NAME,
     BLUEPRINT_NAME,
+    CLIENT_ID,
     USERINFO_BLUEPRINT_NAME,
+    event_endpoint,
 )
+from flask_passkey.web.discovery_views import DISCOVERY_BLUEPRINT_NAME
 
 if TYPE_CHECKING:
     from flask_passkey.extension import PasskeyState

@@ -2,7 +2,7 @@
 
 ``PASSKEY_LOCKOUT`` (``"10 per 15 minutes"``, the ``limits`` syntax) is how many *failed*
 exchanges at ``/oauth/token`` a client may have per window. The client is its rate-limit bucket
-(:func:`~flask_passkey.web.ratelimit.client_bucket`: an IPv4 address, or the
+(:func:`~flask_passkey.web.proxy.client_bucket`: an IPv4 address, or the
 ``PASSKEY_RATE_LIMIT_IPV6_PREFIX`` network of an IPv6 one). Once it has used them up, every
 further exchange from it is refused with 429 ``too_many_attempts`` (Auth0's code for its
 brute-force protection; the per-IP rate limit answers ``too_many_requests``) and ``Retry-After``,
@@ -36,7 +36,8 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from flask_passkey.errors import ConfigurationError, LockedOut, PasskeyError
-from flask_passkey.web.ratelimit import check_limit, client_bucket
+from flask_passkey.web.proxy import client_bucket
+from flask_passkey.web.ratelimit import check_limit
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,10 @@
-"""Per-IP rate limiting with flask-limiter, and the proxy-aware client address and host."""
+"""Per-IP rate limiting of our blueprints with flask-limiter."""
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 
 from flask import Config, Flask, Response, request
@@ -16,14 +15,8 @@ from limits.storage import MemoryStorage
 
 from flask_passkey.config import Settings
 from flask_passkey.errors import ConfigurationError
+from flask_passkey.web.proxy import client_bucket_func
 
-BLUEPRINT_NAME = "passkey"
-#: The My Account API's blueprint (``/me/v1/...``).
-ACCOUNT_BLUEPRINT_NAME = "passkey_account"
-#: The userinfo endpoint's blueprint (``/userinfo``).
-USERINFO_BLUEPRINT_NAME = "passkey_userinfo"
-#: The blueprints whose every endpoint gets the per-IP limit.
-LIMITED_BLUEPRINTS = frozenset({BLUEPRINT_NAME, ACCOUNT_BLUEPRINT_NAME, USERINFO_BLUEPRINT_NAME})
 _HOST_PREFIX = "RATELIMIT_"
 #: The limiter's storage when neither the configuration nor a plugin names one.
 DEFAULT_STORAGE_URI = "passkey+memory://"
@@ -77,65 +70,6 @@ class PasskeyMemoryStorage(MemoryStorage):
         self._next_sweep = now + self.SWEEP_SECONDS
 
 
-def forwarded_value(header: str | None, trusted_hops: int) -> str | None:
-    """The value the outermost trusted proxy saw in an ``X-Forwarded-*`` header.
-
-    Each proxy appends what it received, so with ``trusted_hops`` proxies the trustworthy
-    entry is the ``trusted_hops``-th from the right; anything left of it is client-supplied.
-    """
-    if not header or trusted_hops <= 0:
-        return None
-    values = [value.strip() for value in header.split(",")]
-    if len(values) < trusted_hops:
-        return None
-    return values[-trusted_hops] or None
-
-
-def client_address_func(trusted_proxies: int) -> Callable[[], str]:
-    """A flask-limiter key function: the client IP, from X-Forwarded-For only behind proxies."""
-    if trusted_proxies <= 0:
-
-        def remote_address() -> str:
-            return request.remote_addr or "unknown"
-
-        return remote_address
-
-    def client_address() -> str:
-        forwarded = forwarded_value(request.headers.get("X-Forwarded-For"), trusted_proxies)
-        return forwarded or request.remote_addr or "unknown"
-
-    return client_address
-
-
-def client_bucket(address: str, ipv6_prefix: int) -> str:
-    """The bucket a client address counts in for the rate limit and the lockout.
-
-    An IPv4 address is its own bucket, also when written IPv4-mapped (``::ffff:a.b.c.d``); an
-    IPv6 address counts in its ``/ipv6_prefix`` network (one /64 is one subscriber, who
-    otherwise gets 2^64 buckets); anything else (``"unknown"``) as given.
-    """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv4Address):
-        return str(ip)
-    if ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    host_bits = 128 - ipv6_prefix
-    return str(ipaddress.IPv6Network((int(ip) >> host_bits << host_bits, ipv6_prefix)))
-
-
-def client_bucket_func(trusted_proxies: int, ipv6_prefix: int) -> Callable[[], str]:
-    """A flask-limiter key function: the client's :func:`client_bucket`."""
-    address = client_address_func(trusted_proxies)
-
-    def bucket() -> str:
-        return client_bucket(address(), ipv6_prefix)
-
-    return bucket
-
-
 def check_limit(limit: str, *, key: str = "PASSKEY_RATE_LIMIT") -> list[RateLimitItem]:
     """The parsed limits; ConfigurationError naming ``key`` for an unparsable string at startup
     (flask-limiter would silently fail open)."""
@@ -154,13 +88,17 @@ def _always() -> bool:
     return True
 
 
-def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limiter:
-    """A limiter that only ever looks at our API blueprints, whatever the host app does.
+def create_limiter(
+    app: Flask, settings: Settings, *, storage_uri: str, blueprints: Collection[str]
+) -> Limiter:
+    """A limiter that only ever looks at ``blueprints``, whatever the host app does.
 
     The host app's own ``RATELIMIT_*`` default and application limits are exempted here, so
-    they neither apply twice to the host's routes nor leak onto ours.
+    they neither apply twice to the host's routes nor leak onto ours. The caller applies
+    ``settings.rate_limit`` to each of ``blueprints`` (``limiter.limit(...)(blueprint)``).
     """
     check_limit(settings.rate_limit)
+    limited = frozenset(blueprints)
     limiter = Limiter(
         client_bucket_func(settings.trusted_proxies, settings.rate_limit_ipv6_prefix),
         storage_uri=storage_uri,
@@ -172,9 +110,9 @@ def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limit
         default_limits_exempt_when=_always,
         application_limits_exempt_when=_always,
     )
-    limiter.request_filter(lambda: request.blueprint not in LIMITED_BLUEPRINTS)
+    limiter.request_filter(lambda: request.blueprint not in limited)
     # Registered before flask-limiter's header writer, so Flask runs it after the writer.
-    app.after_request(_retry_after_only_on_429)
+    app.after_request(_retry_after_only_on_429(limited))
     with _host_limiter_config_hidden(app.config):
         limiter.init_app(app)
     # Registered after flask-limiter's header writer, so Flask runs it first.
@@ -182,13 +120,17 @@ def create_limiter(app: Flask, settings: Settings, *, storage_uri: str) -> Limit
     return limiter
 
 
-def _retry_after_only_on_429(response: Response) -> Response:
+def _retry_after_only_on_429(limited: frozenset[str]) -> Callable[[Response], Response]:
     """Drop the ``Retry-After`` flask-limiter's header writer puts on every response of a
     limited endpoint (it has no setting to write it only on a 429): on a 200 it reads as "come
     back later". The ``X-RateLimit-*`` headers stay on every response."""
-    if response.status_code != 429 and request.blueprint in LIMITED_BLUEPRINTS:
-        response.headers.pop("Retry-After", None)
-    return response
+
+    def drop(response: Response) -> Response:
+        if response.status_code != 429 and request.blueprint in limited:
+            response.headers.pop("Retry-After", None)
+        return response
+
+    return drop
 
 
 def _read_window_early(limiter: Limiter) -> Callable[[Response], Response]:

@@ -15,12 +15,12 @@ from flask_passkey.core.access import userinfo_audience, userinfo_claims
 from flask_passkey.errors import InvalidRequest
 from flask_passkey.web.blueprint import (
     NO_STORE,
+    USERINFO_BLUEPRINT_NAME,
     method_not_allowed,
     presented,
     register_error_handlers,
     request_intake,
 )
-from flask_passkey.web.ratelimit import USERINFO_BLUEPRINT_NAME
 
 if TYPE_CHECKING:
     from flask_passkey.extension import PasskeyState

@@ -15,6 +15,7 @@ from flask_passkey.errors import InvalidRequest, UnsupportedGrantType
 from flask_passkey.events import EventName, PasskeyEvent
 from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 from flask_passkey.web.blueprint import (
+    BLUEPRINT_NAME,
     CLIENT_ID,
     GRANT_TYPE,
     NO_STORE,
@@ -27,7 +28,6 @@ from flask_passkey.web.blueprint import (
 )
 from flask_passkey.web.discovery_views import create_discovery_blueprint
 from flask_passkey.web.lockout import guard_exchange
-from flask_passkey.web.ratelimit import BLUEPRINT_NAME
 from flask_passkey.web.schemas import (
     ChallengeRequestSchema,
     RefreshGrantSchema,
