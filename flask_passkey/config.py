@@ -52,7 +52,7 @@ class Settings:
         None,
         (str,),
         "flask-limiter storage URI (redis://... to share across processes); unset = what a "
-        "plugin provides (passkey_rate_limit_storage), else passkey+memory:// (in-process).",
+        "plugin provides (passkey_rate_limit_storage), else memory:// (in-process).",
     )
     lockout: str | None = _setting(
         None,

@@ -42,7 +42,7 @@ from flask_passkey.web.cors import install_cors
 from flask_passkey.web.discovery_views import DISCOVERY_BLUEPRINT_NAME
 from flask_passkey.web.lockout import Lockout, create_lockout
 from flask_passkey.web.proxy import client_address_func
-from flask_passkey.web.ratelimit import DEFAULT_STORAGE_URI, create_limiter
+from flask_passkey.web.ratelimit import DEFAULT_STORAGE_URI, create_limiter, storage_uri
 from flask_passkey.web.views import create_blueprints
 
 EXTENSION_KEY = "passkey"
@@ -256,9 +256,9 @@ class Passkey:
 
 def _limiter_storage(app: Flask, settings: Settings, manager: pluggy.PluginManager) -> str:
     if settings.rate_limit_storage_uri is not None:
-        return settings.rate_limit_storage_uri
+        return storage_uri(settings.rate_limit_storage_uri)
     provided: str | None = manager.hook.passkey_rate_limit_storage(app=app)
-    return provided or DEFAULT_STORAGE_URI
+    return storage_uri(provided) if provided else DEFAULT_STORAGE_URI
 
 
 def _merged_config_defaults(manager: pluggy.PluginManager) -> dict[str, Any]:

@@ -152,6 +152,36 @@ def test_a_locked_out_ip_gets_429_before_any_verification_or_session_use(
     assert app.extensions["passkey"].users.list_users() == []
 
 
+def guessed_exchange(flow: PasskeyFlow) -> Any:
+    """A token exchange for an unknown auth_session: a cheap failure."""
+    return flow.token("no-such-session", {"rawId": b64url(os.urandom(32))})
+
+
+def test_a_lockout_429_says_when_the_lockout_ends() -> None:
+    flow = flow_from(lockout_app("1 per minute", rate_limit="100 per hour"), "198.51.100.15")
+    assert guessed_exchange(flow).status_code == 400
+
+    locked_out = guessed_exchange(flow)
+
+    assert_oauth_error(locked_out, 429, "too_many_attempts")
+    # The rate-limit window (an hour) has requests left: only the lockout's minute counts.
+    assert 0 < int(locked_out.headers["Retry-After"]) <= 60
+    assert locked_out.headers["X-RateLimit-Remaining"] == "98"
+
+
+def test_a_lockout_429_with_no_request_left_in_the_window_says_when_the_window_ends() -> None:
+    flow = flow_from(lockout_app("1 per minute", rate_limit="3 per hour"), "198.51.100.16")
+    failed, locked_out = guessed_exchange(flow), guessed_exchange(flow)
+
+    last = guessed_exchange(flow)
+
+    assert (failed.status_code, locked_out.status_code) == (400, 429)
+    assert_oauth_error(last, 429, "too_many_attempts")
+    # A retry after the lockout's minute would meet the rate limit: the window's end counts.
+    assert last.headers["X-RateLimit-Remaining"] == "0"
+    assert 60 < int(last.headers["Retry-After"]) <= 3600
+
+
 def test_other_ips_are_not_locked_out() -> None:
     app = lockout_app("2 per hour")
     victim = signed_up(app)

@@ -9,6 +9,7 @@ import pytest
 from flask import current_app
 from flask.testing import FlaskClient
 from limits.errors import StorageError
+from limits.storage import MemoryStorage
 
 from flask_passkey import ConfigurationError, hookimpl
 from tests.conftest import (
@@ -262,6 +263,47 @@ def test_storage_failing_after_the_request_was_let_in_leaves_the_answer_alone() 
     assert response.status_code == 200, response.get_json()
     assert "auth_session" in response.get_json()
     assert "X-RateLimit-Remaining" not in response.headers
+
+
+# -- storage -----------------------------------------------------------------------------------
+
+
+def test_the_default_storage_is_limits_in_process_storage() -> None:
+    limiter = build_app().extensions["passkey"].limiter
+
+    assert type(limiter.storage) is MemoryStorage
+
+
+class FormerDefaultStorage:
+    @hookimpl
+    def passkey_rate_limit_storage(self, app: Any) -> str:
+        return "passkey+memory://"
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param({"rate_limit_storage_uri": "passkey+memory://"}, id="configured"),
+        pytest.param({"plugins": [FormerDefaultStorage()]}, id="from-a-plugin"),
+    ],
+)
+def test_the_former_default_storage_uri_is_read_as_memory(config: dict[str, Any]) -> None:
+    with pytest.warns(DeprecationWarning, match="'passkey\\+memory://' is now limits' own"):
+        client = limited("1 per hour", **config)
+
+    assert type(client.application.extensions["passkey"].limiter.storage) is MemoryStorage
+    assert [post_challenge(client).status_code for _ in range(2)] == [200, 429]
+
+
+def test_the_former_default_storage_uri_serves_the_lockout_without_the_rate_limit() -> None:
+    with pytest.warns(DeprecationWarning, match="passkey\\+memory://"):
+        app = build_app(
+            rate_limit_enabled=False,
+            lockout="2 per hour",
+            rate_limit_storage_uri="passkey+memory://",
+        )
+
+    assert app.extensions["passkey"].lockout is not None
 
 
 def test_an_unparsable_limit_is_one_line_naming_the_key() -> None:

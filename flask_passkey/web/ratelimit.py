@@ -1,9 +1,15 @@
-"""Per-IP rate limiting of our blueprints with flask-limiter."""
+"""Per-IP rate limiting of our blueprints with flask-limiter, and its response headers.
+
+The limiter keeps its counters in a ``limits`` storage: ``PASSKEY_RATE_LIMIT_STORAGE_URI``, else
+a plugin's (``passkey_rate_limit_storage``), else ``memory://`` (per process). Every response of
+a limited request carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
+``X-RateLimit-Reset`` (Unix time); a 429 also carries ``Retry-After`` (seconds).
+"""
 
 from __future__ import annotations
 
-import threading
 import time
+import warnings
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 
@@ -11,63 +17,31 @@ from flask import Config, Flask, Response, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
-from limits.storage import MemoryStorage
 
 from flask_passkey.config import Settings
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.web.proxy import client_bucket_func
 
-_HOST_PREFIX = "RATELIMIT_"
 #: The limiter's storage when neither the configuration nor a plugin names one.
-DEFAULT_STORAGE_URI = "passkey+memory://"
+DEFAULT_STORAGE_URI = "memory://"
+#: The former default (an in-process storage of this package's own), read as ``memory://`` so
+#: that configurations naming it keep working.
+RETIRED_MEMORY_URI = "passkey+memory://"
+_HOST_PREFIX = "RATELIMIT_"
 
 
-class PasskeyMemoryStorage(MemoryStorage):
-    """``limits``' in-process storage, minus its expiry thread: ``passkey+memory://``.
-
-    ``MemoryStorage`` starts a new ``threading.Timer`` every 10 ms while counters change, to
-    drop expired ones; in a busy worker that is a thread start per 10 ms (which waits for the
-    new thread) and a thread contending with the requests for the GIL. Here an expired fixed
-    window is replaced when it is next incremented (``get`` already ignores it) and the other
-    expired counters are swept inline at most once per :attr:`SWEEP_SECONDS`. The fixed-window
-    counters keep ``MemoryStorage``'s fields, so everything else it does is unchanged.
-    """
-
-    STORAGE_SCHEME = ["passkey+memory"]  # noqa: RUF012 - as limits declares it
-    SWEEP_SECONDS = 1.0
-
-    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **_: str) -> None:
-        super().__init__(uri, wrap_exceptions=wrap_exceptions, **_)
-        self._counters_lock = threading.Lock()
-        self._next_sweep = 0.0
-
-    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        now = time.time()
-        with self._counters_lock:
-            if self.expirations.get(key, 0.0) <= now:  # no window, or an expired one: a new one
-                value = amount
-                self.expirations[key] = now + expiry
-            else:
-                value = self.storage[key] + amount
-            self.storage[key] = value
-            if now >= self._next_sweep:
-                self._sweep(now)
-        return value
-
-    def decr(self, key: str, amount: int = 1) -> int:
-        now = time.time()
-        with self._counters_lock:
-            if self.expirations.get(key, 0.0) <= now:
-                return 0
-            value = self.storage[key] = max(self.storage[key] - amount, 0)
-        return value
-
-    def _sweep(self, now: float) -> None:
-        for key in [key for key, expires in self.expirations.items() if expires <= now]:
-            self.storage.pop(key, None)
-            self.expirations.pop(key, None)
-            self.locks.pop(key, None)
-        self._next_sweep = now + self.SWEEP_SECONDS
+def storage_uri(uri: str) -> str:
+    """``uri`` as ``limits`` reads it: :data:`RETIRED_MEMORY_URI` is ``memory://`` (with a
+    DeprecationWarning), anything else is itself."""
+    if uri != RETIRED_MEMORY_URI:
+        return uri
+    warnings.warn(
+        f"PASSKEY_RATE_LIMIT_STORAGE_URI: {RETIRED_MEMORY_URI!r} is now limits' own "
+        f"{DEFAULT_STORAGE_URI!r}; write that (or leave the setting unset).",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return DEFAULT_STORAGE_URI
 
 
 def check_limit(limit: str, *, key: str = "PASSKEY_RATE_LIMIT") -> list[RateLimitItem]:
@@ -104,60 +78,69 @@ def create_limiter(
         storage_uri=storage_uri,
         # Storage failures arrive as limits.errors.StorageError, which the blueprint answers 503.
         storage_options={"wrap_exceptions": True},
-        headers_enabled=True,
+        # Written by write_limit_headers: flask-limiter's writer puts Retry-After on every
+        # response and lets a storage gone since the request was let in turn it into a 500.
+        headers_enabled=False,
         strategy="fixed-window",
         key_prefix=settings.rate_limit_key_prefix,
         default_limits_exempt_when=_always,
         application_limits_exempt_when=_always,
     )
     limiter.request_filter(lambda: request.blueprint not in limited)
-    # Registered before flask-limiter's header writer, so Flask runs it after the writer.
-    app.after_request(_retry_after_only_on_429(limited))
     with _host_limiter_config_hidden(app.config):
         limiter.init_app(app)
-    # Registered after flask-limiter's header writer, so Flask runs it first.
-    app.after_request(_read_window_early(limiter))
+    app.after_request(write_limit_headers(limiter))
     return limiter
 
 
-def _retry_after_only_on_429(limited: frozenset[str]) -> Callable[[Response], Response]:
-    """Drop the ``Retry-After`` flask-limiter's header writer puts on every response of a
-    limited endpoint (it has no setting to write it only on a 429): on a 200 it reads as "come
-    back later". The ``X-RateLimit-*`` headers stay on every response."""
+def write_limit_headers(limiter: Limiter) -> Callable[[Response], Response]:
+    """An after-request function writing the headers of the request's limit, if it had one
+    (``limiter.current_limit``): ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
+    ``X-RateLimit-Reset`` on every response, ``Retry-After`` on a 429 only (on a 200 it would
+    read as "come back later").
 
-    def drop(response: Response) -> Response:
-        if response.status_code != 429 and request.blueprint in limited:
-            response.headers.pop("Retry-After", None)
-        return response
-
-    return drop
-
-
-def _read_window_early(limiter: Limiter) -> Callable[[Response], Response]:
-    """An after-request function reading the request's limit window before flask-limiter's
-    header writer does (which then reuses it).
-
-    The writer reads the storage again after the view: if the storage went away since the
-    request was let in, it would turn an answer already made (a 200, or the view's own 503)
-    into a 500. Here such a response just goes out without the X-RateLimit-* headers.
+    A 429 that already says when to retry (the lockout's) keeps the later of that and, when the
+    client has no request left in this window, the window's end. If the storage cannot be read
+    any more (it went away after the request was let in), the response goes out as it is,
+    without these headers: an answer already made (a 200, or the view's own 503) is never
+    turned into a 500.
     """
 
-    def read_window(response: Response) -> Response:
+    def write(response: Response) -> Response:
         current = limiter.current_limit
-        if current is not None:
-            try:
-                current.reset_at  # noqa: B018 - cached on the RequestLimit for the writer
-            except StorageError:
-                limiter.context.view_rate_limit = None
+        if current is None:
+            return response
+        try:
+            reset_at, remaining = current.reset_at, current.remaining
+        except StorageError:
+            return response
+        response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+        response.headers["X-RateLimit-Remaining"] = str(remaining)
+        response.headers["X-RateLimit-Reset"] = str(reset_at)
+        if response.status_code == 429 and (current.breached or remaining == 0):
+            window_ends = max(1, int(reset_at - time.time()))
+            told = _seconds(response.headers.get("Retry-After"))
+            response.headers["Retry-After"] = str(max(window_ends, told))
         return response
 
-    return read_window
+    return write
+
+
+def _seconds(retry_after: str | None) -> int:
+    """A ``Retry-After`` in seconds, as this package writes it; 0 for none."""
+    return int(retry_after) if retry_after is not None and retry_after.isdigit() else 0
 
 
 @contextmanager
 def _host_limiter_config_hidden(config: Config) -> Iterator[None]:
     """Keep the host's ``RATELIMIT_*`` settings (meant for its own limiter) away from ours, and
-    ours away from the host's config: flask-limiter's init_app reads and writes them."""
+    ours away from the host's config.
+
+    flask-limiter's ``init_app`` has no way to ignore the app's config: it reads
+    ``RATELIMIT_ENABLED``, ``RATELIMIT_STORAGE_OPTIONS``, ``RATELIMIT_META`` and the in-memory
+    fallback whatever the constructor says, and writes ``RATELIMIT_ENABLED`` for a limiter the
+    host creates later.
+    """
     hidden = {key: config.pop(key) for key in list(config) if key.startswith(_HOST_PREFIX)}
     try:
         yield
