@@ -11,6 +11,10 @@ a key cleared since) goes to Redis as before.
 They are registered under the ``limits`` schemes ``passkey+redis``, ``passkey+rediss``,
 ``passkey+redis+unix``, ``passkey+redis+sentinel`` and ``passkey+redis+cluster``: the plugin's
 limiter URI is the ``limits`` URI with :data:`SCHEME_PREFIX` in front.
+
+This module restates how ``limits`` 5 counts in Redis (its script, its key prefixing), so it is
+used with that major version only (:func:`supported`); with another, the plugin hands the
+limiter ``limits``' own storage.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import limits
 from flask import g, has_app_context
 from limits.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage
 from redis.exceptions import NoScriptError
@@ -25,6 +30,8 @@ from redis.exceptions import NoScriptError
 from .connection import command
 
 SCHEME_PREFIX = "passkey+"
+#: The ``limits`` major version whose RedisStorage this module was written (and measured) for.
+LIMITS_MAJOR = 5
 
 #: ``limits``' incr_expire.lua, returning the window's TTL (seconds) beside the new count.
 INCR_WINDOW = b"""
@@ -37,6 +44,17 @@ return {current, redis.call("ttl", KEYS[1])}
 """
 
 _SEEN = "_flask_passkey_redis_windows"
+
+
+def supported() -> bool:
+    """Whether the installed ``limits`` is of :data:`LIMITS_MAJOR`, the one this module knows."""
+    return limits.__version__.partition(".")[0] == str(LIMITS_MAJOR)
+
+
+def storage_uri(uri: str) -> str:
+    """The limiter URI for the ``limits`` Redis URI ``uri``: this module's storage where
+    :func:`supported`, else ``uri`` itself."""
+    return SCHEME_PREFIX + uri if supported() else uri
 
 
 def _windows() -> dict[tuple[int, str], tuple[int, float]] | None:
