@@ -213,9 +213,7 @@ class HttpClient:
         self.forwarded_for = forwarded_for
         self.sent = 0
 
-    def post(
-        self, path: str, *, json: Any, headers: dict[str, str] | None = None
-    ) -> HttpResponse:
+    def post(self, path: str, *, json: Any, headers: dict[str, str] | None = None) -> HttpResponse:
         port = self.ports[self.sent % len(self.ports)]
         self.sent += 1
         return self.post_to(port, path, json=json, headers=headers)
