@@ -54,9 +54,7 @@ _FILL_CREDENTIALS = sa.text(
 )
 _SYNTHETIC = sa.text("SELECT count(*) FROM users WHERE id LIKE 'synthetic|%'")
 #: A COSE_Key (EC2, P-256, ES256) as the SoftAuthenticator makes them.
-_PUBLIC_KEY = (
-    "a5010203262001215820" + "11" * 32 + "225820" + "22" * 32
-)
+_PUBLIC_KEY = "a5010203262001215820" + "11" * 32 + "225820" + "22" * 32
 
 
 def database_name(size: str) -> str:

@@ -54,9 +54,7 @@ class Summary:
     foreign: float
 
 
-def summarise(
-    runs: Mapping[str, Sequence[Measurement]], *, floor: str = "floor"
-) -> list[Summary]:
+def summarise(runs: Mapping[str, Sequence[Measurement]], *, floor: str = "floor") -> list[Summary]:
     floor_runs = runs[floor]
     summaries = []
     for target, measured in runs.items():
@@ -134,9 +132,8 @@ def machine() -> dict[str, Any]:
 
 
 def _wrk_version() -> str:
-    return _command_output(["wrk", "--version"]).splitlines()[0] if _command_output(
-        ["wrk", "--version"]
-    ) else "-"
+    output = _command_output(["wrk", "--version"])
+    return output.splitlines()[0] if output else "-"
 
 
 def _command_output(command: list[str]) -> str:
