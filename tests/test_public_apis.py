@@ -139,7 +139,7 @@ def all_violations() -> list[str]:
 def test_the_sources_are_found() -> None:
     names = {path.relative_to(ROOT).as_posix() for path in SOURCES}
     assert "flask_passkey/web/ratelimit.py" in names
-    assert "plugins/flask-passkey-redis/flask_passkey_redis/limiter_storage.py" in names
+    assert "plugins/flask-passkey-redis/flask_passkey_redis/plugin.py" in names
 
 
 def test_no_code_writes_another_objects_private_state() -> None:

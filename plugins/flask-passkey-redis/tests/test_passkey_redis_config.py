@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import limits
 import pytest
-import redis
 from flask_passkey.errors import ConfigurationError
-from limits.storage import RedisStorage
 from passkey_redis_support import make_app
 
-from flask_passkey_redis import CONFIG_DEFAULTS, RedisSessionStore, limiter_storage, plugin
+from flask_passkey_redis import CONFIG_DEFAULTS, RedisSessionStore
 from flask_passkey_redis.connection import limiter_storage_uri, parse_url
-from flask_passkey_redis.limiter_storage import SCHEME_PREFIX, PasskeyRedisStorage
 
 
 def test_declared_keys_and_defaults_are_filled_into_the_config() -> None:
@@ -94,38 +90,3 @@ def test_redis_url_is_an_unknown_key_without_the_plugin() -> None:
 )
 def test_limiter_storage_uri_for_each_url_form(url: str, uri: str) -> None:
     assert limiter_storage_uri(parse_url(url), socket_timeout=1.5) == uri
-
-
-def test_limiter_gets_the_uri_built_from_the_redis_url() -> None:
-    # limits makes a redis client without connecting, so no server is needed here.
-    app = make_app(PASSKEY_REDIS_URL="redis://127.0.0.1:1/3", PASSKEY_REDIS_SOCKET_TIMEOUT=0.5)
-
-    uri = plugin.passkey_rate_limit_storage(app=app)
-
-    assert isinstance(app.extensions["passkey"].limiter.storage, PasskeyRedisStorage)
-    assert uri.startswith(SCHEME_PREFIX)
-    # The client redis-py makes of that URI, as limits' RedisStorage makes it.
-    pool = redis.Redis.from_url(uri.removeprefix(SCHEME_PREFIX)).connection_pool
-    assert pool.connection_kwargs["port"] == 1
-    assert pool.connection_kwargs["db"] == 3
-    assert pool.connection_kwargs["socket_timeout"] == 0.5
-
-
-def test_the_one_round_trip_storage_knows_the_installed_limits() -> None:
-    # limiter_storage.py restates how limits 5 counts in Redis. With another major installed,
-    # measure and check it again (tests/test_passkey_redis_cost_budget.py) before raising
-    # LIMITS_MAJOR and the cap in pyproject.toml; until then the limiter gets limits' own.
-    assert limiter_storage.supported()
-
-
-@pytest.mark.parametrize("version", ["4.8.0", "6.0.0", "10.1"])
-def test_with_another_limits_major_the_limiter_gets_limits_own_redis_storage(
-    monkeypatch: pytest.MonkeyPatch, version: str
-) -> None:
-    monkeypatch.setattr(limits, "__version__", version)
-
-    app = make_app(PASSKEY_REDIS_URL="redis://127.0.0.1:1/3", PASSKEY_REDIS_SOCKET_TIMEOUT=0.5)
-
-    assert not limiter_storage.supported()
-    assert type(app.extensions["passkey"].limiter.storage) is RedisStorage
-    assert plugin.passkey_rate_limit_storage(app=app).startswith("redis://127.0.0.1:1/3?")
