@@ -14,6 +14,7 @@ import jwt as pyjwt
 import pytest
 from flask import Flask
 from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES, SCOPE_READ, SCOPE_UPDATE
 from flask_passkey.core.tokens import KeyRing, TokenIssuer, configured_signing_keys
@@ -180,8 +181,19 @@ def access_claims(**changes: Any) -> dict[str, Any]:
     return {name: value for name, value in claims.items() if value is not None}
 
 
-def signed(keys: KeyRing, claims: dict[str, Any], **header: Any) -> str:
-    key = keys.signing_key()
+def private_key(pem: str) -> RSAKey:
+    """The key configured as ``pem``, as it signs (with the ``kid`` configuration gives it)."""
+    (configured,) = configured_signing_keys([pem])
+    return RSAKey.import_key(json.loads(configured.private_jwk))
+
+
+@pytest.fixture(scope="module")
+def signing_key(signing_key_pem: str) -> RSAKey:
+    """The private key behind ``keys``: the tests forge tokens with it."""
+    return private_key(signing_key_pem)
+
+
+def signed(key: RSAKey, claims: dict[str, Any], **header: Any) -> str:
     fields = {"alg": "RS256", "kid": key.kid, "typ": "at+jwt", **header}
     return jwt.encode({k: v for k, v in fields.items() if v is not None}, claims, key)
 
@@ -191,19 +203,19 @@ def verify(issuer: TokenIssuer, token: str) -> dict[str, Any]:
 
 
 def test_a_well_formed_access_token_is_accepted(issuer: TokenIssuer, keys: KeyRing) -> None:
-    assert verify(issuer, signed(keys, access_claims())) == access_claims()
+    assert verify(issuer, keys.sign(access_claims(), typ="at+jwt")) == access_claims()
 
 
 def test_an_audience_list_naming_the_api_is_accepted(issuer: TokenIssuer, keys: KeyRing) -> None:
     claims = access_claims(aud=[API_AUDIENCE, ME])
 
-    assert verify(issuer, signed(keys, claims))["aud"] == [API_AUDIENCE, ME]
+    assert verify(issuer, keys.sign(claims, typ="at+jwt"))["aud"] == [API_AUDIENCE, ME]
 
 
 def test_expiry_is_checked_on_the_issuers_clock(
     issuer: TokenIssuer, keys: KeyRing, clock: FakeClock
 ) -> None:
-    token = signed(keys, access_claims())
+    token = keys.sign(access_claims(), typ="at+jwt")
     clock.advance(59)
     verify(issuer, token)
 
@@ -217,61 +229,59 @@ def _b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
-def _unsigned(keys: KeyRing) -> str:
+def _unsigned(key: RSAKey) -> str:
     return f"{_b64({'alg': 'none', 'typ': 'at+jwt'})}.{_b64(access_claims())}."
 
 
-def _hmac_with_the_public_key(keys: KeyRing) -> str:
+def _hmac_with_the_public_key(key: RSAKey) -> str:
     """The classic algorithm confusion: HS256 keyed with the (public) RSA key."""
-    secret = keys.signing_key().as_pem(private=False)
-    header = {"alg": "HS256", "kid": keys.signing_key().kid, "typ": "at+jwt"}
+    secret = key.as_pem(private=False)
+    header = {"alg": "HS256", "kid": key.kid, "typ": "at+jwt"}
     signing_input = f"{_b64(header)}.{_b64(access_claims())}"
     mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
 
-def _tampered_payload(keys: KeyRing) -> str:
-    header, _, signature = signed(keys, access_claims()).split(".")
+def _tampered_payload(key: RSAKey) -> str:
+    header, _, signature = signed(key, access_claims()).split(".")
     return f"{header}.{_b64(access_claims(sub='passkey|mallory'))}.{signature}"
 
 
-def _other_key(keys: KeyRing) -> str:
-    other = configured_signing_keys([generate_rsa_pem()])
-    ring = KeyRing(load=lambda: other, clock=lambda: NOW, refresh_seconds=float("inf"))
-    return signed(ring, access_claims())
+def _other_key(key: RSAKey) -> str:
+    return signed(private_key(generate_rsa_pem()), access_claims())
 
 
 FORGERIES: list[Any] = [
-    pytest.param(lambda keys: "", id="empty"),
-    pytest.param(lambda keys: "not-a-jwt", id="garbage"),
-    pytest.param(lambda keys: "a.b.c", id="three-garbage-parts"),
-    pytest.param(lambda keys: "ü.ü.ü", id="non-ascii"),
+    pytest.param(lambda key: "", id="empty"),
+    pytest.param(lambda key: "not-a-jwt", id="garbage"),
+    pytest.param(lambda key: "a.b.c", id="three-garbage-parts"),
+    pytest.param(lambda key: "ü.ü.ü", id="non-ascii"),
     pytest.param(_unsigned, id="alg-none"),
     pytest.param(_hmac_with_the_public_key, id="hs256-with-the-public-key"),
     pytest.param(_tampered_payload, id="tampered-payload"),
     pytest.param(_other_key, id="another-servers-key"),
-    pytest.param(lambda keys: signed(keys, access_claims(), kid="unknown"), id="unknown-kid"),
-    pytest.param(lambda keys: signed(keys, access_claims(), typ="JWT"), id="id-token-typ"),
-    pytest.param(lambda keys: signed(keys, access_claims(), typ=None), id="no-typ"),
-    pytest.param(lambda keys: signed(keys, access_claims(aud=API_AUDIENCE)), id="other-aud"),
-    pytest.param(lambda keys: signed(keys, access_claims(aud="spa")), id="client-aud"),
-    pytest.param(lambda keys: signed(keys, access_claims(aud=None)), id="no-aud"),
-    pytest.param(lambda keys: signed(keys, access_claims(iss="https://evil/")), id="other-iss"),
-    pytest.param(lambda keys: signed(keys, access_claims(iss=None)), id="no-iss"),
-    pytest.param(lambda keys: signed(keys, access_claims(exp=None)), id="no-exp"),
-    pytest.param(lambda keys: signed(keys, access_claims(exp=NOW)), id="expired"),
-    pytest.param(lambda keys: signed(keys, access_claims(exp="soon")), id="exp-not-a-number"),
-    pytest.param(lambda keys: signed(keys, access_claims(sub=None)), id="no-sub"),
-    pytest.param(lambda keys: signed(keys, access_claims(sub=7)), id="sub-not-a-string"),
-    pytest.param(lambda keys: signed(keys, access_claims(client_id=None)), id="no-client-id"),
-    pytest.param(lambda keys: signed(keys, access_claims(iat=NOW + 600)), id="iat-in-future"),
-    pytest.param(lambda keys: signed(keys, access_claims(nbf=NOW + 600)), id="not-yet-valid"),
+    pytest.param(lambda key: signed(key, access_claims(), kid="unknown"), id="unknown-kid"),
+    pytest.param(lambda key: signed(key, access_claims(), typ="JWT"), id="id-token-typ"),
+    pytest.param(lambda key: signed(key, access_claims(), typ=None), id="no-typ"),
+    pytest.param(lambda key: signed(key, access_claims(aud=API_AUDIENCE)), id="other-aud"),
+    pytest.param(lambda key: signed(key, access_claims(aud="spa")), id="client-aud"),
+    pytest.param(lambda key: signed(key, access_claims(aud=None)), id="no-aud"),
+    pytest.param(lambda key: signed(key, access_claims(iss="https://evil/")), id="other-iss"),
+    pytest.param(lambda key: signed(key, access_claims(iss=None)), id="no-iss"),
+    pytest.param(lambda key: signed(key, access_claims(exp=None)), id="no-exp"),
+    pytest.param(lambda key: signed(key, access_claims(exp=NOW)), id="expired"),
+    pytest.param(lambda key: signed(key, access_claims(exp="soon")), id="exp-not-a-number"),
+    pytest.param(lambda key: signed(key, access_claims(sub=None)), id="no-sub"),
+    pytest.param(lambda key: signed(key, access_claims(sub=7)), id="sub-not-a-string"),
+    pytest.param(lambda key: signed(key, access_claims(client_id=None)), id="no-client-id"),
+    pytest.param(lambda key: signed(key, access_claims(iat=NOW + 600)), id="iat-in-future"),
+    pytest.param(lambda key: signed(key, access_claims(nbf=NOW + 600)), id="not-yet-valid"),
 ]
 
 
 @pytest.mark.parametrize("forge", FORGERIES)
 def test_forged_or_misused_tokens_are_invalid(
-    issuer: TokenIssuer, keys: KeyRing, forge: Callable[[KeyRing], str]
+    issuer: TokenIssuer, signing_key: RSAKey, forge: Callable[[RSAKey], str]
 ) -> None:
     with pytest.raises(InvalidToken):
-        verify(issuer, forge(keys))
+        verify(issuer, forge(signing_key))

@@ -307,7 +307,6 @@ STARTUP_WORK: list[tuple[Any, str]] = [
     (tokens.KeyRing, "from_store"),
     (tokens, "generate_signing_key"),
     (tokens, "import_key"),  # a signing key, parsed
-    (tokens.CompactSigner, "__init__"),  # made once per signing key, not per token
     (sql_store, "upgrade_database"),
 ]
 

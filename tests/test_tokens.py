@@ -374,7 +374,7 @@ def test_tokens_naming_made_up_kids_reread_the_keys_at_most_once_a_second() -> N
         return configured_signing_keys([shared_signing_key()])
 
     ring = KeyRing(load=load, clock=clock)
-    known = str(ring.signing_key().kid)
+    (known,) = [key["kid"] for key in ring.jwks()["keys"]]
     for n in range(5):
         ring.key_set(f"made-up-{n}")
     ring.key_set(known)
@@ -384,3 +384,21 @@ def test_tokens_naming_made_up_kids_reread_the_keys_at_most_once_a_second() -> N
     ring.key_set("made-up-again")
 
     assert len(reads) == 3
+
+
+@pytest.mark.parametrize("typ", ["JWT", "at+jwt"])
+def test_the_key_ring_signs_with_its_published_key(typ: str) -> None:
+    """What the ring signs names its newest published key and verifies with it alone; the
+    header is exactly ``typ``, ``alg``, ``kid``, and the claims come back as given."""
+    old, new = generate_rsa_pem(), generate_rsa_pem()
+    ring = KeyRing(load=lambda: configured_signing_keys([old, new]), clock=lambda: 0.0)
+    claims = {"sub": "passkey|abc", "name": "Zoë Ünïcode ✓", "nested": {"a": [1, 2.5, True]}}
+
+    token = ring.sign(claims, typ=typ)
+
+    newest = ring.jwks()["keys"][-1]
+    assert jwt.get_unverified_header(token) == {"typ": typ, "alg": "RS256", "kid": newest["kid"]}
+    public_key = jwt.PyJWK(newest).key
+    assert jwt.decode(token, public_key, algorithms=["RS256"]) == claims
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, jwt.PyJWK(ring.jwks()["keys"][0]).key, algorithms=["RS256"])

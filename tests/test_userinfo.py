@@ -79,9 +79,9 @@ def mint(app: Flask, **claims: Any) -> str:
         "scope": "openid profile email",
         **claims,
     }
-    signer = app.extensions["passkey"].grants.issuer.keys.signer()
+    keys = app.extensions["passkey"].grants.issuer.keys
     return str(
-        signer.encode("at+jwt", {key: value for key, value in values.items() if value is not None})
+        keys.sign({key: value for key, value in values.items() if value is not None}, typ="at+jwt")
     )
 
 

@@ -1,4 +1,5 @@
-"""The built-in validation steps of ``spec/api.md``, each its own plugin so it can be blocked.
+"""The built-in validation steps, each its own plugin so it can be blocked (docs/plugins.md
+lists them, with the step each takes and the error it answers).
 
 Registered under the names in :data:`STEPS` (``PASSKEY_DISABLED_PLUGINS`` takes these names).
 """

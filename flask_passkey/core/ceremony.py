@@ -12,10 +12,14 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import cbor2
-from webauthn import verify_authentication_response, verify_registration_response
+from webauthn import (
+    generate_registration_options,
+    verify_authentication_response,
+    verify_registration_response,
+)
 from webauthn.helpers import (
     bytes_to_base64url,
     decode_credential_public_key,
@@ -40,8 +44,6 @@ from webauthn.helpers.structs import (
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
-from webauthn.registration.generate_registration_options import generate_registration_options
-from webauthn.registration.verify_registration_response import VerifiedRegistration
 
 from flask_passkey.core.attestation import AttestationGate
 from flask_passkey.core.passkey_request import PasskeyRequest, ValidationContext
@@ -85,6 +87,24 @@ _BAD_RESPONSE = (
     AttributeError,
     RecursionError,
 )
+
+
+class _VerifiedAttestation(Protocol):
+    """What :func:`webauthn.verify_registration_response` returns, as far as this module reads
+    it: py_webauthn exports the function, not the class of its result."""
+
+    @property
+    def credential_id(self) -> bytes: ...
+    @property
+    def credential_public_key(self) -> bytes: ...
+    @property
+    def sign_count(self) -> int: ...
+    @property
+    def aaguid(self) -> str: ...
+    @property
+    def credential_device_type(self) -> CredentialDeviceType: ...
+    @property
+    def credential_backed_up(self) -> bool: ...
 
 
 #: The ``error_description`` of a sign-in with a passkey the server does not know (deleted, or
@@ -492,7 +512,7 @@ class Ceremonies:
 
     def _verify_attestation(
         self, session: AuthSession, client: Client, response: Mapping[str, Any]
-    ) -> tuple[RegistrationCredential, VerifiedRegistration, bool]:
+    ) -> tuple[RegistrationCredential, _VerifiedAttestation, bool]:
         """py_webauthn's verification of a ``navigator.credentials.create()`` answer for
         ``session``, under the session's attestation policy, and whether it proves a hardware
         key (see :attr:`Credential.hardware_attested`).
@@ -512,7 +532,7 @@ class Ceremonies:
         aaguid = str(uuid.UUID(bytes=attested.aaguid))
         roots = self.attestation.roots(policy, aaguid=aaguid)
 
-        def verify(roots: list[bytes]) -> VerifiedRegistration:
+        def verify(roots: list[bytes]) -> _VerifiedAttestation:
             return verify_registration_response(
                 credential=parsed,
                 expected_challenge=session.challenge,
@@ -620,7 +640,7 @@ def _possibly_cloned(*, stored: int, reported: int) -> bool:
 
 def _new_credential(
     parsed: RegistrationCredential,
-    verified: VerifiedRegistration,
+    verified: _VerifiedAttestation,
     session: AuthSession,
     *,
     user_id: str,

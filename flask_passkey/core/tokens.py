@@ -11,15 +11,12 @@ key they do not know yet (another worker's newer key).
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from joserfc import jws, jwt
 from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 from joserfc.jwk import KeySet, RSAKey, import_key
@@ -86,7 +83,6 @@ class _Keys:
     kids: frozenset[str]
     key_set: KeySet
     jwks: dict[str, Any]
-    signer: CompactSigner | None
 
 
 class KeyRing:
@@ -128,22 +124,19 @@ class KeyRing:
             kids=frozenset(str(k.kid) for k in keys),
             key_set=KeySet(list(keys)),
             jwks={"keys": [k.as_dict(private=False) for k in keys]},
-            signer=CompactSigner(keys[-1]) if keys else None,
         )
 
-    def signing_key(self) -> RSAKey:
-        """The key that signs new tokens: the newest."""
+    def sign(self, claims: dict[str, Any], *, typ: str) -> str:
+        """``claims`` as a compact RS256 JWS signed by the newest key, with the protected header
+        ``{"typ": typ, "alg": "RS256", "kid": <that key's kid>}`` (in that order). Raises
+        ConfigurationError when there is no key, the store's BackendUnavailable while the keys
+        cannot be read."""
         keys = self._keys.get().keys
         if not keys:
             raise ConfigurationError("No signing key is available.")
-        return keys[-1]
-
-    def signer(self) -> CompactSigner:
-        """Signs with the newest key (made once per key, not per token)."""
-        signer = self._keys.get().signer
-        if signer is None:
-            raise ConfigurationError("No signing key is available.")
-        return signer
+        key = keys[-1]
+        header = {"typ": typ, "alg": ALGORITHM, "kid": key.kid}
+        return jwt.encode(header, claims, key, algorithms=[ALGORITHM])
 
     def jwks(self) -> dict[str, Any]:
         """The JSON Web Key Set of every key, public parts only."""
@@ -163,42 +156,6 @@ class KeyRing:
                 self._keys.invalidate()
                 keys = self._keys.get()
         return keys.key_set
-
-
-_PKCS1V15 = padding.PKCS1v15()
-_SHA256 = hashes.SHA256()
-
-
-class CompactSigner:
-    """RS256 JWTs signed with one key: exactly what ``joserfc.jwt.encode(header, claims, key,
-    ["RS256"])`` makes for ``header = {"alg": "RS256", "kid": kid, "typ": typ}``, byte for byte
-    (RSASSA-PKCS1-v1_5 signatures are deterministic), without redoing per token what depends
-    only on the key: the header segment, the algorithm and key checks, the key lookup.
-    """
-
-    def __init__(self, key: RSAKey) -> None:
-        self.key = key
-        self.kid = key.kid
-        #: The ``cryptography`` private key; joserfc checks here that the key may sign.
-        self._private: rsa.RSAPrivateKey = key.get_op_key("sign")
-        self._headers: dict[str, bytes] = {}
-
-    def encode(self, typ: str, claims: Mapping[str, Any]) -> str:
-        header = self._headers.get(typ)
-        if header is None:
-            # joserfc's order: its default "typ" first, then the header given.
-            fields = {"typ": typ, "alg": ALGORITHM, "kid": self.kid}
-            header = self._headers[typ] = _b64(
-                json.dumps(fields, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-            )
-        payload = json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
-        signing_input = header + b"." + _b64(payload)
-        signature = self._private.sign(signing_input, _PKCS1V15, _SHA256)
-        return (signing_input + b"." + _b64(signature)).decode("ascii")
-
-
-def _b64(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 @dataclass(frozen=True)
@@ -247,7 +204,6 @@ class TokenIssuer:
         With ``dpop_jkt`` the access token is bound to that DPoP key (``cnf.jkt``, RFC 9449).
         """
         now = int(self._clock())
-        signer = self.keys.signer()
         common: dict[str, Any] = {"iss": issuer, "sub": user.id, "iat": now}
         if organization_id is not None:
             common["org_id"] = organization_id
@@ -265,7 +221,7 @@ class TokenIssuer:
         }
         if dpop_jkt is not None:
             access_claims["cnf"] = {"jkt": dpop_jkt}
-        access_token = signer.encode("at+jwt", access_claims)
+        access_token = self.keys.sign(access_claims, typ="at+jwt")
         id_token = None
         if "openid" in scope:
             id_claims = {
@@ -277,7 +233,7 @@ class TokenIssuer:
                 **profile_claims(user, scope),
                 **extra_claims,
             }
-            id_token = signer.encode("JWT", id_claims)
+            id_token = self.keys.sign(id_claims, typ="JWT")
         return IssuedTokens(access_token, id_token, self._access_token_lifetime)
 
     def verify_access_token(self, token: str, *, issuer: str, audience: str) -> dict[str, Any]:

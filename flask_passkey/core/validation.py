@@ -1,4 +1,9 @@
-"""Runs the validation hooks in the order of ``spec/api.md`` and resolves tenant entities."""
+"""Runs the validation hooks in their fixed order and resolves tenant entities.
+
+The order: passkeys enabled, custom domain (every endpoint); then, once the body is read, the
+client's authentication, first party, grant type, OIDC conformance, realm and organization
+(docs/plugins.md, "Validation steps"). A step that fails stops the request with its error.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from flask_passkey.core.passkey_request import (
 from flask_passkey.errors import ConfigurationError, InvalidClient, InvalidRequest
 from flask_passkey.models import Organization, Tenant
 
-#: The hooks that check a client-facing request once its body is read, in spec order.
+#: The hooks that check a client-facing request once its body is read, in order.
 ALL_CLIENT_STEPS = (
     "passkey_authenticate_client",
     "passkey_check_first_party",

@@ -585,7 +585,7 @@ class SqlStore:
                 yield connection
         else:
             # Autocommit: each statement commits by itself, so no Transaction to begin and
-            # commit around it (SQLAlchemy's, which emits nothing, but costs ~30 µs a call).
+            # commit around it (SQLAlchemy's emits nothing, but is still work on every call).
             with _reachable(), self.engine.connect() as connection:
                 yield connection
 

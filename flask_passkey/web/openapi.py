@@ -520,7 +520,7 @@ def _build(
     assert plugin.converter is not None
     for attribute_function in (_credential_json, _dict_size):
         plugin.converter.add_attribute_function(attribute_function)  # type: ignore[no-untyped-call]
-    _add_components(spec)
+    _add_components(spec, plugin.converter)
     for operation in OPERATIONS:
         path = (url_prefix if operation.prefixed else "") + operation.path
         spec.path(
@@ -583,7 +583,7 @@ def _dict_size(self: OpenAPIConverter, field: fields.Field[Any], **kwargs: Any) 
     return moved
 
 
-def _add_components(spec: APISpec) -> None:
+def _add_components(spec: APISpec, converter: OpenAPIConverter) -> None:
     spec.components.schema("Error", schema=schemas.ErrorSchema)
     spec.components.schema("ProblemError", schema=schemas.ProblemErrorSchema)
     spec.components.schema("AttestationResponse", schema=schemas._AttestationResponseSchema)
@@ -594,7 +594,9 @@ def _add_components(spec: APISpec) -> None:
     spec.components.schema("RevokeRequest", schema=schemas.RevokeRequestSchema)
     # A form carries authn_response as JSON text: the same fields, that one as a string whose
     # content is a PublicKeyCredential.
-    form = copy.deepcopy(spec.components.schemas["WebAuthnGrant"])
+    form: dict[str, Any] = converter.schema2jsonschema(  # type: ignore[no-untyped-call]
+        schemas.WebAuthnGrantSchema()
+    )
     form["properties"]["authn_response"] = {
         "type": "string",
         "contentMediaType": JSON,

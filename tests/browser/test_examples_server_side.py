@@ -172,10 +172,7 @@ def test_id_tokens_for_another_audience_issuer_or_expired_are_refused(
     tokens = sign_up(browser_client)
     claims = jwt.decode(tokens["id_token"], options={"verify_signature": False}) | change
     # Signed with the demo's real key: only the claim is wrong.
-    from joserfc import jwt as jose_jwt
-
-    key = demo_app.extensions["passkey"].grants.issuer.keys.signing_key()
-    token = jose_jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key, ["RS256"])
+    token = demo_app.extensions["passkey"].grants.issuer.keys.sign(claims, typ="JWT")
     answer = start_session(browser_client, token)
     assert answer.status_code == 400
     assert answer.get_json()["error_description"].startswith("The sign-in could not be verified")

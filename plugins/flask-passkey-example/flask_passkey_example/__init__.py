@@ -84,7 +84,7 @@ class ExamplePlugin:
             raise ConfigurationError(str(error)) from error
 
     # A wrapper runs around every implementation of the step: the built-in realm checks
-    # (spec step 6) go first, and only a request they accept reaches the blocklist.
+    # (validation step 6) go first, and only a request they accept reaches the blocklist.
     @hookimpl(wrapper=True)
     def passkey_check_realm(self, context: ValidationContext) -> Generator[None, Any, Any]:
         result = yield

@@ -1,8 +1,8 @@
 """On PostgreSQL, auth sessions live in an UNLOGGED table.
 
 A challenge's session is written once and read once within minutes. Logged, every challenge
-waits for a WAL flush at commit (an INSERT took 293 µs logged, 136 µs unlogged: see
-bench/RESULTS.md); unlogged, nothing is written to the WAL, and a crash empties the table
+waits for a WAL flush at commit (bench/RESULTS.md has the measurement); unlogged, nothing is
+written to the WAL, and a crash empties the table
 instead of replaying it, so a taken session can never come back: the challenges in flight are
 lost and their users start again.
 Unlogged tables are not copied to streaming replicas; after a failover the same holds.
