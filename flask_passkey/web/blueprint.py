@@ -21,7 +21,6 @@ from flask_passkey.errors import (
     AttestationRefused,
     BackendUnavailable,
     EnrollmentAttestationRefused,
-    InvalidClient,
     InvalidRequest,
     LockedOut,
     MethodNotAllowed,
@@ -104,16 +103,7 @@ def register_error_handlers(
             state.emit(
                 replace(rejected, name="lockout_started", error=None, description=description)
             )
-        headers = dict(NO_STORE)
-        if isinstance(error, LockedOut):
-            headers["Retry-After"] = str(error.retry_after)
-        if isinstance(error, MethodNotAllowed):
-            headers["Allow"] = ", ".join(error.allow)
-        if isinstance(error, InvalidClient) and request.authorization is not None:
-            headers["WWW-Authenticate"] = 'Basic realm="passkey"'
-        challenge = error.www_authenticate()
-        if challenge is not None:
-            headers["WWW-Authenticate"] = challenge
+        headers = NO_STORE | error.headers(authorization_header=request.authorization is not None)
         body: dict[str, Any] = error.to_dict() | {"request_id": rid}
         if problem_details:
             body |= {
