@@ -103,7 +103,7 @@ def register_error_handlers(
             state.emit(
                 replace(rejected, name="lockout_started", error=None, description=description)
             )
-        headers = NO_STORE | error.headers(authorization_header=request.authorization is not None)
+        headers = NO_STORE | error.headers(authorization_header=_authorization_sent())
         body: dict[str, Any] = error.to_dict() | {"request_id": rid}
         if problem_details:
             body |= {
@@ -131,6 +131,16 @@ def register_error_handlers(
     def server_error(error: InternalServerError) -> tuple[Response, int, dict[str, str]]:
         # Flask has already logged the original exception; the client gets JSON, not HTML.
         return passkey_error(ServerError())
+
+
+def _authorization_sent() -> bool:
+    """Whether the request sent an ``Authorization`` header werkzeug can read. One it cannot
+    (werkzeug raises ValueError for Basic credentials that are not ASCII base64) counts as
+    none: reading it must not turn the error being answered into another."""
+    try:
+        return request.authorization is not None
+    except ValueError:
+        return False
 
 
 def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:
