@@ -1,10 +1,10 @@
 """The error family: every wire error code and its HTTP status live here and nowhere else.
 
-A :class:`PasskeyError` renders itself as the body ``{"error", "error_description"}``; the
-blueprint turns any of them into a JSON response with :attr:`PasskeyError.status`, adding the
-request id. Descriptions are short and stable; anything more goes in ``detail``, which only the
-log sees. Plugins
-reject a request by raising one of these (or a subclass of their own).
+A :class:`PasskeyError` renders itself as the body ``{"error", "error_description"}`` and names
+the headers it needs (:meth:`PasskeyError.headers`); the blueprint turns any of them into a
+JSON response with :attr:`PasskeyError.status`, adding the request id. Descriptions are short
+and stable; anything more goes in ``detail``, which only the log sees. Plugins reject a request
+by raising one of these (or a subclass of their own).
 """
 
 from __future__ import annotations
@@ -58,9 +58,15 @@ class PasskeyError(Exception):
         """The JSON body sent to the client."""
         return {"error": self.error, "error_description": self.description}
 
-    def www_authenticate(self) -> str | None:
-        """The ``WWW-Authenticate`` challenge to send with this error, if it has one."""
-        return None
+    def headers(self, *, authorization_header: bool = False) -> dict[str, str]:
+        """The response headers this error needs (``Retry-After``, ``Allow``,
+        ``WWW-Authenticate``...), beyond those every error response carries. Subclasses with
+        headers of their own override it.
+
+        ``authorization_header``: the request sent an ``Authorization`` header (a client that
+        authenticated with HTTP Basic gets a ``Basic`` challenge back).
+        """
+        return {}
 
 
 class InvalidRequest(PasskeyError):
@@ -142,6 +148,10 @@ class InvalidClient(PasskeyError):
     status = 401
     default_description = "Client authentication failed."
 
+    def headers(self, *, authorization_header: bool = False) -> dict[str, str]:
+        """RFC 6749 §5.2: a client that tried the ``Authorization`` header gets a challenge."""
+        return {"WWW-Authenticate": 'Basic realm="passkey"'} if authorization_header else {}
+
 
 class InvalidToken(PasskeyError):
     """RFC 6750: the bearer access token is missing, malformed, expired, revoked or for another
@@ -161,11 +171,12 @@ class InvalidToken(PasskeyError):
         self.dpop_algs = tuple(dpop_algs) if dpop_algs is not None else None
         super().__init__(description)
 
-    def www_authenticate(self) -> str:
+    def headers(self, *, authorization_header: bool = False) -> dict[str, str]:
+        """The ``Bearer`` challenge (RFC 6750 §3), or the ``DPoP`` one (RFC 9449 §7.1)."""
         described = f'error="{self.error}", error_description="{_quoted(self.description)}"'
         if self.dpop_algs is None:
-            return f"Bearer {described}"
-        return f'DPoP {described}, algs="{" ".join(self.dpop_algs)}"'
+            return {"WWW-Authenticate": f"Bearer {described}"}
+        return {"WWW-Authenticate": f'DPoP {described}, algs="{" ".join(self.dpop_algs)}"'}
 
 
 class InvalidDPoPProof(PasskeyError):
@@ -196,8 +207,9 @@ class InsufficientScope(PasskeyError):
         self.scope = scope
         super().__init__(description or f"The access token lacks the scope {scope}.")
 
-    def www_authenticate(self) -> str:
-        return f'Bearer error="{self.error}", scope="{_quoted(self.scope)}"'
+    def headers(self, *, authorization_header: bool = False) -> dict[str, str]:
+        """The ``Bearer`` challenge naming the scope the request needs (RFC 6750 §3.1)."""
+        return {"WWW-Authenticate": f'Bearer error="{self.error}", scope="{_quoted(self.scope)}"'}
 
 
 class AccessDenied(PasskeyError):
@@ -221,6 +233,9 @@ class MethodNotAllowed(PasskeyError):
         #: The methods the endpoint does answer (the ``Allow`` header).
         self.allow = tuple(allow)
         super().__init__(description)
+
+    def headers(self, *, authorization_header: bool = False) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow)}
 
 
 class Conflict(PasskeyError):
@@ -248,6 +263,9 @@ class LockedOut(TooManyRequests):
         #: Seconds until the lockout ends (the ``Retry-After`` header).
         self.retry_after = retry_after
         super().__init__(description)
+
+    def headers(self, *, authorization_header: bool = False) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class RefreshTokenReused(InvalidGrant):

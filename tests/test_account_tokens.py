@@ -16,7 +16,7 @@ from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES, SCOPE_READ, SCOPE_UPDATE
+from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES, SCOPE_READ, SCOPE_UPDATE
 from flask_passkey.core.tokens import KeyRing, TokenIssuer, configured_signing_keys
 from flask_passkey.errors import InvalidToken
 from flask_passkey.testing import PasskeyFlow

@@ -13,12 +13,12 @@ import jwt
 import pytest
 from flask import Flask
 
+from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.core.authenticators import (
     AaguidFile,
     AuthenticatorInfo,
     AuthenticatorNames,
 )
-from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
 from tests.conftest import CUSTOM_DOMAIN, AppFactory, new_email

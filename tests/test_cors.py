@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from sqlalchemy.engine import URL
 
-from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
+from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.models import Client
 from flask_passkey.stores.sql import SqlStore
 from flask_passkey.testing import PasskeyFlow

@@ -17,8 +17,8 @@ from joserfc import jws
 from joserfc.jwk import ECKey, OctKey
 
 from flask_passkey.config import Settings
+from flask_passkey.core.audiences import SCOPE_READ
 from flask_passkey.core.dpop import DPoPVerifier, access_token_hash, normalized_url
-from flask_passkey.core.my_account import SCOPE_READ
 from flask_passkey.errors import ConfigurationError, InvalidDPoPProof
 from flask_passkey.hookspecs import hookimpl
 from flask_passkey.stores.memory import MemorySessionStore

@@ -16,7 +16,7 @@ import pytest
 from flask import Flask
 from webauthn.helpers import bytes_to_base64url
 
-from flask_passkey.core.my_account import (
+from flask_passkey.core.audiences import (
     MY_ACCOUNT_SCOPES,
     SCOPE_CREATE,
     SCOPE_DELETE,

@@ -16,7 +16,7 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from flask_passkey.config import Settings
-from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
+from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.models import REFRESH_TOKEN_GRANT
 from flask_passkey.testing import SoftAuthenticator
 from flask_passkey.web.openapi import OPENAPI_PATH, OPERATIONS, build_openapi, main

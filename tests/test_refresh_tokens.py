@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.engine import URL
 
 from flask_passkey import PasskeyEvent, hookimpl
-from flask_passkey.core.my_account import SCOPE_DELETE, SCOPE_READ
+from flask_passkey.core.audiences import SCOPE_DELETE, SCOPE_READ
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.models import WEBAUTHN_GRANT, RefreshTokenPolicy
 from flask_passkey.stores.sql import SqlStore, upgrade_database

@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 from webauthn.helpers import bytes_to_base64url
 
-from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
+from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.testing import PasskeyFlow
 from flask_passkey.web.openapi import OPENAPI_PATH, OPERATIONS
 from tests.conftest import (

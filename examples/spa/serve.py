@@ -35,7 +35,7 @@ from flask import Flask, abort, jsonify, send_from_directory
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from flask_passkey import Passkey
-from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
+from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 
 HERE = Path(__file__).resolve().parent

@@ -135,12 +135,6 @@ def _bound_key(claims: Mapping[str, Any]) -> str | None:
     return jkt
 
 
-def userinfo_audience(issuer: str) -> str:
-    """The audience of access tokens for the userinfo endpoint (``https://<domain>/userinfo``
-    for ``issuer`` ``https://<domain>/``), the token endpoint's default audience."""
-    return f"{issuer}userinfo"
-
-
 def userinfo_claims(access: Access) -> dict[str, Any]:
     """The ``/userinfo`` answer (OIDC Core §5.3.2): ``sub``, and the claims the token's scopes
     release, as the ID token carries them."""

@@ -1,4 +1,9 @@
-"""The OAuth token endpoint's grants: passkey (webauthn) and refresh_token. Framework-free."""
+"""The token service behind the OAuth token endpoint's grants, passkey (webauthn) and
+refresh_token: turns a verified ceremony or a refresh token into signed tokens. Framework-free.
+
+:mod:`flask_passkey.core.grant_types` describes each grant (its validation steps, which method
+here redeems it).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, NoReturn
 
-from flask_passkey.core.access import userinfo_audience
+from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES, my_account_audience, userinfo_audience
 from flask_passkey.core.ceremony import Ceremonies, SignIn
-from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES, my_account_audience
 from flask_passkey.core.tokens import IssuedTokens, TokenIssuer
 from flask_passkey.errors import (
     AccessDenied,

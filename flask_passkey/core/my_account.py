@@ -1,10 +1,10 @@
 """The My Account API's passkey operations for a signed-in user. Framework-free.
 
 A user manages their own passkeys with an access token this server issued for the audience
-``https://<custom domain>/me/`` carrying the scopes of :data:`MY_ACCOUNT_SCOPES`. An
-authentication method is one passkey, named ``passkey|<credential id, base64url>`` and shown in
-the shape of Auth0's My Account API. A user only ever sees their own passkeys: any other id is
-"not found", whether it exists or not.
+``https://<custom domain>/me/`` carrying the scopes of
+:data:`flask_passkey.core.audiences.MY_ACCOUNT_SCOPES`. An authentication method is one passkey,
+named ``passkey|<credential id, base64url>`` and shown in the shape of Auth0's My Account API.
+A user only ever sees their own passkeys: any other id is "not found", whether it exists or not.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import unquote
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from flask_passkey.core.access import AccessVerifier, Presented
+from flask_passkey.core.audiences import my_account_audience
 from flask_passkey.core.authenticators import AuthenticatorInfo, AuthenticatorNames
 from flask_passkey.core.ceremony import Ceremonies, Challenge
 from flask_passkey.core.passkey_request import PasskeyRequest
@@ -35,25 +36,11 @@ from flask_passkey.errors import (
 )
 from flask_passkey.models import Client, Connection, Credential, User
 
-SCOPE_CREATE = "create:me:authentication_methods"
-SCOPE_READ = "read:me:authentication_methods"
-SCOPE_UPDATE = "update:me:authentication_methods"
-SCOPE_DELETE = "delete:me:authentication_methods"
-SCOPE_READ_FACTORS = "read:me:factors"
-#: The scopes of the My Account API's endpoints: granted only for its audience, and only when
-#: asked for.
-MY_ACCOUNT_SCOPES = (SCOPE_CREATE, SCOPE_READ, SCOPE_UPDATE, SCOPE_DELETE, SCOPE_READ_FACTORS)
-
 PASSKEY_TYPE = "passkey"
 #: The id of an enrollment in progress, in the ``Location`` of ``POST authentication-methods``;
 #: clients confirm the enrollment at ``.../passkey|new/verify``.
 ENROLLMENT_METHOD_ID = "passkey|new"
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def my_account_audience(issuer: str) -> str:
-    """The My Account API's audience on the domain of ``issuer`` (``https://<domain>/``)."""
-    return f"{issuer}me/"
 
 
 def identity_user_id_of(user: User) -> str:

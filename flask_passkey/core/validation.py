@@ -30,17 +30,6 @@ ALL_CLIENT_STEPS = (
     "passkey_check_realm",
     "passkey_check_organization",
 )
-#: What the passkey grant of the token endpoint always checks; its session fixed the realm and
-#: organization, whose steps run only when the request names them.
-TOKEN_STEPS = ALL_CLIENT_STEPS[:4]
-#: What the refresh_token grant checks: the client, and that it is still a first-party, OIDC
-#: conformant one (the grant type checked is refresh_token's, by the grant itself).
-REFRESH_STEPS = (
-    "passkey_authenticate_client",
-    "passkey_check_first_party",
-    "passkey_check_oidc_conformance",
-)
-
 #: What the revocation endpoint checks: only who the client is (RFC 7009 §2.1).
 REVOKE_STEPS = ("passkey_authenticate_client",)
 
@@ -97,8 +86,8 @@ class Validator:
     ) -> ValidationContext:
         """Steps 4 to 7 (or the given subset, in their fixed order) for a known client.
 
-        The token endpoint runs the realm and organization steps only for what its request
-        names (see :data:`TOKEN_STEPS`); the refresh grant those of :data:`REFRESH_STEPS`.
+        Each grant of the token endpoint names its own subset
+        (:attr:`flask_passkey.core.grant_types.GrantType.steps`).
         """
         client = self._hook.passkey_get_client(client_id=client_id)
         if client is None:

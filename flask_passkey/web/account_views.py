@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from flask_passkey.core.my_account import (
-    ENROLLMENT_METHOD_ID,
+from flask_passkey.core.audiences import (
     SCOPE_CREATE,
     SCOPE_DELETE,
     SCOPE_READ,
     SCOPE_READ_FACTORS,
     SCOPE_UPDATE,
+)
+from flask_passkey.core.my_account import (
+    ENROLLMENT_METHOD_ID,
     Caller,
     MyAccount,
     available_factors,

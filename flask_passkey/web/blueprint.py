@@ -20,7 +20,6 @@ from flask_passkey.errors import (
     AttestationRefused,
     BackendUnavailable,
     EnrollmentAttestationRefused,
-    InvalidClient,
     InvalidRequest,
     LockedOut,
     MethodNotAllowed,
@@ -105,16 +104,7 @@ def register_error_handlers(
             state.emit(
                 replace(rejected, name="lockout_started", error=None, description=description)
             )
-        headers = dict(NO_STORE)
-        if isinstance(error, LockedOut):
-            headers["Retry-After"] = str(error.retry_after)
-        if isinstance(error, MethodNotAllowed):
-            headers["Allow"] = ", ".join(error.allow)
-        if isinstance(error, InvalidClient) and request.authorization is not None:
-            headers["WWW-Authenticate"] = 'Basic realm="passkey"'
-        challenge = error.www_authenticate()
-        if challenge is not None:
-            headers["WWW-Authenticate"] = challenge
+        headers = NO_STORE | error.headers(authorization_header=_authorization_sent())
         body: dict[str, Any] = error.to_dict() | {"request_id": rid}
         if problem_details:
             body |= {
@@ -142,6 +132,16 @@ def register_error_handlers(
     def server_error(error: InternalServerError) -> tuple[Response, int, dict[str, str]]:
         # Flask has already logged the original exception; the client gets JSON, not HTML.
         return passkey_error(ServerError())
+
+
+def _authorization_sent() -> bool:
+    """Whether the request sent an ``Authorization`` header werkzeug can read. One it cannot
+    (werkzeug raises ValueError for Basic credentials that are not ASCII base64) counts as
+    none: reading it must not turn the error being answered into another."""
+    try:
+        return request.authorization is not None
+    except ValueError:
+        return False
 
 
 def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:

@@ -10,8 +10,8 @@ from flask import Blueprint, Response, jsonify
 from flask_passkey.core.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from flask_passkey.core.grants import SUPPORTED_SCOPES
 from flask_passkey.core.tokens import ALGORITHM, SCOPE_CLAIMS
-from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 from flask_passkey.web.blueprint import method_not_allowed, register_error_handlers, request_intake
+from flask_passkey.web.grants import TOKEN_GRANTS
 from flask_passkey.web.openapi import OPENAPI_PATH, openapi_json
 from flask_passkey.web.userinfo_views import USERINFO_PATH
 
@@ -52,7 +52,7 @@ def create_discovery_blueprint(state: PasskeyState) -> Blueprint:
             jwks_uri=f"{base}/.well-known/jwks.json",
             token_endpoint=f"{base}{prefix}/oauth/token",
             userinfo_endpoint=f"{base}{prefix}{USERINFO_PATH}",
-            grant_types_supported=[WEBAUTHN_GRANT, REFRESH_TOKEN_GRANT],
+            grant_types_supported=[grant.grant_type for grant in TOKEN_GRANTS],
             response_types_supported=["token"],
             subject_types_supported=["public"],
             id_token_signing_alg_values_supported=[ALGORITHM],

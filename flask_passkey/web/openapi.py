@@ -25,8 +25,9 @@ from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from marshmallow import Schema, fields
 
 from flask_passkey.config import Settings
-from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
+from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.web import schemas
+from flask_passkey.web.grants import TOKEN_GRANTS, TokenGrant
 
 #: Where the document is served, below ``PASSKEY_URL_PREFIX``.
 OPENAPI_PATH = "/passkey/openapi.json"
@@ -130,13 +131,27 @@ _VERIFY_LINK = {
 }
 
 
-def _token_body(grants: Mapping[str, str]) -> dict[str, Any]:
-    """A ``oneOf`` of the grants, told apart by ``grant_type``."""
+def _schema_name(schema: type[Schema] | Schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__.lstrip("_").removesuffix("Schema")
+
+
+def _grant_component(grant: TokenGrant, *, form: bool) -> str:
+    """The schema component of a body of ``grant``: in a form, a grant whose body holds a
+    credential (which a form carries as JSON text) has a component of its own, ``<name>Form``."""
+    name = _schema_name(grant.schema)
+    credential = any(isinstance(f, schemas.CredentialJson) for f in grant.schema().fields.values())
+    return name + "Form" if form and credential else name
+
+
+def _token_body(*, form: bool) -> dict[str, Any]:
+    """A ``oneOf`` of the grants of :data:`TOKEN_GRANTS`, told apart by ``grant_type``."""
+    names = {grant.grant_type: _grant_component(grant, form=form) for grant in TOKEN_GRANTS}
     return {
-        "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in grants.values()],
+        "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in names.values()],
         "discriminator": {
             "propertyName": "grant_type",
-            "mapping": {grant: f"#/components/schemas/{name}" for grant, name in grants.items()},
+            "mapping": {grant: f"#/components/schemas/{name}" for grant, name in names.items()},
         },
     }
 
@@ -194,16 +209,8 @@ OPERATIONS: tuple[Operation, ...] = (
         request={
             "required": True,
             "content": {
-                JSON: {
-                    "schema": _token_body(
-                        {WEBAUTHN_GRANT: "WebAuthnGrant", REFRESH_TOKEN_GRANT: "RefreshGrant"}
-                    )
-                },
-                FORM: {
-                    "schema": _token_body(
-                        {WEBAUTHN_GRANT: "WebAuthnGrantForm", REFRESH_TOKEN_GRANT: "RefreshGrant"}
-                    )
-                },
+                JSON: {"schema": _token_body(form=False)},
+                FORM: {"schema": _token_body(form=True)},
             },
         },
         security=_CLIENT_AUTH,
@@ -553,11 +560,6 @@ def _version() -> str:
         return "0.0.0"
 
 
-def _schema_name(schema: type[Schema] | Schema) -> str:
-    cls = schema if isinstance(schema, type) else type(schema)
-    return cls.__name__.lstrip("_").removesuffix("Schema")
-
-
 def _credential_json(
     self: OpenAPIConverter, field: fields.Field[Any], **kwargs: Any
 ) -> dict[str, Any]:
@@ -589,8 +591,8 @@ def _add_components(spec: APISpec, converter: OpenAPIConverter) -> None:
     spec.components.schema("AttestationResponse", schema=schemas._AttestationResponseSchema)
     spec.components.schema("AssertionResponse", schema=schemas._AssertionResponseSchema)
     spec.components.schema("PublicKeyCredential", schema=schemas.PublicKeyCredentialSchema)
-    spec.components.schema("WebAuthnGrant", schema=schemas.WebAuthnGrantSchema)
-    spec.components.schema("RefreshGrant", schema=schemas.RefreshGrantSchema)
+    for grant in TOKEN_GRANTS:
+        spec.components.schema(_schema_name(grant.schema), schema=grant.schema)
     spec.components.schema("RevokeRequest", schema=schemas.RevokeRequestSchema)
     # A form carries authn_response as JSON text: the same fields, that one as a string whose
     # content is a PublicKeyCredential.

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify, request
 
-from flask_passkey.core.access import userinfo_audience, userinfo_claims
+from flask_passkey.core.access import userinfo_claims
+from flask_passkey.core.audiences import userinfo_audience
 from flask_passkey.errors import InvalidRequest
 from flask_passkey.web.blueprint import (
     NO_STORE,

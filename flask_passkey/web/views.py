@@ -10,10 +10,9 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask_passkey.core.ceremony import Challenge
 from flask_passkey.core.grants import TokenRequest
 from flask_passkey.core.passkey_request import PasskeyRequest, SecretSource, ValidationContext
-from flask_passkey.core.validation import REFRESH_STEPS, REVOKE_STEPS, TOKEN_STEPS
+from flask_passkey.core.validation import REVOKE_STEPS
 from flask_passkey.errors import InvalidRequest, UnsupportedGrantType
 from flask_passkey.events import EventName, PasskeyEvent
-from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 from flask_passkey.web.blueprint import (
     BLUEPRINT_NAME,
     CLIENT_ID,
@@ -27,14 +26,13 @@ from flask_passkey.web.blueprint import (
     request_url,
 )
 from flask_passkey.web.discovery_views import create_discovery_blueprint
+from flask_passkey.web.grants import TOKEN_GRANTS
 from flask_passkey.web.lockout import guard_exchange
 from flask_passkey.web.schemas import (
     ChallengeRequestSchema,
-    RefreshGrantSchema,
     RegisterRequestSchema,
     RevokeRequestSchema,
     TokenRequestSchema,
-    WebAuthnGrantSchema,
     load_body,
 )
 from flask_passkey.web.userinfo_views import create_userinfo_blueprint
@@ -62,11 +60,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
     register_schema = RegisterRequestSchema()
     token_schema = TokenRequestSchema()
     revoke_schema = RevokeRequestSchema()
-    grant_schemas = {
-        WEBAUTHN_GRANT: WebAuthnGrantSchema(),
-        REFRESH_TOKEN_GRANT: RefreshGrantSchema(),
-    }
-    grant_steps = {WEBAUTHN_GRANT: TOKEN_STEPS, REFRESH_TOKEN_GRANT: REFRESH_STEPS}
+    grants = {entry.grant_type: (entry.grant, entry.schema()) for entry in TOKEN_GRANTS}
     incoming = request_intake(state)
 
     def json_body(*, form_allowed: bool = False) -> Any:
@@ -130,28 +124,21 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
         passkey_request = incoming("token")
         body = json_body(form_allowed=True)
         grant_type = load_body(token_schema, body)["grant_type"]
-        if grant_type not in grant_schemas:
+        if grant_type not in grants:
             raise UnsupportedGrantType(f"Unsupported grant_type {grant_type!r}.")
         setattr(g, GRANT_TYPE, grant_type)
-        data = load_body(grant_schemas[grant_type], body)
+        grant, schema = grants[grant_type]
+        data = load_body(schema, body)
         client_id, secret, source = _client_credentials(data)
         guard_exchange(state.lockout, client_ip=passkey_request.client_ip)
-        # The session fixed the realm and organization; those the request names are checked
-        # (steps 6 and 7) before the session is spent, then must match it.
-        realm, organization = data.get("realm"), data.get("organization")
-        steps = grant_steps[grant_type]
-        if realm is not None:
-            steps += ("passkey_check_realm",)
-        if organization is not None:
-            steps += ("passkey_check_organization",)
         context = validator.check_client(
             passkey_request,
             client_id=client_id,
             client_secret=secret,
             secret_source=source,
-            realm=realm,
-            organization=organization,
-            steps=steps,
+            realm=data.get("realm"),
+            organization=data.get("organization"),
+            steps=grant.steps_for(data),
         )
         proof = dpop_proof()
         token_request = TokenRequest(
@@ -164,16 +151,7 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
             if proof is None
             else state.proofs.verify(proof, method="POST", url=request_url(passkey_request)),
         )
-        if grant_type == WEBAUTHN_GRANT:
-            result = state.grants.webauthn(
-                token_request,
-                auth_session=data["auth_session"],
-                authn_response=data["authn_response"],
-                realm=data["realm"],
-                organization=context.organization_id,
-            )
-        else:
-            result = state.grants.refresh(token_request, refresh_token=data["refresh_token"])
+        result = grant.redeem(state.grants, token_request, data, context)
         issued(
             result.event,
             passkey_request,

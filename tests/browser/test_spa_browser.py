@@ -29,7 +29,7 @@ from flask import Flask
 from webauthn.helpers import bytes_to_base64url
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
+from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from tests.node_projects import npm_installed
 
 from .conftest import ARTIFACTS, RECORD_SIGNALS, ROOT, launch_chromium, save_artifacts

@@ -29,7 +29,7 @@ import trustme
 from flask import Flask
 from werkzeug.serving import make_server
 
-from flask_passkey.core.my_account import MY_ACCOUNT_SCOPES
+from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
 from tests.conftest import DB_CONNECTION, build_app, tenant_data
 from tests.servers import ServerThreads
