@@ -21,6 +21,14 @@ CONNECTION = "Username-Password-Authentication"
 #: Never reached: the benchmark measures the cost of the limiter, not its refusals.
 RATE_LIMIT = "100000000 per minute"
 CHALLENGE_BODY = '{"client_id": "bench-spa"}'
+#: The targets and the hand-written reference endpoint (bench.apps) each is measured against,
+#: in the same run.
+REFERENCES = {
+    "challenge/memory": "ref/naive+flask-limiter",
+    "challenge/redis": "ref/naive+redis+flask-limiter",
+    "token/memory": "ref/naive-token",
+    "token/redis+postgres": "ref/naive-token",
+}
 #: The scopes of a login: an access token and an ID token, two RS256 signatures.
 LOGIN_SCOPE = "openid profile email"
 #: The scopes of the sign-ups whose refresh tokens the refresh targets redeem: a refresh

@@ -1,9 +1,12 @@
 """What the load needs before it starts: databases, users with passkeys, and, for the token
 endpoint, sessions issued ahead with their signed assertions or refresh tokens minted ahead, one
-request body each; for the userinfo endpoint, an access token."""
+request body each; for the userinfo endpoint, an access token; for the reference token endpoint
+(``ref/naive-token``), the same kind of login bodies and a file of the sessions and credentials
+they need."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import secrets
@@ -60,9 +63,10 @@ def create_database(name: str) -> None:
 
 
 class TokenSupply:
-    """Refresh tokens handed out for the loads, each sent once: the ones a load left unsent
-    come back (:meth:`give_back`) and go out first next time; new ones are asked of ``mint``
-    (which may give fewer than asked when it has no more: the load then runs out)."""
+    """Refresh tokens (or login bodies) handed out for the loads, each sent once: the ones a
+    load left unsent come back (:meth:`give_back`) and go out first next time; new ones are
+    asked of ``mint`` (which may give fewer than asked when it has no more: the load then runs
+    out)."""
 
     def __init__(self, mint: Callable[[int], list[str]]) -> None:
         self._mint = mint
@@ -74,6 +78,17 @@ class TokenSupply:
 
     def give_back(self, tokens: Sequence[str]) -> None:
         self._spare = [*tokens, *self._spare]
+
+    @classmethod
+    def of(cls, items: list[str]) -> TokenSupply:
+        """A supply of ``items`` only, in their order."""
+
+        def next_items(count: int) -> list[str]:
+            taken = items[:count]
+            del items[:count]
+            return taken
+
+        return cls(next_items)
 
 
 @dataclass
@@ -107,23 +122,25 @@ class LoginFixture:
 
 @dataclass
 class PoolFixture:
-    """What a server on the memory store minted for itself before its workers forked (see
-    :func:`memory_pool_app`): the store lives in the server's processes, out of our reach."""
+    """Request bodies made ahead, in a fixed number: what a server on the memory store made for
+    itself before its workers forked (see :func:`memory_pool_app`; the store lives in the
+    server's processes, out of our reach), or the reference token endpoint's logins (see
+    :func:`naive_token_fixture`)."""
 
-    access_token: str
+    #: An access token for the userinfo endpoint, when the server made one.
+    access_token: str | None
     refresh: TokenSupply
+    #: Login requests (JSON, one a line), each redeeming its own session.
+    logins: TokenSupply
 
     @classmethod
     def read(cls, pool_file: Path) -> PoolFixture:
         pool = json.loads(pool_file.read_text())
-        tokens: list[str] = pool["refresh_tokens"]
-
-        def next_tokens(count: int) -> list[str]:
-            taken = tokens[:count]
-            del tokens[:count]
-            return taken
-
-        return cls(pool["access_token"], TokenSupply(next_tokens))
+        return cls(
+            pool["access_token"],
+            TokenSupply.of(pool["refresh_tokens"]),
+            TokenSupply.of(pool["logins"]),
+        )
 
 
 def login_fixture(backend: str, *, users: int = 64, database: str = BENCH_DATABASE) -> LoginFixture:
@@ -187,16 +204,21 @@ def mint_refresh_tokens(store: UserStore, grants: Sequence[RefreshGrant], count:
     return tokens
 
 
-def memory_pool_app(pool_file: Path, size: int) -> Flask:
-    """flask-passkey on the memory store, for ``gunicorn --preload``: 64 users signed up and
-    ``size`` refresh tokens minted in the master, before the workers fork, so that each
-    worker's copy of the store knows them all (a token is redeemed by one of them); the tokens
-    and an access token are written to ``pool_file`` (read by :meth:`PoolFixture.read`)."""
+def memory_pool_app(pool_file: Path, *, logins: int, refresh_tokens: int) -> Flask:
+    """flask-passkey on the memory store, for ``gunicorn --preload``: 64 users signed up,
+    ``logins`` login sessions issued (with a signed assertion each) and ``refresh_tokens``
+    refresh tokens minted in the master, before the workers fork, so that each worker's copy of
+    the store knows them all (a session or token is redeemed by one of them); the login bodies,
+    the tokens and an access token are written to ``pool_file`` (read by
+    :meth:`PoolFixture.read`)."""
     app = passkey_app("memory")
     fixture = sign_up_users(app, "memory", users=64)
-    tokens = mint_refresh_tokens(fixture.users, fixture.grants, size)
+    tokens = mint_refresh_tokens(fixture.users, fixture.grants, refresh_tokens)
+    bodies = [_line(body) for body in login_bodies(fixture, logins)]
     pool_file.write_text(
-        json.dumps({"access_token": fixture.access_token, "refresh_tokens": tokens})
+        json.dumps(
+            {"access_token": fixture.access_token, "refresh_tokens": tokens, "logins": bodies}
+        )
     )
     return app
 
@@ -246,28 +268,73 @@ def _put_all(store: SessionStore, sessions: Sequence[AuthSession], *, now: float
         store.put(session, now=now)
 
 
+def login_body(
+    authenticator: SoftAuthenticator, credential_id: bytes, session_id: str, challenge: bytes
+) -> dict[str, Any]:
+    """The token request of a login: the session's challenge signed with the passkey
+    ``credential_id`` of ``authenticator``, scope LOGIN_SCOPE."""
+    assertion = authenticator.get(
+        {"challenge": b64url(challenge), "rpId": HOST}, origin=ORIGIN, credential_id=credential_id
+    )
+    return {
+        "grant_type": WEBAUTHN_GRANT,
+        "client_id": CLIENT_ID,
+        "auth_session": session_id,
+        "authn_response": assertion,
+        "scope": LOGIN_SCOPE,
+    }
+
+
+def login_bodies(fixture: LoginFixture, count: int) -> list[dict[str, Any]]:
+    """Issue ``count`` sessions and sign an assertion for each (round robin over the users'
+    passkeys): their token requests."""
+    return [
+        login_body(fixture.authenticator, credential_id, session.id, session.challenge)
+        for session, credential_id in zip(
+            issue_sessions(fixture, count), itertools.cycle(fixture.credential_ids), strict=False
+        )
+    ]
+
+
 def token_bodies(fixture: LoginFixture, count: int, prefix: Path) -> Path:
-    """Issue ``count`` sessions, sign an assertion for each (round robin over the users'
-    passkeys) and write the token requests to ``<prefix>-<thread>.jsonl`` for bench/load.lua."""
-    sessions = issue_sessions(fixture, count)
-    bodies = []
-    for index, session in enumerate(sessions):
-        credential_id = fixture.credential_ids[index % len(fixture.credential_ids)]
-        assertion = fixture.authenticator.get(
-            {"challenge": b64url(session.challenge), "rpId": HOST},
-            origin=ORIGIN,
-            credential_id=credential_id,
-        )
-        bodies.append(
+    """:func:`login_bodies`, written to ``<prefix>-<thread>.jsonl`` for bench/load.lua."""
+    return write_bodies(login_bodies(fixture, count), prefix)
+
+
+def naive_token_fixture(reference_file: Path, count: int, *, users: int = 64) -> PoolFixture:
+    """``count`` login bodies for the reference token endpoint (bench.apps.naive_token_app),
+    made like the token targets' (:func:`login_body`: a synced ES256 passkey per user, round
+    robin, each session redeemed once), and ``reference_file``, which that app reads at
+    startup: each session's challenge, and each credential's public key (COSE) and owner."""
+    authenticator = SoftAuthenticator(counter="zero")
+    owners: dict[str, dict[str, str]] = {}
+    for index in range(users):
+        email = f"naive-{index}@example.com"
+        authenticator.create(
             {
-                "grant_type": WEBAUTHN_GRANT,
-                "client_id": CLIENT_ID,
-                "auth_session": session.id,
-                "authn_response": assertion,
-                "scope": LOGIN_SCOPE,
-            }
+                "challenge": b64url(generate_challenge()),
+                "rp": {"id": HOST, "name": "Bench"},
+                "user": {"id": b64url(secrets.token_bytes(16)), "name": email, "displayName": ""},
+                "pubKeyCredParams": [{"type": "public-key", "alg": -7}],
+            },
+            origin=ORIGIN,
         )
-    return write_bodies(bodies, prefix)
+        credential = authenticator.credentials[-1]
+        owners[b64url(credential.credential_id)] = {
+            "public_key": b64url(credential.cose_public_key),
+            "sub": f"naive|{credential.user_handle.hex()}",
+            "name": f"Naive {index}",
+            "email": email,
+        }
+    challenges: dict[str, str] = {}
+    bodies = []
+    for _, credential in zip(range(count), itertools.cycle(authenticator.credentials)):
+        session_id, challenge = secrets.token_urlsafe(32), generate_challenge()
+        challenges[session_id] = b64url(challenge)
+        body = login_body(authenticator, credential.credential_id, session_id, challenge)
+        bodies.append(_line(body))
+    reference_file.write_text(json.dumps({"sessions": challenges, "credentials": owners}))
+    return PoolFixture(None, TokenSupply.of([]), TokenSupply.of(bodies))
 
 
 def refresh_bodies(tokens: Sequence[str], prefix: Path) -> Path:
@@ -281,18 +348,28 @@ def refresh_bodies(tokens: Sequence[str], prefix: Path) -> Path:
 
 
 def unsent(tokens: Sequence[str], sent: Sequence[int]) -> list[str]:
-    """The tokens of :func:`refresh_bodies` that the load's threads did not send (``sent``:
-    how many lines each thread sent)."""
+    """The tokens of :func:`refresh_bodies` (or lines of :func:`write_lines`) that the load's
+    threads did not send (``sent``: how many lines each thread sent)."""
     return [token for thread, count in enumerate(sent) for token in tokens[thread::THREADS][count:]]
 
 
 def write_bodies(bodies: Sequence[Mapping[str, Any]], prefix: Path) -> Path:
     """One JSON body a line, round robin over ``<prefix>-<thread>.jsonl`` for bench/load.lua."""
+    return write_lines([_line(body) for body in bodies], prefix)
+
+
+def write_lines(lines: Sequence[str], prefix: Path) -> Path:
+    """Bodies already in JSON, as :func:`write_bodies` writes them (thread ``t`` gets
+    ``lines[t::THREADS]``, in that order)."""
     files = [open(f"{prefix}-{thread}.jsonl", "w") for thread in range(THREADS)]  # noqa: SIM115
     try:
-        for index, body in enumerate(bodies):
-            files[index % THREADS].write(json.dumps(body, separators=(",", ":")) + "\n")
+        for index, line in enumerate(lines):
+            files[index % THREADS].write(line + "\n")
     finally:
         for file in files:
             file.close()
     return prefix
+
+
+def _line(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"))

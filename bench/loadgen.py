@@ -42,6 +42,11 @@ class Measurement:
         return self.requests / self.seconds
 
 
+def load_seconds(seconds: float) -> int:
+    """How long a load asked to last ``seconds`` lasts: wrk takes whole seconds, at least one."""
+    return max(1, round(seconds))
+
+
 def wrk_path() -> str:
     path = shutil.which("wrk")
     if path is None:
@@ -73,7 +78,7 @@ def run_wrk(
         wrk_path(),
         f"-t{THREADS}",
         f"-c{CONNECTIONS}",
-        f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
+        f"-d{load_seconds(seconds)}s",
         "--timeout",
         "5s",
         "-s",

@@ -132,11 +132,8 @@ def machine() -> dict[str, Any]:
 
 
 def _wrk_version() -> str:
-    return (
-        _command_output(["wrk", "--version"]).splitlines()[0]
-        if _command_output(["wrk", "--version"])
-        else "-"
-    )
+    output = _command_output(["wrk", "--version"])
+    return output.splitlines()[0] if output else "-"
 
 
 def _command_output(command: list[str]) -> str:

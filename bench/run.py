@@ -1,21 +1,25 @@
 """The load benchmark: ``python -m bench.run`` (``make bench``).
 
-Serves the floor (bare Flask) and flask-passkey on each backend with gunicorn (2 sync workers)
-on loopback, loads them with wrk (2 threads, 32 connections) in interleaved rounds (every
-target once per round, in a rotating order) and reports per target the median req/s, p50 and
-p99 latency, each also as the median of its per-round ratios to the floor.
+Serves the floor (bare Flask), flask-passkey on each backend and hand-written reference
+endpoints with gunicorn (2 sync workers) on loopback, loads them with wrk (2 threads, 32
+connections) in interleaved rounds (every target once per round, in a rotating order) and
+reports per target the median req/s, p50 and p99 latency, each also as the median of its
+per-round ratios to the floor. ``bench.check`` reads the targets' ratios to their reference
+endpoints (bench.common.REFERENCES) off the same rounds.
 
 Targets: ``POST /passkey/challenge`` on the memory, SQLite, PostgreSQL and Redis session
 stores, and ``POST /oauth/token`` logins (sessions issued ahead, real ES256 assertions, each
-body redeemed once) on SQLite, PostgreSQL and Redis+PostgreSQL; ``POST /oauth/token`` refreshes
-(refresh tokens minted ahead, each redeemed once: a reuse would revoke and answer 400) and
-``GET /userinfo`` (one access token) on the memory store and on Redis+PostgreSQL, also put
-beside the token login on Redis+PostgreSQL (per-round ratios). The per-IP limit is on
-everywhere (memory storage; the Redis plugin's shared storage with Redis) and never reached.
-Two diagnostic targets split a challenge's cost: the floor behind flask-limiter alone, and the
-memory-store challenge with the limiter off. ``challenge/memory+metrics`` is the memory-store
-challenge with the Prometheus plugin counting and timing it (multiprocess mode), beside
-``challenge/memory`` without it.
+body redeemed once) on the memory store, SQLite, PostgreSQL and Redis+PostgreSQL;
+``POST /oauth/token`` refreshes (refresh tokens minted ahead, each redeemed once: a reuse would
+revoke and answer 400) and ``GET /userinfo`` (one access token) on the memory store and on
+Redis+PostgreSQL, also put beside the token login on Redis+PostgreSQL (per-round ratios). The
+per-IP limit is on everywhere (limits' in-process storage; Redis with the Redis plugin) and
+never reached. Two diagnostic targets split a challenge's cost: the floor behind flask-limiter
+alone, and the memory-store challenge with the limiter off. ``challenge/memory+metrics`` is the
+memory-store challenge with the Prometheus plugin counting and timing it (multiprocess mode),
+beside ``challenge/memory`` without it. The reference endpoints (``ref/*``, bench.apps): a
+naive py_webauthn challenge with and without Redis and flask-limiter, and a naive token
+endpoint fed the same kind of login bodies as the token targets.
 
 Other jobs on the machine are waited out before each load, and a load during which they took
 more than FOREIGN_LIMIT of the CPUs (or that saw errors) is made again, at most twice.
@@ -42,13 +46,14 @@ from typing import Literal
 import redis
 import sqlalchemy as sa
 
-from .apps import METRICS_APP, POOL_APP
+from .apps import METRICS_APP, NAIVE_TOKEN_APP, POOL_APP
 from .common import (
     BASELINE_DATABASE,
     BENCH_DATABASE,
     CHALLENGE_BODY,
     POSTGRES_URL,
     REDIS_URL,
+    REFERENCES,
     RESULTS_DIR,
     ROOT,
     WORK_DIR,
@@ -58,13 +63,16 @@ from .common import (
 from .fixtures import (
     LoginFixture,
     PoolFixture,
+    TokenSupply,
     create_database,
     login_fixture,
+    naive_token_fixture,
     refresh_bodies,
     token_bodies,
     unsent,
+    write_lines,
 )
-from .loadgen import Measurement, run_wrk, wrk_path
+from .loadgen import Measurement, load_seconds, run_wrk, wrk_path
 from .quiet import CpuAccount, wait_until_quiet
 from .report import machine, summarise, table, to_json
 from .server import Server, descendants, servers
@@ -78,14 +86,18 @@ TOKEN = "/oauth/token"
 USERINFO = "/userinfo"
 #: The token login the refresh and userinfo targets are also put beside (same stores).
 LOGIN_REFERENCE = "token/redis+postgres"
-#: An upper bound of refreshes a second here: two RS256 signatures (2 x 272 us of CPU) and the
-#: floor's request (343 us), on 2 CPUs, make at most 2,250. The memory store's pool of refresh
-#: tokens is made for that rate (it cannot grow once the workers have forked).
+#: An upper bound of logins or refreshes a second on two CPUs (each signs two RS256 tokens, on
+#: top of what a floor request costs): the bodies made ahead for a fixed pool (the memory
+#: store's, which cannot grow once the workers have forked, and the reference token
+#: endpoint's) are made for that rate.
 POOL_RATE = 2500
 #: The metrics server's prometheus_client multiprocess files, emptied before the servers start.
 METRICS_DIR = WORK_DIR / "prometheus-multiproc"
-#: Where the memory store's server writes the refresh tokens and access token it made.
+#: Where the memory store's server writes the login bodies, refresh tokens and access token it
+#: made.
 POOL_FILE = WORK_DIR / "pool-memory.json"
+#: The sessions and credentials the reference token endpoint reads at startup.
+NAIVE_TOKEN_FILE = WORK_DIR / "naive-token.json"
 
 #: What a target's load sends, when it is not the challenge body: ``login``, a session and its
 #: signed assertion per body; ``refresh``, a refresh token per body; ``userinfo``, GETs with
@@ -100,7 +112,8 @@ class Target:
     app: str
     path: str
     #: The backend whose fixture makes the load's bodies or access token (see ``feed``); the
-    #: ``memory`` fixture is what the POOL_APP server made for itself.
+    #: ``memory`` fixture is what the POOL_APP server made for itself, the ``naive-token`` one
+    #: what the NAIVE_TOKEN_APP server was started with.
     fixture: str | None = None
     feed: Feed = "login"
     #: Served from the baseline revision (--baseline).
@@ -141,6 +154,7 @@ TARGETS = (
     Target("challenge/sqlite", "sqlite", CHALLENGE),
     Target("challenge/postgres", "postgres", CHALLENGE),
     Target("challenge/redis", "redis", CHALLENGE),
+    Target("token/memory", POOL_APP, TOKEN, fixture="memory"),
     Target("token/sqlite", "sqlite", TOKEN, fixture="sqlite"),
     Target("token/postgres", "postgres", TOKEN, fixture="postgres"),
     Target("token/redis+postgres", "redis", TOKEN, fixture="redis"),
@@ -148,11 +162,12 @@ TARGETS = (
     Target("token/refresh/redis+postgres", "redis", TOKEN, fixture="redis", feed="refresh"),
     Target("userinfo/memory", POOL_APP, USERINFO, fixture="memory", feed="userinfo"),
     Target("userinfo/redis+postgres", "redis", USERINFO, fixture="redis", feed="userinfo"),
-    # The issue's reference points, measured in the same run (see bench.apps.naive_app).
+    # The hand-written reference endpoints (bench.apps.naive_app, naive_token_app).
     Target("ref/naive", "naive", CHALLENGE),
     Target("ref/naive+flask-limiter", "naive+limiter", CHALLENGE),
     Target("ref/naive+redis", "naive+redis", CHALLENGE),
     Target("ref/naive+redis+flask-limiter", "naive+redis+limiter", CHALLENGE),
+    Target("ref/naive-token", NAIVE_TOKEN_APP, TOKEN, fixture=NAIVE_TOKEN_APP),
 )
 
 
@@ -176,8 +191,9 @@ def reset_stores() -> None:
                     connection.exec_driver_sql(f"DELETE FROM {name}")
     finally:
         engine.dispose()
-    with contextlib.suppress(FileNotFoundError):
-        POOL_FILE.unlink()
+    for made_ahead in (POOL_FILE, NAIVE_TOKEN_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            made_ahead.unlink()
     client = redis.Redis.from_url(REDIS_URL)
     for pattern in ("passkey-bench:*", "LIMITS:*passkey*"):
         keys = list(client.scan_iter(pattern, count=1000))
@@ -284,23 +300,30 @@ class Runner:
             bearer = f"Bearer {fixture.access_token}"
             return run_wrk(server.port, target.path, seconds=seconds, authorization=bearer)
         rate = self.rates.get(target.name, 1000.0)
-        count = math.ceil(rate * seconds * 2.0) + 500
+        count = math.ceil(rate * load_seconds(seconds) * 2.0) + 500
         self._loads += 1
         prefix = WORK_DIR / f"bodies-{target.fixture}-{self._loads}"
-        tokens: list[str] = []
-        if target.feed == "login":
-            assert isinstance(fixture, LoginFixture), "logins need the in-process fixture"
+        # Logins on a store within reach are made for each load; the rest come from a supply.
+        supply: TokenSupply | None = None
+        items: list[str] = []
+        if target.feed == "login" and isinstance(fixture, LoginFixture):
             token_bodies(fixture, count, prefix)
+        elif target.feed == "login":
+            supply = fixture.logins
+            items = supply.take(count)
+            write_lines(items, prefix)
         else:
-            tokens = fixture.refresh.take(count)
-            refresh_bodies(tokens, prefix)
+            supply = fixture.refresh
+            items = supply.take(count)
+            refresh_bodies(items, prefix)
         try:
             measured = run_wrk(server.port, target.path, seconds=seconds, body_files=prefix)
         finally:
             for thread_file in WORK_DIR.glob(f"{prefix.name}-*.jsonl"):
                 thread_file.unlink()
-        # Tokens the load did not send are as good as new: the next load sends them first.
-        fixture.refresh.give_back(unsent(tokens, measured.sent))
+        # Bodies the load did not send are as good as new: the next load sends them first.
+        if supply is not None:
+            supply.give_back(unsent(items, measured.sent))
         if not measured.exhausted:
             self.rates[target.name] = max(measured.rps, 100.0)
         return measured
@@ -357,8 +380,12 @@ def write_results(
         for name, measured in runs.items()
         if name == LOGIN_REFERENCE or name.startswith(("token/refresh/", "userinfo/"))
     }
-    relative = summarise(beside, floor=LOGIN_REFERENCE) if len(beside) > 1 else []
-    if LOGIN_REFERENCE in beside and relative:
+    relative = (
+        summarise(beside, floor=LOGIN_REFERENCE)
+        if LOGIN_REFERENCE in beside and len(beside) > 1
+        else []
+    )
+    if relative:
         text += (
             f"\n\nBeside the token login ({LOGIN_REFERENCE}; medians of per-round ratios):\n\n"
             + table(relative).replace("x floor", "x login")
@@ -377,20 +404,31 @@ def write_results(
     return text
 
 
-def pool_env(args: argparse.Namespace) -> dict[str, str]:
-    """The POOL_APP server's environment: refresh tokens for POOL_RATE refreshes a second
-    through the warm-up and the rounds, with half as much again for loads made again (the
-    unsent tokens of a load go to the next, see Runner)."""
-    seconds = args.warmup + 1.5 * args.rounds * args.seconds
+def pool_size(args: argparse.Namespace) -> int:
+    """Bodies of a fixed pool for one target: POOL_RATE a second through its warm-up and its
+    rounds, with half as much again for loads made again (the unsent bodies of a load go to the
+    next, see Runner)."""
+    seconds = load_seconds(args.warmup) + 1.5 * args.rounds * load_seconds(args.seconds)
+    return math.ceil(POOL_RATE * seconds) + 500
+
+
+def pool_env(args: argparse.Namespace, targets: Sequence[Target]) -> dict[str, str]:
+    """The POOL_APP server's environment: a pool of login bodies and one of refresh tokens,
+    each only when a target of the run sends them."""
+    feeds = {target.feed for target in targets if target.app == POOL_APP}
     return {
         "BENCH_PRELOAD": "1",
         "BENCH_POOL_FILE": str(POOL_FILE),
-        "BENCH_POOL_SIZE": str(math.ceil(POOL_RATE * seconds) + 500),
+        "BENCH_POOL_LOGINS": str(pool_size(args) if "login" in feeds else 0),
+        "BENCH_POOL_REFRESH": str(pool_size(args) if "refresh" in feeds else 0),
     }
 
 
 def select_targets(names: str, baseline: bool) -> list[Target]:
+    """The targets named in ``names`` (all when empty), with the floor and the reference
+    endpoint of each that has one (bench.common.REFERENCES)."""
     wanted = {name.strip() for name in names.split(",") if name.strip()}
+    wanted |= {REFERENCES[name] for name in wanted if name in REFERENCES}
     targets = [t for t in TARGETS if not wanted or t.name in wanted or t.name == "floor"]
     if baseline:
         # The challenge endpoint only: the token endpoint's fixtures are made in this process,
@@ -409,7 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="seconds per load (default 2)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per target")
     parser.add_argument(
-        "--targets", default="", help="comma-separated target names (default: all; floor is kept)"
+        "--targets",
+        default="",
+        help="comma-separated target names (default: all; the floor and the targets' reference "
+        "endpoints are kept)",
     )
     parser.add_argument(
         "--baseline", metavar="REV", help="also serve flask-passkey as of git revision REV"
@@ -440,7 +481,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     fixtures: dict[str, LoginFixture | PoolFixture] = {}
     for target in targets:
         backend = target.fixture
-        if backend is not None and backend != "memory" and backend not in fixtures:
+        if backend in fixtures or backend in (None, "memory"):
+            continue
+        if backend == NAIVE_TOKEN_APP:
+            fixtures[backend] = naive_token_fixture(NAIVE_TOKEN_FILE, pool_size(args))
+        else:
             fixtures[backend] = login_fixture(backend)
     print(f"fixtures ready in {time.monotonic() - started:.0f} s", flush=True)
 
@@ -449,7 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_database(BASELINE_DATABASE)
     specs = {target.server: target.env(tree) for target in targets}
     if POOL_APP in specs:
-        specs[POOL_APP] |= pool_env(args)
+        specs[POOL_APP] |= pool_env(args, targets)
+    if NAIVE_TOKEN_APP in specs:
+        specs[NAIVE_TOKEN_APP]["BENCH_NAIVE_TOKEN_FILE"] = str(NAIVE_TOKEN_FILE)
     with servers(specs) as running:
         print(f"servers up in {time.monotonic() - started:.0f} s", flush=True)
         if POOL_APP in specs:

@@ -45,6 +45,8 @@ def free_port() -> int:
 
 
 def _answers(port: int) -> bool:
+    """Whether the app on ``port`` is up: it answers a challenge request, with anything but a
+    server error (an app without that endpoint answers 404)."""
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         connection.request(
@@ -57,13 +59,14 @@ def _answers(port: int) -> bool:
         connection.close()
     except OSError:
         return False
-    return status == 200
+    return status < 500
 
 
 @contextmanager
-def gunicorn(name: str, env: Mapping[str, str], *, timeout: float = 60) -> Iterator[Server]:
+def gunicorn(name: str, env: Mapping[str, str], *, timeout: float = 180) -> Iterator[Server]:
     """Serve ``bench.apps:app_from_env()`` with ``env`` on a free loopback port until exit;
-    ``BENCH_PRELOAD`` in ``env``: the app is built once, before the workers fork."""
+    ``BENCH_PRELOAD`` in ``env``: the app is built once, before the workers fork (``timeout``
+    leaves time for the bodies a preloaded app makes ahead)."""
     port = free_port()
     WORK_DIR.mkdir(exist_ok=True)
     env = dict(env)

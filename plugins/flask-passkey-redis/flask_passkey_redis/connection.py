@@ -127,33 +127,6 @@ def client_factory(location: Location, *, socket_timeout: float) -> Callable[[],
     return lambda: RedisCluster(startup_nodes=nodes, **auth, **options)
 
 
-def command(client: RedisClient, *args: Any) -> Any:
-    """Send one command and return Redis's raw reply (no response callback applied).
-
-    For a single server or a sentinel-managed master, on a connection of the client's own pool
-    with the client's own retry policy, but without the client's per-command layers (argument
-    checks, events, observability: about 20 µs of CPU per command, a third of a ``SET`` on
-    loopback). A cluster client routes the command itself.
-    """
-    if not isinstance(client, redis.Redis) or client.connection is not None:
-        # A cluster, or a client holding one connection of its own.
-        return client.execute_command(*args)  # type: ignore[no-untyped-call]
-    pool = client.connection_pool
-    connection = pool.get_connection()
-    try:
-
-        def send() -> Any:
-            connection.send_command(*args)  # type: ignore[no-untyped-call]
-            return connection.read_response()
-
-        return connection.retry.call_with_retry(
-            send,
-            lambda _: connection.disconnect(),  # type: ignore[no-untyped-call]
-        )
-    finally:
-        pool.release(connection)
-
-
 def limiter_storage_uri(location: Location, *, socket_timeout: float) -> str:
     """The ``limits`` storage URI for the same Redis.
 

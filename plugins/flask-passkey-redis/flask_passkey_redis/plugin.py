@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from flask_passkey import ConfigurationError, hookimpl
 
 from .connection import Location, client_factory, limiter_storage_uri, parse_url
-from .limiter_storage import SCHEME_PREFIX
 from .store import DEFAULT_KEY_PREFIX, RedisSessionStore
 
 if TYPE_CHECKING:
@@ -79,11 +78,9 @@ class RedisPlugin:
         settings = RedisSettings.from_config(app.config)
         if settings is None:
             return None
-        # limits' Redis storage under the scheme of ours that needs one round trip, not three,
-        # per request (flask_passkey_redis.limiter_storage).
-        return SCHEME_PREFIX + limiter_storage_uri(
-            settings.location, socket_timeout=settings.socket_timeout
-        )
+        # A limits storage URI (redis://, rediss://, redis+unix://, redis+sentinel://,
+        # redis+cluster://): the limiter uses limits' own Redis storages.
+        return limiter_storage_uri(settings.location, socket_timeout=settings.socket_timeout)
 
 
 #: The instance the entry point names.

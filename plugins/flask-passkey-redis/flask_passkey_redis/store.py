@@ -20,7 +20,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from .connection import RedisClient, command
+from .connection import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +80,13 @@ class RedisSessionStore:
             return
         value = session.to_json()
         try:
-            command(self.client(), "SET", self.key(session.id), value, "PX", ttl_ms)
+            self.client().set(self.key(session.id), value, px=ttl_ms)
         except UNAVAILABLE_ERRORS as error:
             raise _unavailable("keep a session", error) from error
 
     def take(self, session_id: str, *, now: float) -> AuthSession | None:
         try:
-            value = command(self.client(), "GETDEL", self.key(session_id))
+            value = self.client().getdel(self.key(session_id))
         except UNAVAILABLE_ERRORS as error:
             raise _unavailable("take a session", error) from error
         if value is None:
@@ -112,7 +112,7 @@ class RedisSessionStore:
         if ttl_ms <= 0:  # expired already: nothing to remember, and nothing to refuse
             return True
         try:
-            reply = command(self.client(), "SET", self.marker_key(key), "1", "NX", "PX", ttl_ms)
+            reply = self.client().set(self.marker_key(key), "1", nx=True, px=ttl_ms)
         except UNAVAILABLE_ERRORS as error:
             raise _unavailable("keep a marker", error) from error
         return reply is not None

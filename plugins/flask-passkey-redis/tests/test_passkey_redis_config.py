@@ -90,12 +90,3 @@ def test_redis_url_is_an_unknown_key_without_the_plugin() -> None:
 )
 def test_limiter_storage_uri_for_each_url_form(url: str, uri: str) -> None:
     assert limiter_storage_uri(parse_url(url), socket_timeout=1.5) == uri
-
-
-def test_limiter_gets_the_uri_built_from_the_redis_url() -> None:
-    # limits makes a redis client without connecting, so no server is needed here.
-    app = make_app(PASSKEY_REDIS_URL="redis://127.0.0.1:1/3", PASSKEY_REDIS_SOCKET_TIMEOUT=0.5)
-    pool = app.extensions["passkey"].limiter.storage.storage.connection_pool
-    assert pool.connection_kwargs["port"] == 1
-    assert pool.connection_kwargs["db"] == 3
-    assert pool.connection_kwargs["socket_timeout"] == 0.5

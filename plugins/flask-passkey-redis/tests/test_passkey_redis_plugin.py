@@ -11,7 +11,14 @@ import redis
 from flask import Flask
 from flask_passkey.testing import DPoPKey, PasskeyFlow
 from limits.storage import MemoryStorage, RedisStorage
-from passkey_redis_support import CLIENT_ID, CUSTOM_DOMAIN, LIMITER_KEYS, client_from, make_app
+from passkey_redis_support import (
+    CLIENT_ID,
+    CUSTOM_DOMAIN,
+    LIMITER_KEYS,
+    RedisServer,
+    client_from,
+    make_app,
+)
 
 from flask_passkey_redis import RedisSessionStore, plugin
 
@@ -44,7 +51,7 @@ def test_app_with_a_redis_url_keeps_sessions_and_limits_in_redis(
     assert isinstance(state.sessions, RedisSessionStore)
     assert state.plugin_manager.get_plugin("redis") is plugin
     assert state.limiter is not None
-    assert isinstance(state.limiter.storage, RedisStorage)
+    assert type(state.limiter.storage) is RedisStorage  # limits' own, as redis:// makes it
 
     response = post_challenge(app, client_ip)
 
@@ -54,6 +61,25 @@ def test_app_with_a_redis_url_keeps_sessions_and_limits_in_redis(
     limit_keys = redis_client.keys(f"{LIMITER_KEYS}{client_ip}/*")
     assert limit_keys == [f"{LIMITER_KEYS}{client_ip}/passkey.challenge/60/1/minute".encode()]
     assert redis_client.get(limit_keys[0]) == b"1"
+
+
+def test_sessions_and_limits_go_to_the_database_the_url_names(own_redis: RedisServer) -> None:
+    app = make_app(PASSKEY_REDIS_URL=f"redis://127.0.0.1:{own_redis.port}/3")
+    database_3 = redis.Redis(port=own_redis.port, db=3, socket_timeout=1)
+    database_0 = own_redis.client()
+    try:
+        response = post_challenge(app, "192.0.2.3")
+
+        assert response.status_code == 200
+        auth_session = response.get_json()["auth_session"]
+        assert database_3.exists(f"flask-passkey:session:{auth_session}") == 1
+        assert database_3.get(f"{LIMITER_KEYS}192.0.2.3/passkey.challenge/60/1/minute") == b"1"
+        assert database_0.dbsize() == 0
+    finally:
+        database_3.flushdb()
+        database_3.close()
+        database_0.close()
+        app.extensions["passkey"].sessions.close()
 
 
 def test_app_without_a_redis_url_is_unchanged_by_the_plugin() -> None:
