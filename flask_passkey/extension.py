@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
-from flask import Flask, has_request_context
+from flask import Flask, current_app, has_app_context, has_request_context
 from flask_limiter import Limiter
 
 from flask_passkey.builtins.tenant_config import ConfigTenant, load_tenant_data
@@ -17,7 +18,11 @@ from flask_passkey.cli.commands import passkey_cli
 from flask_passkey.config import Settings, check_unknown_keys
 from flask_passkey.core.access import AccessVerifier
 from flask_passkey.core.attestation import AttestationGate, metadata_from_settings
-from flask_passkey.core.authenticators import AuthenticatorNames, authenticator_names
+from flask_passkey.core.authenticators import (
+    AuthenticatorInfo,
+    AuthenticatorNames,
+    authenticator_names,
+)
 from flask_passkey.core.ceremony import Ceremonies
 from flask_passkey.core.dpop import DPoPVerifier
 from flask_passkey.core.grants import Grants
@@ -25,7 +30,7 @@ from flask_passkey.core.tokens import KeyRing, TokenIssuer, configured_signing_k
 from flask_passkey.core.validation import Validator
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.events import PasskeyEvent
-from flask_passkey.models import Client
+from flask_passkey.models import Client, Tenant
 from flask_passkey.plugins import build_plugin_manager
 from flask_passkey.stores.sessions import SessionStore
 from flask_passkey.stores.users import UserStore
@@ -43,10 +48,12 @@ from flask_passkey.web.discovery_views import DISCOVERY_BLUEPRINT_NAME
 from flask_passkey.web.lockout import Lockout, create_lockout
 from flask_passkey.web.proxy import client_address_func
 from flask_passkey.web.ratelimit import DEFAULT_STORAGE_URI, create_limiter, storage_uri
+from flask_passkey.web.resource import Requirement, protect
 from flask_passkey.web.views import create_blueprints
 
 EXTENSION_KEY = "passkey"
 logger = logging.getLogger("flask_passkey")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -105,13 +112,73 @@ class Passkey:
     """Passkey sign-up and sign-in for a Flask app, behind an Auth0-compatible API.
 
     Holds no app state itself: everything lives in ``app.extensions["passkey"]``, so one
-    instance can serve several apps (the app-factory pattern).
+    instance can serve several apps (the app-factory pattern). The methods that read an app's
+    state take it as ``app``; without it they use ``current_app`` inside an app context, else
+    the app given to the constructor (RuntimeError when there is none, or when flask-passkey is
+    not initialised on it).
     """
 
     def __init__(self, app: Flask | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
+        self._app = app
         if app is not None:
             self.init_app(app)
+
+    def jwks(self, app: Flask | None = None) -> dict[str, Any]:
+        """The JSON Web Key Set the app publishes at ``/.well-known/jwks.json``: the public
+        keys that sign its ID and access tokens (a copy: changing it changes nothing)."""
+        keys: dict[str, Any] = self._state(app).grants.issuer.keys.jwks()
+        return copy.deepcopy(keys)
+
+    def require_token(
+        self,
+        scope: str | Iterable[str] | None = None,
+        *,
+        audience: str | Iterable[str] | None = None,
+    ) -> Callable[[F], F]:
+        """A decorator for the host app's own routes: the view runs only for a request with one
+        of this server's access tokens, which it then reads as
+        :data:`flask_passkey.current_token`.
+
+        The token is checked as ``/userinfo`` checks its own: ``Authorization: Bearer <token>``,
+        or ``DPoP <token>`` with a DPoP proof of the key it is bound to; signed by this server
+        for the domain the request came on (its issuer), for ``audience`` (one API identifier,
+        or several of which it must name one; by default any of ``PASSKEY_AUDIENCES``),
+        unexpired, its user still there, and carrying every scope of ``scope`` (space-separated,
+        or a list). A refusal answers the API's JSON error: 401 ``invalid_token`` (or
+        ``invalid_dpop_proof``) with a ``WWW-Authenticate`` challenge, 403
+        ``insufficient_scope`` for a missing scope, 503 when a store is down.
+        """
+        requirement = Requirement.of(scope, audience)
+
+        def decorate(view: F) -> F:
+            return protect(view, requirement, lambda: get_state(current_app))
+
+        return decorate
+
+    def user_store(self, app: Flask | None = None) -> UserStore:
+        """The app's store of users, passkeys, organization memberships and refresh tokens."""
+        return self._state(app).users
+
+    def tenant(self, app: Flask | None = None) -> Tenant:
+        """The app's tenant, as the ``passkey_get_tenant`` plugins answer it now."""
+        return self._state(app).validator.tenant()
+
+    def authenticator_name(self, aaguid: str, app: Flask | None = None) -> AuthenticatorInfo | None:
+        """The passkey provider (name and icons) of ``aaguid``, from the app's FIDO metadata
+        (``PASSKEY_MDS_BLOB``) or ``PASSKEY_AUTHENTICATOR_NAMES_FILE``; None when unknown."""
+        return self._state(app).authenticators.authenticator_name(aaguid)
+
+    def _state(self, app: Flask | None) -> PasskeyState:
+        if app is None and has_app_context():
+            return get_state(current_app)
+        app = app or self._app
+        if app is None:
+            raise RuntimeError(
+                "No app: pass app=..., or call this inside the app's context "
+                "(with app.app_context())."
+            )
+        return get_state(app)
 
     def init_app(self, app: Flask) -> None:
         """Check the configuration, build the plugins and stores, register the blueprint.
@@ -157,7 +224,7 @@ class Passkey:
         if not callable(getattr(sessions, "put_marker", None)):
             raise ConfigurationError(
                 f"The session store {type(sessions).__name__} has no put_marker method: "
-                "a SessionStore needs one (see flask_passkey.stores.sessions) to refuse replayed "
+                "a SessionStore needs one (see flask_passkey.SessionStore) to refuse replayed "
                 "DPoP proofs."
             )
         clock = self._clock
@@ -266,6 +333,18 @@ def _merged_config_defaults(manager: pluggy.PluginManager) -> dict[str, Any]:
     for defaults in manager.hook.passkey_config_defaults():
         merged.update(defaults)
     return merged
+
+
+def known_clients(app: Flask | None = None) -> list[Client]:
+    """Every client the tenant plugins of ``app`` (``current_app`` by default) know: the
+    tenant configuration's, the stored ones and those of plugins (``passkey_get_clients``)."""
+    return get_state(app if app is not None else current_app).clients()
+
+
+def client_ip() -> str:
+    """The IP address of the client of the request in hand as flask-passkey sees it (through
+    ``PASSKEY_TRUSTED_PROXIES`` reverse proxies): what events carry and rate limits count."""
+    return get_state(current_app).client_address()
 
 
 def get_state(app: Flask) -> PasskeyState:

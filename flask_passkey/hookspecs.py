@@ -45,7 +45,7 @@ def passkey_check_config(config: Mapping[str, Any]) -> None:
     """Check the values of the keys a plugin declared, once, at ``init_app``.
 
     ``config`` is the app's configuration with every declared default filled in. Raise
-    :class:`flask_passkey.errors.ConfigurationError` for a bad value so the app refuses to
+    :class:`flask_passkey.ConfigurationError` for a bad value so the app refuses to
     start instead of failing at the first request.
     """
 
@@ -58,7 +58,7 @@ def passkey_init_app(app: Flask, blueprints: tuple[str, ...]) -> None:
     Called once, at the end of ``init_app``, after flask-passkey registered its blueprints
     (``blueprints`` are their names, to tell flask-passkey's requests from the app's own) and
     put its state in ``app.extensions["passkey"]``. Raise
-    :class:`flask_passkey.errors.ConfigurationError` to refuse to start.
+    :class:`flask_passkey.ConfigurationError` to refuse to start.
     """
 
 
@@ -167,7 +167,7 @@ def passkey_check_organization(context: ValidationContext) -> None:
 @hookspec(firstresult=True)
 def passkey_session_store(app: Flask) -> SessionStore | None:
     """Return the store for pending ceremonies (a
-    :class:`~flask_passkey.stores.sessions.SessionStore`).
+    :class:`~flask_passkey.SessionStore`).
 
     Called once at ``init_app``; the store is kept for the life of the app. Built in: the SQL
     store (``PASSKEY_DATABASE_URL``, SQLite by default), then the in-memory one for
@@ -178,7 +178,7 @@ def passkey_session_store(app: Flask) -> SessionStore | None:
 @hookspec(firstresult=True)
 def passkey_user_store(app: Flask) -> UserStore | None:
     """Return the durable store of users, credentials, memberships, refresh tokens and signing
-    keys (see :class:`flask_passkey.stores.users.UserStore`).
+    keys (see :class:`flask_passkey.UserStore`).
 
     Called once at ``init_app``; the store is kept for the life of the app.
     """

@@ -154,6 +154,23 @@ def test_an_unreadable_body_gets_no_cors_headers_and_no_server_error(app: Flask)
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
+@pytest.mark.parametrize("path", ["/me/v1/authentication-methods", "/userinfo"])
+def test_a_token_too_deeply_nested_to_read_gets_a_401_not_a_server_error(
+    app: Flask, path: str
+) -> None:
+    def part(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+    header = part('{"alg":"RS256"}')
+    nested = f"{header}.{part('[' * 5000)}.c2ln"
+    headers = {**HOST, "Origin": CORS_ORIGIN, "Authorization": f"Bearer {nested}"}
+
+    response = app.test_client().get(path, headers=headers)
+
+    assert response.status_code == 401, response.get_data(as_text=True)[:300]
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
 @pytest.fixture(scope="module")
 def my_account_token(app: Flask) -> str:
     """An access token of the ``cors`` client for the My Account API (and /userinfo)."""

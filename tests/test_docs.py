@@ -167,5 +167,12 @@ def test_cli_md_documents_only_commands_that_exist() -> None:
 
 def test_the_readme_links_the_documentation() -> None:
     readme = (ROOT / "README.md").read_text()
-    for page in ("plugins.md", "configuration.md", "deployment.md", "cli.md"):
+    for page in (
+        "plugins.md",
+        "configuration.md",
+        "deployment.md",
+        "cli.md",
+        "logs.md",
+        "resource-server.md",
+    ):
         assert f"(docs/{page})" in readme

@@ -50,9 +50,7 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
-from flask_passkey import Passkey
-from flask_passkey.core.authenticators import AuthenticatorInfo
-from flask_passkey.models import Credential
+from flask_passkey import AuthenticatorInfo, Credential, Passkey
 
 HERE = Path(__file__).resolve().parent
 CLIENT_ID = "demo-spa"
@@ -62,6 +60,8 @@ SCOPE = "openid profile email"
 LEEWAY = 30
 #: The server-side sign-ins, in the instance folder.
 SIGN_INS_FILE = "sign_ins.sqlite3"
+#: The extension, bound to the app in ``create_app``; its methods read the app in hand.
+passkey = Passkey()
 
 TRANSPORT_NAMES = {
     "internal": "built into the device",
@@ -178,7 +178,7 @@ def create_app(
     app.session_interface = DemoSessionInterface()
     Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     app.extensions["demo_sign_ins"] = SignIns(Path(app.instance_path) / SIGN_INS_FILE)
-    Passkey(app)
+    passkey.init_app(app)
 
     app.add_url_rule("/", "signin", signin_page)
     app.add_url_rule("/signup", "signup", signup_page)
@@ -225,20 +225,18 @@ def account_page() -> Any:
     if current is None:
         return redirect(url_for("signin"))
     sign_in, claims = current
-    state = current_app.extensions["passkey"]
-    users = state.users
+    users = passkey.user_store()
     user = users.get_user(claims["sub"])
     if user is None:
         _end_session()
         flash("Your account no longer exists. Create a new one to continue.", "error")
         return redirect(url_for("signup"))
-    names = state.authenticators
     credentials = users.list_credentials(user.id)
     passkeys = [
-        _describe(credential, names.authenticator_name(credential.aaguid))
+        _describe(credential, passkey.authenticator_name(credential.aaguid))
         for credential in credentials
     ]
-    rp_id = state.validator.tenant().rp_id_for(request.host.split(":")[0].lower())
+    rp_id = passkey.tenant().rp_id_for(request.host.split(":")[0].lower())
     return render_template(
         "account.html",
         claims=claims,
@@ -310,10 +308,9 @@ def signout() -> Any:
 def verify_id_token(token: str) -> dict[str, Any]:
     """Check the ID token's RS256 signature against the extension's JWKS, and its ``iss``,
     ``aud``, ``exp`` and ``iat``. Raises TokenRejected."""
-    state = current_app.extensions["passkey"]
     try:
         kid = jwt.get_unverified_header(token).get("kid")
-        keys = jwt.PyJWKSet.from_dict(state.grants.issuer.keys.jwks())
+        keys = jwt.PyJWKSet.from_dict(passkey.jwks())
         key = next((k for k in keys.keys if k.key_id == kid), None)
         if key is None:
             raise TokenRejected(f"no published key has kid {kid!r}")
@@ -347,7 +344,7 @@ def _users_passkey(user_id: str, credential_id: Any) -> str:
         raw_id = base64url_to_bytes(credential_id)
     except (binascii.Error, ValueError):
         raise TokenRejected("a malformed credential_id") from None
-    credential = current_app.extensions["passkey"].users.get_credential(raw_id)
+    credential = passkey.user_store().get_credential(raw_id)
     if credential is None or credential.user_id != user_id:
         raise TokenRejected("the credential_id is not a passkey of the user")
     return bytes_to_base64url(raw_id)
@@ -392,15 +389,14 @@ def _json_error(description: str, status: int) -> tuple[Response, int]:
 
 
 def _template_globals() -> dict[str, Any]:
-    state = current_app.extensions["passkey"]
-    tenant = state.validator.tenant()
+    tenant = passkey.tenant()
     host = request.host.split(":")[0].lower()
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
     return {
         "csrf_token": session["csrf"],
         "client_id": current_app.config["DEMO_CLIENT_ID"],
-        "api_prefix": state.settings.url_prefix,
+        "api_prefix": current_app.config["PASSKEY_URL_PREFIX"],
         "rp_name": tenant.rp_name,
         "scope": SCOPE,
         # Passkeys are bound to a domain: on any other host the API refuses to start.

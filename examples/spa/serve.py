@@ -34,9 +34,7 @@ from typing import Any
 from flask import Flask, abort, jsonify, send_from_directory
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from flask_passkey import Passkey
-from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
-from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
+from flask_passkey import MY_ACCOUNT_SCOPES, REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT, Passkey
 
 HERE = Path(__file__).resolve().parent
 CLIENT_ID = "spa-example"

@@ -1,22 +1,33 @@
-"""Our access tokens at our protected resources (``/userinfo``, the My Account API): Bearer
-(RFC 6750) or DPoP-bound (RFC 9449). Framework-free.
+"""Our access tokens at protected resources (``/userinfo``, the My Account API, the host
+app's routes behind ``Passkey.require_token``): Bearer (RFC 6750) or DPoP-bound (RFC 9449).
+Framework-free.
 
-:meth:`AccessVerifier.verify` is the one check both resources make: the ``Authorization``
+:meth:`AccessVerifier.verify` is the one check every resource makes: the ``Authorization``
 header names a token this server signed for the resource's audience on the request's domain,
 unexpired, whose user still exists; a token bound to a DPoP key (``cnf.jkt``) is only accepted
 as ``Authorization: DPoP <token>`` with a proof of that key for this request and this token.
+:func:`require_scopes` then checks the scopes the resource needs.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from joserfc import jws
+from joserfc.errors import JoseError
+
 from flask_passkey.core.dpop import ALGORITHMS, DPoPVerifier
 from flask_passkey.core.tokens import TokenIssuer, profile_claims
-from flask_passkey.errors import InvalidDPoPProof, InvalidResourceDPoPProof, InvalidToken
+from flask_passkey.errors import (
+    InsufficientScope,
+    InvalidDPoPProof,
+    InvalidResourceDPoPProof,
+    InvalidToken,
+)
 from flask_passkey.models import User
 from flask_passkey.stores.users import UserStore
 
@@ -36,8 +47,13 @@ class Presented:
 
 
 @dataclass(frozen=True)
-class Access:
-    """An accepted access token: whom it speaks for, for which client, with which scopes."""
+class AccessToken:
+    """An accepted access token: whom it speaks for, for which client, with which scopes.
+
+    ``claims`` are the token's verified claims (``iss``, ``sub``, ``aud``, ``exp``, ``scope``,
+    ``client_id``, ``org_id``, a plugin's namespaced claims...); ``user`` is its subject as the
+    user store has it now.
+    """
 
     user: User
     client_id: str
@@ -67,8 +83,11 @@ class AccessVerifier:
         self.users = users
         self.proofs = proofs
 
-    def verify(self, presented: Presented, *, issuer: str, audience: str) -> Access:
-        """The access the token of ``presented`` grants at ``audience``.
+    def verify(
+        self, presented: Presented, *, issuer: str, audience: str | Sequence[str]
+    ) -> AccessToken:
+        """The access the token of ``presented`` grants at ``audience`` (or at one of several
+        audiences: the token must name one of them).
 
         ``issuer`` is ``https://<custom domain>/`` of the request. Raises InvalidToken (401)
         when the token is missing, not ours, expired, for another audience or issuer, of a user
@@ -79,6 +98,8 @@ class AccessVerifier:
         """
         scheme, token = credentials(presented.authorization)
         algs = ALGORITHMS if scheme == "dpop" else None
+        if not isinstance(audience, str):
+            audience = _named_audience(token, audience)
         try:
             claims = self.issuer.verify_access_token(token, issuer=issuer, audience=audience)
         except InvalidToken as error:
@@ -104,7 +125,7 @@ class AccessVerifier:
         if user is None:
             raise InvalidToken("The access token's user no longer exists.", dpop_algs=algs)
         granted = tuple(scope.split()) if isinstance(scope, str) else ()
-        return Access(user=user, client_id=client_id, scope=granted, claims=claims)
+        return AccessToken(user=user, client_id=client_id, scope=granted, claims=claims)
 
     def _check_proof(self, presented: Presented, *, token: str, bound: str) -> None:
         if presented.dpop is None:
@@ -124,6 +145,35 @@ class AccessVerifier:
             )
 
 
+def require_scopes(token: AccessToken, scopes: Iterable[str]) -> None:
+    """Raise InsufficientScope (403) unless ``token`` carries every one of ``scopes``; its
+    challenge names them all, its description the missing ones."""
+    required = tuple(scopes)
+    missing = [scope for scope in required if scope not in token.scope]
+    if missing:
+        raise InsufficientScope(
+            " ".join(required), f"The access token lacks the scope {' '.join(missing)}."
+        )
+
+
+def _named_audience(token: str, audiences: Sequence[str]) -> str:
+    """The first of ``audiences`` that ``token``'s ``aud`` names, else the first of them (the
+    token is then refused for its audience, unless it fails an earlier check).
+
+    Read from the unverified payload only to pick which audience to verify against: the
+    verification checks the signature, then that ``aud`` names it.
+    """
+    if not audiences:
+        raise ValueError("at least one audience is needed")
+    try:
+        payload = json.loads(jws.extract_compact(token.encode()).payload)
+    except (JoseError, ValueError, RecursionError):
+        return audiences[0]
+    named = payload.get("aud") if isinstance(payload, dict) else None
+    names = [named] if isinstance(named, str) else named if isinstance(named, list) else []
+    return next((audience for audience in audiences if audience in names), audiences[0])
+
+
 def _bound_key(claims: Mapping[str, Any]) -> str | None:
     """The DPoP key thumbprint a token is bound to (``cnf.jkt``), if it is bound."""
     confirmation = claims.get("cnf")
@@ -135,7 +185,7 @@ def _bound_key(claims: Mapping[str, Any]) -> str | None:
     return jkt
 
 
-def userinfo_claims(access: Access) -> dict[str, Any]:
+def userinfo_claims(access: AccessToken) -> dict[str, Any]:
     """The ``/userinfo`` answer (OIDC Core §5.3.2): ``sub``, and the claims the token's scopes
     release, as the ID token carries them."""
     return {"sub": access.user.id, **profile_claims(access.user, access.scope)}

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
-from flask_passkey.core.access import AccessVerifier, Presented
+from flask_passkey.core.access import AccessVerifier, Presented, require_scopes
 from flask_passkey.core.audiences import my_account_audience
 from flask_passkey.core.authenticators import AuthenticatorInfo, AuthenticatorNames
 from flask_passkey.core.ceremony import Ceremonies, Challenge
@@ -28,7 +28,6 @@ from flask_passkey.errors import (
     AttestationRefused,
     Conflict,
     EnrollmentAttestationRefused,
-    InsufficientScope,
     InvalidGrant,
     InvalidRequest,
     InvalidToken,
@@ -154,8 +153,7 @@ class MyAccount:
         """
         issuer = f"{request.origin}/"
         access = self.access.verify(presented, issuer=issuer, audience=my_account_audience(issuer))
-        if scope not in access.scope:
-            raise InsufficientScope(scope)
+        require_scopes(access, [scope])
         return Caller(user=access.user, client_id=access.client_id, origin=request.origin)
 
     def begin_enrollment(

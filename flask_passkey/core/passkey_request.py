@@ -32,9 +32,15 @@ class PasskeyRequest:
     @property
     def origin(self) -> str:
         """The https origin of the custom domain the request came on (port kept if not 443)."""
-        if self.port is None or self.port == 443:
-            return f"https://{self.host}"
-        return f"https://{self.host}:{self.port}"
+        return https_origin(self.host, self.port)
+
+
+def https_origin(host: str, port: int | None) -> str:
+    """``https://host``, with ``:port`` unless it is None or 443: the origin tokens issued on
+    ``host`` name (their issuer is this origin and ``/``)."""
+    if port is None or port == 443:
+        return f"https://{host}"
+    return f"https://{host}:{port}"
 
 
 @dataclass(frozen=True)

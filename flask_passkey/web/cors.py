@@ -196,7 +196,7 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     """
     try:
         claims = json.loads(jws.extract_compact(token.encode()).payload)
-    except (JoseError, ValueError):
+    except (JoseError, ValueError, RecursionError):  # nested too deeply for the JSON parser
         return {}
     return claims if isinstance(claims, dict) else {}
 

@@ -26,7 +26,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         PASSKEY_TENANT_FILE=str(HERE.parent / "tenant.toml"),
         # Access tokens for this API: the client asks /oauth/token for audience=API_AUDIENCE.
         PASSKEY_AUDIENCES=[API_AUDIENCE],
-        ACME_API_AUDIENCE=API_AUDIENCE,
     )
     app.config.from_prefixed_env()  # FLASK_PASSKEY_DATABASE_URL=..., FLASK_SECRET_KEY=...
     app.config.update(config or {})

@@ -19,9 +19,13 @@ from typing import Any
 
 from flask import current_app, has_app_context
 
-from flask_passkey import PasskeyEvent, hookimpl
-from flask_passkey.core.passkey_request import ValidationContext
-from flask_passkey.errors import AccessDenied, ConfigurationError
+from flask_passkey import (
+    AccessDenied,
+    ConfigurationError,
+    PasskeyEvent,
+    ValidationContext,
+    hookimpl,
+)
 
 __all__ = [
     "AUDIT_LOG",

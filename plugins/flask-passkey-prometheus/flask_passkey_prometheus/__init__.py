@@ -20,10 +20,14 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_app_context, request
 from flask.signals import request_finished, request_started
-from flask_passkey import PasskeyEvent, hookimpl
-from flask_passkey.errors import ConfigurationError
-from flask_passkey.extension import get_state
-from flask_passkey.web.blueprint import event_endpoint
+from flask_passkey import (
+    ConfigurationError,
+    PasskeyEvent,
+    client_ip,
+    event_endpoint,
+    hookimpl,
+    known_clients,
+)
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from .clients import KnownClients
@@ -90,9 +94,8 @@ class PrometheusPlugin:
 
     @hookimpl
     def passkey_init_app(self, app: Flask, blueprints: tuple[str, ...]) -> None:
-        state = get_state(app)
         app.extensions[EXTENSION_KEY] = KnownClients(
-            lambda: [client.client_id for client in state.clients()]
+            lambda: [client.client_id for client in known_clients(app)]
         )
         names = frozenset(blueprints)
         metrics = self.metrics
@@ -114,7 +117,7 @@ class PrometheusPlugin:
                 username=app.config[USERNAME],
                 password=app.config[PASSWORD],
             )
-            view = metrics_view(guard, self.registry, state.client_address)
+            view = metrics_view(guard, self.registry, client_ip)
             app.add_url_rule(path, "passkey_metrics", view, methods=["GET"])
 
     @hookimpl

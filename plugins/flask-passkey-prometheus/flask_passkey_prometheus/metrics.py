@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from flask_passkey import PasskeyEvent
-from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
+from flask_passkey import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT, PasskeyEvent
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 #: The label of a client the tenant does not know, and of a request that named none.

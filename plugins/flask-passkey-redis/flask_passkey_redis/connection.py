@@ -19,7 +19,7 @@ from typing import Any, TypeAlias
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import redis
-from flask_passkey.errors import ConfigurationError
+from flask_passkey import ConfigurationError
 from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry

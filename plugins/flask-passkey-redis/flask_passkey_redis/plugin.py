@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask_passkey import hookimpl
-from flask_passkey.errors import ConfigurationError
+from flask_passkey import ConfigurationError, hookimpl
 
 from .connection import Location, client_factory, limiter_storage_uri, parse_url
 from .store import DEFAULT_KEY_PREFIX, RedisSessionStore

@@ -9,8 +9,7 @@ import threading
 from collections.abc import Callable
 
 import redis
-from flask_passkey.errors import BackendUnavailable
-from flask_passkey.stores.sessions import AuthSession
+from flask_passkey import AuthSession, BackendUnavailable
 from redis.exceptions import (
     ClusterDownError,
     ConnectionError,
@@ -43,7 +42,7 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 
 
 class RedisSessionStore:
-    """A :class:`flask_passkey.stores.sessions.SessionStore` in Redis, shared by every process.
+    """A :class:`flask_passkey.SessionStore` in Redis, shared by every process.
 
     ``put`` is one ``SET key value PX <ms left>``: the key expires by itself when the session
     does, measured on the caller's clock (``now``) so an app clock and the Redis clock need not
@@ -53,7 +52,7 @@ class RedisSessionStore:
     ``client`` is a redis-py client, or a function that makes one, called on first use (for
     clients that connect when created, such as ``RedisCluster``, so an app can start while
     Redis is down). Errors of :data:`UNAVAILABLE_ERRORS` become
-    :class:`~flask_passkey.errors.BackendUnavailable`; the client reconnects by itself.
+    :class:`~flask_passkey.BackendUnavailable`; the client reconnects by itself.
     """
 
     def __init__(
