@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.conftest import backend_missing
+from tests.databases import backend_missing
 
 
 def npm_installed(project: Path, package: str) -> str:

@@ -20,31 +20,26 @@ from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES, SCOPE_READ, SCOPE_UP
 from flask_passkey.core.tokens import KeyRing, TokenIssuer, configured_signing_keys
 from flask_passkey.errors import InvalidToken
 from flask_passkey.testing import PasskeyFlow
-from tests.conftest import (
+from tests.apps import (
     API_AUDIENCE,
     CUSTOM_DOMAIN,
+    ISSUER,
+    ME,
+    OTHER_DOMAIN,
     FakeClock,
-    assert_oauth_error,
-    ceremony_tenant,
     generate_rsa_pem,
-    new_ceremony_app,
-    new_email,
-    passkey_flow,
-    verify_jwt,
+    make_app,
+    tenant_data,
 )
-
-ME = f"https://{CUSTOM_DOMAIN}/me/"
-ISSUER = f"https://{CUSTOM_DOMAIN}/"
-OTHER_DOMAIN = "id.acme.test"
+from tests.support import assert_oauth_error, new_email, passkey_flow, refresh, verify_jwt
 
 
 @pytest.fixture(scope="module")
-def shared_app(signing_key_pem: str) -> Flask:
+def shared_app() -> Flask:
     """One app for the module (tests use their own users): an extra custom domain and API."""
-    tenant = ceremony_tenant()
+    tenant = tenant_data()
     tenant["custom_domains"] = [CUSTOM_DOMAIN, OTHER_DOMAIN]
-    return new_ceremony_app(
-        signing_key_pem=signing_key_pem,
+    return make_app(
         tenant=tenant,
         rate_limit_enabled=False,
         audiences=[API_AUDIENCE],
@@ -129,15 +124,7 @@ def test_refreshed_tokens_keep_the_my_account_audience_and_scopes(shared_app: Fl
     flow = signed_up(shared_app, "refreshing")
     first = flow.sign_in(audience=ME, scope=f"openid offline_access {SCOPE_READ}")
 
-    response = shared_app.test_client().post(
-        "/oauth/token",
-        json={
-            "grant_type": "refresh_token",
-            "client_id": "refreshing",
-            "refresh_token": first["refresh_token"],
-        },
-        headers={"Host": CUSTOM_DOMAIN},
-    )
+    response = refresh(shared_app.test_client(), first["refresh_token"])
 
     assert response.status_code == 200, response.get_json()
     refreshed = response.get_json()

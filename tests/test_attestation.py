@@ -18,8 +18,9 @@ from flask_passkey.models import AttestationPolicy, Client
 from flask_passkey.stores.sql import SqlStore
 from flask_passkey.testing import AttestationCA, PasskeyFlow, SoftAuthenticator
 from tests import events
-from tests.conftest import CUSTOM_DOMAIN, DB_CONNECTION, build_app, tenant_data, verify_jwt
+from tests.apps import CUSTOM_DOMAIN, DB_CONNECTION, make_app, tenant_data
 from tests.mds import MetadataService, entry
+from tests.support import verify_jwt
 from tests.test_cli import failed, ok, run
 from tests.test_my_account import sign_up as my_account_sign_up
 
@@ -81,7 +82,7 @@ def policy_tenant(**clients: dict[str, Any]) -> dict[str, Any]:
 
 def app_with(blob_files: tuple[Path, Path], tenant: dict[str, Any], recorder: Recorder) -> Flask:
     blob, root = blob_files
-    return build_app(tenant=tenant, plugins=[recorder], mds_blob=str(blob), mds_root_cert=str(root))
+    return make_app(tenant=tenant, plugins=[recorder], mds_blob=str(blob), mds_root_cert=str(root))
 
 
 def flow(app: Flask, authenticator: SoftAuthenticator, client_id: str = "spa") -> PasskeyFlow:
@@ -246,7 +247,7 @@ def test_a_denied_aaguid_is_refused_with_its_own_event() -> None:
     tenant = tenant_data()
     realm = tenant["connections"][0]["name"]
     tenant["connections"][0]["attestation"] = {"denied_aaguids": [str(uuid.UUID(bytes=denied))]}
-    app = build_app(tenant=tenant, plugins=[recorder])
+    app = make_app(tenant=tenant, plugins=[recorder])
 
     refused = sign_up(flow(app, SoftAuthenticator(aaguid=denied)), realm=realm)
     accepted = sign_up(flow(app, SoftAuthenticator()), realm=realm)
@@ -263,7 +264,7 @@ def test_a_response_that_does_not_verify_is_rejected_before_its_aaguid_is_judged
     tenant = tenant_data()
     tenant["connections"][0]["attestation"] = {"denied_aaguids": [str(uuid.UUID(bytes=denied))]}
     passkey_flow = flow(
-        build_app(tenant=tenant, plugins=[recorder]), SoftAuthenticator(aaguid=denied)
+        make_app(tenant=tenant, plugins=[recorder]), SoftAuthenticator(aaguid=denied)
     )
     started = passkey_flow.register({"email": "ann@acme.test"}).get_json()
     forged = passkey_flow.authenticator.create(
@@ -283,7 +284,7 @@ def test_only_allowed_aaguids_register_when_a_list_is_given() -> None:
     tenant["connections"][0]["attestation"] = {
         "allowed_aaguids": [str(uuid.UUID(bytes=allowed)).upper()]
     }
-    app = build_app(tenant=tenant, plugins=[recorder])
+    app = make_app(tenant=tenant, plugins=[recorder])
 
     assert sign_up(flow(app, SoftAuthenticator(aaguid=allowed)), realm=realm).status_code == 200
     assert sign_up(flow(app, SoftAuthenticator()), realm=realm).status_code == 400
@@ -295,7 +296,7 @@ def test_only_allowed_aaguids_register_when_a_list_is_given() -> None:
 
 def test_a_trusted_policy_without_a_blob_stops_the_app_at_start_up() -> None:
     with pytest.raises(ConfigurationError) as raised:
-        build_app(tenant=policy_tenant())
+        make_app(tenant=policy_tenant())
 
     assert "PASSKEY_MDS_BLOB" in str(raised.value)
     assert f"connection {TRUSTED!r} has attestation.require_trusted" in raised.value.problems
@@ -315,7 +316,7 @@ def test_a_bad_policy_names_its_key(policy: dict[str, Any], problem: str) -> Non
     tenant["connections"].append({"name": "strict", "attestation": policy})
 
     with pytest.raises(ConfigurationError) as raised:
-        build_app(tenant=tenant)
+        make_app(tenant=tenant)
 
     assert any(line.startswith(problem) for line in raised.value.problems), raised.value.problems
 
@@ -328,7 +329,7 @@ def test_a_blob_that_does_not_verify_against_the_root_stops_the_app(
     other_root.write_bytes(MetadataService().root_pem)
 
     with pytest.raises(ConfigurationError, match="does not verify against the root"):
-        build_app(
+        make_app(
             tenant=copy.deepcopy(policy_tenant()),
             mds_blob=str(blob),
             mds_root_cert=str(other_root),
@@ -337,7 +338,7 @@ def test_a_blob_that_does_not_verify_against_the_root_stops_the_app(
 
 def test_the_blob_needs_its_root(blob_files: tuple[Path, Path]) -> None:
     with pytest.raises(ConfigurationError, match="go together"):
-        build_app(mds_blob=str(blob_files[0]))
+        make_app(mds_blob=str(blob_files[0]))
 
 
 def test_an_attestation_ca_signs_packed_attestations_only() -> None:
@@ -351,7 +352,7 @@ def test_an_attestation_ca_signs_packed_attestations_only() -> None:
 def mds_app(tmp_path: Path, mds: MetadataService, blob: bytes) -> Flask:
     (tmp_path / "blob.jwt").write_bytes(blob)
     (tmp_path / "root.pem").write_bytes(mds.root_pem)
-    return build_app(
+    return make_app(
         tenant=policy_tenant(),
         mds_blob=str(tmp_path / "blob.jwt"),
         mds_root_cert=str(tmp_path / "root.pem"),
@@ -376,7 +377,7 @@ def test_mds_info_shows_what_is_loaded_and_when_it_expires(
 
 
 def test_mds_info_without_a_blob_says_how_to_set_one() -> None:
-    assert "set PASSKEY_MDS_BLOB" in ok(run(build_app(), "mds", "info"))
+    assert "set PASSKEY_MDS_BLOB" in ok(run(make_app(), "mds", "info"))
 
 
 def test_mds_load_replaces_the_blob_with_a_newer_one_that_verifies(
@@ -425,7 +426,7 @@ def test_the_policy_applies_to_a_passkey_added_through_my_account() -> None:
     denied = os.urandom(16)
     tenant = tenant_data()
     tenant["connections"][0]["attestation"] = {"denied_aaguids": [str(uuid.UUID(bytes=denied))]}
-    account = my_account_sign_up(build_app(tenant=tenant, plugins=[recorder]))
+    account = my_account_sign_up(make_app(tenant=tenant, plugins=[recorder]))
 
     refused = account.enroll(SoftAuthenticator(aaguid=denied))
 

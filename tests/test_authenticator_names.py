@@ -21,13 +21,13 @@ from flask_passkey.core.authenticators import (
 )
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from tests.conftest import CUSTOM_DOMAIN, AppFactory, new_email
+from tests.apps import CUSTOM_DOMAIN, ME, make_app
+from tests.support import new_email
 
 KEYCHAIN = "fbfc3007-154e-4ecc-8c0b-6e020557d7bd"
 UNLISTED = "0ea242b4-43c4-4a1b-8b17-dd6d0b6baec6"
 LIGHT = "data:image/svg+xml;base64," + base64.b64encode(b"<svg fill='black'/>").decode()
 DARK = "data:image/svg+xml;base64," + base64.b64encode(b"<svg fill='white'/>").decode()
-ME = f"https://{CUSTOM_DOMAIN}/me/"
 
 
 def names_file(tmp_path: Path, data: Any) -> str:
@@ -37,7 +37,7 @@ def names_file(tmp_path: Path, data: Any) -> str:
 
 
 @pytest.fixture
-def named_app(make_app: AppFactory, tmp_path: Path) -> Flask:
+def named_app(tmp_path: Path) -> Flask:
     listed = {KEYCHAIN: {"name": "iCloud Keychain", "icon_light": LIGHT, "icon_dark": DARK}}
     return make_app(authenticator_names_file=names_file(tmp_path, listed))
 
@@ -107,7 +107,7 @@ def test_an_empty_list_is_valid_and_names_nothing(tmp_path: Path) -> None:
     [(None, "No such file"), ("{not json", "Expecting property name"), ("[]", "an object")],
 )
 def test_an_unusable_file_stops_the_app_at_start_up(
-    make_app: AppFactory, tmp_path: Path, content: str | None, reason: str
+    tmp_path: Path, content: str | None, reason: str
 ) -> None:
     path = tmp_path / "aaguid.json"
     if content is not None:

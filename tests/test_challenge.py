@@ -12,17 +12,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_passkey.core.client_secrets import hash_secret
-from tests.conftest import (
+from tests.apps import (
     CONFIDENTIAL_SECRET,
     CUSTOM_DOMAIN,
     DB_CONNECTION,
     DEFAULT_DOMAIN,
+    FORM,
     FakeClock,
-    build_app,
-    post_challenge,
-    stable_error,
+    make_app,
     tenant_data,
 )
+from tests.support import post_challenge, stable_error
 
 JSON = "application/json"
 
@@ -35,7 +35,7 @@ def b64url_decode(value: str) -> bytes:
 @pytest.fixture(scope="module")
 def api() -> FlaskClient:
     """A client of one app shared by the read-only tests (no rate limit, so no cross-talk)."""
-    return build_app(rate_limit_enabled=False).test_client()
+    return make_app(rate_limit_enabled=False).test_client()
 
 
 def assert_error(response: Any, status: int, error: str) -> None:
@@ -87,7 +87,7 @@ def test_challenge_is_base64url_of_at_least_32_bytes(api: FlaskClient) -> None:
 
 @pytest.mark.parametrize(("configured", "expected"), [(None, 60_000), (120_000, 120_000)])
 def test_timeout_is_the_configured_challenge_timeout(configured: int | None, expected: int) -> None:
-    app = build_app() if configured is None else build_app(challenge_timeout=configured)
+    app = make_app() if configured is None else make_app(challenge_timeout=configured)
 
     options = post_challenge(app.test_client()).get_json()["authn_params_public_key"]
 
@@ -97,7 +97,7 @@ def test_timeout_is_the_configured_challenge_timeout(configured: int | None, exp
 def test_rp_id_is_the_custom_domain_the_request_came_on() -> None:
     tenant = tenant_data()
     tenant["custom_domains"] = [CUSTOM_DOMAIN, "id.acme.test"]
-    client = build_app(tenant=tenant).test_client()
+    client = make_app(tenant=tenant).test_client()
 
     for host in (CUSTOM_DOMAIN, "id.acme.test"):
         options = post_challenge(client, host=host).get_json()["authn_params_public_key"]
@@ -108,7 +108,7 @@ def test_rp_id_is_the_tenant_rp_id_when_configured() -> None:
     tenant = tenant_data()
     tenant["rp_id"] = "acme.test"
 
-    response = post_challenge(build_app(tenant=tenant).test_client())
+    response = post_challenge(make_app(tenant=tenant).test_client())
 
     assert response.get_json()["authn_params_public_key"]["rpId"] == "acme.test"
 
@@ -154,7 +154,7 @@ def test_secret_stored_only_as_hash_authenticates_the_client() -> None:
         token_endpoint_auth_method="client_secret_post",
         client_secret_hash=hash_secret("hashed-only-secret"),
     )
-    client = build_app(tenant=tenant).test_client()
+    client = make_app(tenant=tenant).test_client()
 
     good = post_challenge(client, {"client_id": "spa", "client_secret": "hashed-only-secret"})
     wrong = post_challenge(client, {"client_id": "spa", "client_secret": "something-else"})
@@ -170,7 +170,6 @@ def test_secret_stored_only_as_hash_authenticates_the_client() -> None:
 
 # -- 400 ---------------------------------------------------------------------------------------
 
-FORM = "application/x-www-form-urlencoded"
 
 BAD_REQUESTS = [
     # Step 2: host.
@@ -291,7 +290,7 @@ def test_bad_client_credentials_get_401_invalid_client(
 def disabled_api() -> FlaskClient:
     tenant = tenant_data()
     tenant["passkeys_enabled"] = False
-    return build_app(tenant=tenant, rate_limit_enabled=False).test_client()
+    return make_app(tenant=tenant, rate_limit_enabled=False).test_client()
 
 
 @pytest.mark.parametrize(
@@ -327,7 +326,7 @@ def padded_body(size: int) -> str:
 
 
 def test_body_over_max_body_size_gets_413() -> None:
-    client = build_app(max_body_size=2048).test_client()
+    client = make_app(max_body_size=2048).test_client()
 
     response = post_challenge(client, data=padded_body(2049), content_type=JSON)
 
@@ -335,7 +334,7 @@ def test_body_over_max_body_size_gets_413() -> None:
 
 
 def test_body_of_exactly_max_body_size_is_accepted() -> None:
-    client = build_app(max_body_size=2048).test_client()
+    client = make_app(max_body_size=2048).test_client()
 
     response = post_challenge(client, data=padded_body(2048), content_type=JSON)
 
@@ -392,7 +391,7 @@ def test_unauthenticated_third_party_client_gets_401_not_unauthorized_client() -
         client_secret="x" * 16,
     )
 
-    response = post_challenge(build_app(tenant=tenant).test_client())
+    response = post_challenge(make_app(tenant=tenant).test_client())
 
     assert_error(response, 401, "invalid_client")
 
@@ -423,7 +422,7 @@ def issue(app: Flask, body: dict[str, Any] | None = None, **kwargs: Any) -> tupl
 
 
 def test_session_binds_challenge_client_default_realm_rp_id_and_expiry(clock: FakeClock) -> None:
-    app = build_app(clock=clock)
+    app = make_app(clock=clock)
     auth_session, challenge = issue(app)
 
     session = app.extensions["passkey"].sessions.take(auth_session, now=clock.now)
@@ -439,7 +438,7 @@ def test_session_binds_challenge_client_default_realm_rp_id_and_expiry(clock: Fa
 
 
 def test_session_binds_the_realm_and_organization_sent(clock: FakeClock) -> None:
-    app = build_app(clock=clock)
+    app = make_app(clock=clock)
     auth_session, _ = issue(
         app, {"client_id": "org-allowed", "realm": "partners", "organization": "org_acme"}
     )
@@ -455,7 +454,7 @@ def test_session_binds_the_realm_and_organization_sent(clock: FakeClock) -> None
 
 
 def test_session_uses_the_clients_default_connection_when_realm_omitted(clock: FakeClock) -> None:
-    app = build_app(clock=clock, tenant=with_client(default_connection="partners"))
+    app = make_app(clock=clock, tenant=with_client(default_connection="partners"))
     auth_session, _ = issue(app)
 
     session = app.extensions["passkey"].sessions.take(auth_session, now=clock.now)
@@ -466,7 +465,7 @@ def test_session_uses_the_clients_default_connection_when_realm_omitted(clock: F
 def test_session_binds_the_tenant_rp_id(clock: FakeClock) -> None:
     tenant = tenant_data()
     tenant["rp_id"] = "acme.test"
-    app = build_app(clock=clock, tenant=tenant)
+    app = make_app(clock=clock, tenant=tenant)
     auth_session, _ = issue(app)
 
     session = app.extensions["passkey"].sessions.take(auth_session, now=clock.now)
@@ -475,7 +474,7 @@ def test_session_binds_the_tenant_rp_id(clock: FakeClock) -> None:
 
 
 def test_session_expiry_follows_the_configured_timeout(clock: FakeClock) -> None:
-    app = build_app(clock=clock, challenge_timeout=5_000)
+    app = make_app(clock=clock, challenge_timeout=5_000)
     auth_session, _ = issue(app)
 
     session = app.extensions["passkey"].sessions.take(auth_session, now=clock.now)
@@ -484,7 +483,7 @@ def test_session_expiry_follows_the_configured_timeout(clock: FakeClock) -> None
 
 
 def test_session_is_returned_until_its_timeout_and_not_after(clock: FakeClock) -> None:
-    app = build_app(clock=clock)
+    app = make_app(clock=clock)
     store = app.extensions["passkey"].sessions
     just_in_time, _ = issue(app)
     too_late, _ = issue(app)
@@ -494,7 +493,7 @@ def test_session_is_returned_until_its_timeout_and_not_after(clock: FakeClock) -
 
 
 def test_session_can_be_taken_only_once(clock: FakeClock) -> None:
-    app = build_app(clock=clock)
+    app = make_app(clock=clock)
     store = app.extensions["passkey"].sessions
     auth_session, _ = issue(app)
 
@@ -512,7 +511,7 @@ def test_session_can_be_taken_only_once(clock: FakeClock) -> None:
     ],
 )
 def test_rejected_request_stores_no_session(request_args: dict[str, Any]) -> None:
-    app = build_app()
+    app = make_app()
     store = app.extensions["passkey"].sessions
     client = app.test_client()
     issue(app)

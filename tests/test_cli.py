@@ -26,16 +26,9 @@ from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.stores.migrations import HEAD, REVISIONS
 from flask_passkey.stores.sql import SqlStore, database_revision, upgrade_database
 from flask_passkey.testing import SoftAuthenticator
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    DB_CONNECTION,
-    FakeClock,
-    build_app,
-    new_email,
-    passkey_flow,
-    post_challenge,
-    tenant_data,
-)
+from tests import ROOT
+from tests.apps import CUSTOM_DOMAIN, DB_CONNECTION, FakeClock, make_app, tenant_data
+from tests.support import new_email, passkey_flow, post_challenge
 from tests.test_docs import DOCS, sections
 
 
@@ -74,12 +67,12 @@ def secret_of(output: str) -> str:
 
 @pytest.fixture
 def sql_app(tmp_path: Path) -> Flask:
-    return build_app(database_url=f"sqlite:///{tmp_path / 'passkey.sqlite3'}")
+    return make_app(database_url=f"sqlite:///{tmp_path / 'passkey.sqlite3'}")
 
 
 @pytest.fixture
 def memory_app() -> Flask:
-    return build_app()
+    return make_app()
 
 
 def challenge(app: Flask, client_id: str, secret: str | None = None) -> int:
@@ -131,7 +124,7 @@ def test_db_commands_see_the_schema_the_app_has_not_migrated_yet(tmp_path: Path)
     upgrade_database(url, revision=older)  # as the previous version left it
 
     def create_app() -> Flask:  # starting it would migrate
-        return build_app(database_url=url)
+        return make_app(database_url=url)
 
     assert ok(run_loading(create_app, "db", "current")) == (
         f"{url} is at revision {older} (the newest is {HEAD}: run `flask passkey db upgrade`).\n"
@@ -151,14 +144,14 @@ def test_db_commands_see_the_schema_the_app_has_not_migrated_yet(tmp_path: Path)
 
 def test_db_current_on_a_new_database_says_there_is_no_schema(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
-    out = ok(run_loading(lambda: build_app(database_url=url), "db", "current"))
+    out = ok(run_loading(lambda: make_app(database_url=url), "db", "current"))
     assert out == f"{url} is at revision none (no schema yet: run `flask passkey db upgrade`).\n"
 
 
 def test_other_commands_migrate_as_the_app_does(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path)
     upgrade_database(url, revision=REVISIONS[0])
-    assert ok(run_loading(lambda: build_app(database_url=url), "users", "list")) == "No users.\n"
+    assert ok(run_loading(lambda: make_app(database_url=url), "users", "list")) == "No users.\n"
     assert database_revision(url) == HEAD
 
 
@@ -167,7 +160,7 @@ def test_db_current_with_auto_migrate_off_reports_what_the_app_waits_for(tmp_pat
     upgrade_database(url, revision=REVISIONS[0])
 
     def create_app() -> Flask:
-        return build_app(database_url=url, auto_migrate=False)
+        return make_app(database_url=url, auto_migrate=False)
 
     error = failed(run_loading(create_app, "users", "list"))
     assert error == (
@@ -176,9 +169,6 @@ def test_db_current_with_auto_migrate_off_reports_what_the_app_waits_for(tmp_pat
     )
     ok(run_loading(create_app, "db", "upgrade"))
     assert ok(run_loading(create_app, "users", "list")) == "No users.\n"
-
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def flask_passkey(url: str, instance: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -241,7 +231,7 @@ def test_cli_md_db_samples_are_what_the_commands_print(tmp_path: Path) -> None:
     upgrade_database(url, revision=older[1])
 
     def create_app() -> Flask:
-        return build_app(database_url=url)
+        return make_app(database_url=url)
 
     for command in ("db current", "db upgrade"):
         shown_url, shown = sample(command)
@@ -279,7 +269,7 @@ def test_db_upgrade_keeps_the_rows_of_an_older_database(tmp_path: Path) -> None:
         )
     engine.dispose()
 
-    app = build_app(database_url=url)
+    app = make_app(database_url=url)
     ok(run(app, "db", "upgrade"))
 
     kids = [key.kid for key in app.extensions["passkey"].users.signing_keys()]
@@ -450,7 +440,7 @@ def test_clients_add_refuses_an_unknown_connection(sql_app: Flask) -> None:
 def test_clients_add_needs_a_connection_when_the_tenant_has_no_default(tmp_path: Path) -> None:
     tenant = tenant_data()
     del tenant["default_connection"]
-    app = build_app(tenant=tenant, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    app = make_app(tenant=tenant, database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     assert "give --connection" in failed(run(app, "clients", "add", "x"))
 
 
@@ -584,7 +574,7 @@ def test_revoke_passkey_refuses_a_malformed_credential_id(memory_app: Flask) -> 
 
 def test_a_rotated_key_signs_within_the_refresh_interval(tmp_path: Path) -> None:
     clock = FakeClock()
-    app = build_app(
+    app = make_app(
         clock=clock, signing_keys=[], database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}"
     )
     assert ok(run(app, "keys", "list")).startswith("No signing key yet")
@@ -673,7 +663,7 @@ def test_an_unreachable_database_is_one_error_line(
     unreachable_url: str, command: tuple[str, ...]
 ) -> None:
     def create_app() -> Flask:  # the keys of the database, not of the configuration
-        return build_app(database_url=unreachable_url, signing_keys=[])
+        return make_app(database_url=unreachable_url, signing_keys=[])
 
     error = failed(run_loading(create_app, *command))
 

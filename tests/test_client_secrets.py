@@ -14,18 +14,10 @@ from flask_passkey import ConfigurationError
 from flask_passkey.core.client_secrets import generate_secret, hash_secret, secret_matches
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import SoftAuthenticator
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    DB_CONNECTION,
-    REFRESH_GRANT,
-    assert_oauth_error,
-    build_app,
-    new_email,
-    tenant_data,
-)
+from tests.apps import CUSTOM_DOMAIN, DB_CONNECTION, ORIGIN, REFRESH_GRANT, make_app, tenant_data
 from tests.events import Recorder
+from tests.support import assert_oauth_error, new_email
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
 POST_SECRET = generate_secret()
 BASIC_SECRET = generate_secret()
 WRONG_SECRET = generate_secret()
@@ -107,7 +99,7 @@ class Confidential:
 
 @pytest.fixture(scope="module")
 def app() -> Flask:
-    return build_app(tenant=hashed_tenant(), rate_limit_enabled=False)
+    return make_app(tenant=hashed_tenant(), rate_limit_enabled=False)
 
 
 CLIENTS = {
@@ -227,7 +219,7 @@ def test_challenge_without_secret_is_refused_for_a_public_client() -> None:
     tenant = hashed_tenant(challenge_without_secret=True)
 
     with pytest.raises(ConfigurationError, match="challenge_without_secret"):
-        build_app(tenant=tenant)
+        make_app(tenant=tenant)
 
 
 @pytest.mark.parametrize(
@@ -253,12 +245,12 @@ def test_malformed_secret_hash_is_refused_at_init_app(secret_hash: str) -> None:
     )
 
     with pytest.raises(ConfigurationError, match="client_secret_hash"):
-        build_app(tenant=tenant)
+        make_app(tenant=tenant)
 
 
 def test_secret_hash_of_the_wrong_type_is_refused_at_init_app() -> None:
     with pytest.raises(ConfigurationError, match="client_secret_hash"):
-        build_app(tenant=hashed_tenant(client_secret_hash=["sha256$" + "a" * 64]))
+        make_app(tenant=hashed_tenant(client_secret_hash=["sha256$" + "a" * 64]))
 
 
 def test_secret_matches_takes_the_hash_over_a_plain_secret() -> None:
@@ -274,7 +266,7 @@ def test_secret_matches_takes_the_hash_over_a_plain_secret() -> None:
 @pytest.mark.parametrize("method", CLIENTS)
 def test_secrets_never_appear_in_events(method: str) -> None:
     recorder = Recorder()
-    app = build_app(tenant=hashed_tenant(), lockout="3 per hour", plugins=[recorder])
+    app = make_app(tenant=hashed_tenant(), lockout="3 per hour", plugins=[recorder])
     client_id, secret, basic = CLIENTS[method]
     client = Confidential(app, client_id, secret, basic=basic)
     tokens = client.sign_up().get_json()

@@ -15,7 +15,8 @@ import flask_passkey
 from flask_passkey import ConfigurationError, Passkey
 from flask_passkey.config import Settings, documented_settings
 from flask_passkey.models import Tenant
-from tests.conftest import CUSTOM_DOMAIN, build_app, post_challenge, tenant_data
+from tests.apps import CUSTOM_DOMAIN, make_app, tenant_data
+from tests.support import post_challenge
 
 
 def tenant_with(**changes: Any) -> dict[str, Any]:
@@ -39,11 +40,11 @@ def with_spa(**changes: Any) -> dict[str, Any]:
 )
 def test_misspelled_key_is_refused_by_name(key: str) -> None:
     with pytest.raises(ConfigurationError, match=key):
-        build_app(host_config={key: "anything"})
+        make_app(host_config={key: "anything"})
 
 
 def test_non_passkey_keys_of_the_host_are_not_checked() -> None:
-    app = build_app(host_config={"SECRET_KEY": "x", "MY_PASSKEYS_SETTING": 1})
+    app = make_app(host_config={"SECRET_KEY": "x", "MY_PASSKEYS_SETTING": 1})
 
     assert post_challenge(app.test_client()).status_code == 200
 
@@ -66,7 +67,7 @@ def test_non_passkey_keys_of_the_host_are_not_checked() -> None:
 )
 def test_key_of_the_wrong_type_is_refused_by_name(key: str, value: Any) -> None:
     with pytest.raises(ConfigurationError, match=f"PASSKEY_{key.upper()}"):
-        build_app(**{key: value})
+        make_app(**{key: value})
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ def test_key_of_the_wrong_type_is_refused_by_name(key: str, value: Any) -> None:
 )
 def test_out_of_range_value_is_refused_by_name(key: str, value: Any) -> None:
     with pytest.raises(ConfigurationError, match=f"PASSKEY_{key.upper()}"):
-        build_app(**{key: value})
+        make_app(**{key: value})
 
 
 @pytest.mark.parametrize(
@@ -88,16 +89,16 @@ def test_out_of_range_value_is_refused_by_name(key: str, value: Any) -> None:
 )
 def test_invalid_rate_limit_is_refused(limit: str) -> None:
     with pytest.raises(ConfigurationError, match="PASSKEY_RATE_LIMIT"):
-        build_app(rate_limit=limit)
+        make_app(rate_limit=limit)
 
 
 @pytest.mark.parametrize("limit", ["5/minute", "10 per hour; 100 per day", "2 per 30 seconds"])
 def test_valid_rate_limit_strings_are_accepted(limit: str) -> None:
-    assert post_challenge(build_app(rate_limit=limit).test_client()).status_code == 200
+    assert post_challenge(make_app(rate_limit=limit).test_client()).status_code == 200
 
 
 def test_defaults_are_set_in_app_config_and_explicit_values_kept() -> None:
-    app = build_app(challenge_timeout=90_000)
+    app = make_app(challenge_timeout=90_000)
 
     assert app.config["PASSKEY_CHALLENGE_TIMEOUT"] == 90_000
     for key, (default, _doc) in documented_settings().items():
@@ -132,7 +133,7 @@ def test_app_without_any_tenant_is_refused() -> None:
 
 def test_tenant_without_custom_domain_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="custom domain"):
-        build_app(tenant=tenant_with(custom_domains=[]))
+        make_app(tenant=tenant_with(custom_domains=[]))
 
 
 def test_tenant_plugin_without_custom_domain_is_refused() -> None:
@@ -169,7 +170,7 @@ def test_tenant_file_is_loaded(tmp_path: Path, suffix: str) -> None:
         path.write_text(TOML_TENANT)
     else:
         path.write_text(json.dumps(tomllib.loads(TOML_TENANT)))
-    app = build_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
+    app = make_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
 
     response = post_challenge(app.test_client(), {"client_id": "from-file"})
 
@@ -181,7 +182,7 @@ def test_tenant_mapping_wins_over_tenant_file(tmp_path: Path) -> None:
     path = tmp_path / "tenant.toml"
     path.write_text(TOML_TENANT)
 
-    app = build_app(tenant_file=str(path))
+    app = make_app(tenant_file=str(path))
 
     assert post_challenge(app.test_client()).status_code == 200
     assert post_challenge(app.test_client(), {"client_id": "from-file"}).status_code == 401
@@ -209,7 +210,7 @@ def test_unreadable_tenant_file_is_refused(
         path.write_text(content)
 
     with pytest.raises(ConfigurationError, match="PASSKEY_TENANT_FILE"):
-        build_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
+        make_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
 
 
 def test_tenant_file_with_a_list_at_top_level_is_refused(tmp_path: Path) -> None:
@@ -217,7 +218,7 @@ def test_tenant_file_with_a_list_at_top_level_is_refused(tmp_path: Path) -> None
     path.write_text(json.dumps([tenant_data()]))
 
     with pytest.raises(ConfigurationError):
-        build_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
+        make_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
 
 
 BAD_TENANTS = [
@@ -292,12 +293,12 @@ BAD_TENANTS = [
 @pytest.mark.parametrize(("tenant", "named"), BAD_TENANTS)
 def test_bad_tenant_data_is_refused(tenant: dict[str, Any], named: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(named)):
-        build_app(tenant=tenant)
+        make_app(tenant=tenant)
 
 
 @pytest.mark.parametrize("rp_id", ["acme.test", CUSTOM_DOMAIN])
 def test_rp_id_that_is_a_registrable_suffix_is_accepted(rp_id: str) -> None:
-    app = build_app(tenant=tenant_with(rp_id=rp_id))
+    app = make_app(tenant=tenant_with(rp_id=rp_id))
 
     options = post_challenge(app.test_client()).get_json()["authn_params_public_key"]
 
@@ -306,14 +307,14 @@ def test_rp_id_that_is_a_registrable_suffix_is_accepted(rp_id: str) -> None:
 
 def test_rp_id_that_is_a_top_level_domain_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="rp_id"):
-        build_app(tenant=tenant_with(rp_id="test"))
+        make_app(tenant=tenant_with(rp_id="test"))
 
 
 # -- init_app ----------------------------------------------------------------------------------
 
 
 def test_init_app_twice_on_one_app_is_refused() -> None:
-    app = build_app()
+    app = make_app()
 
     with pytest.raises(ConfigurationError):
         Passkey().init_app(app)
@@ -339,7 +340,7 @@ def test_client_with_both_a_secret_and_its_hash_is_refused() -> None:
     tenant["clients"][1]["client_secret_hash"] = "sha256$" + "0" * 64
 
     with pytest.raises(ConfigurationError, match="not both"):
-        build_app(tenant=tenant)
+        make_app(tenant=tenant)
 
 
 # -- PASSKEY_TENANT_FILE is relative to the app ---------------------------------------------------
@@ -419,7 +420,7 @@ def test_tenant_mistakes_are_listed_one_per_line_with_their_path() -> None:
     )
 
     with pytest.raises(ConfigurationError) as refused:
-        build_app(tenant=tenant)
+        make_app(tenant=tenant)
 
     assert str(refused.value).splitlines() == [
         "Invalid tenant configuration:",
@@ -435,7 +436,7 @@ def test_tenant_references_are_listed_one_per_line_with_their_path() -> None:
     tenant["clients"][0].update(connections=["Username-Password-Authentication", "nope"])
 
     with pytest.raises(ConfigurationError) as refused:
-        build_app(tenant=tenant)
+        make_app(tenant=tenant)
 
     assert refused.value.problems == (
         "default_connection: 'gone' is not a connection of the tenant.",
@@ -448,7 +449,7 @@ def test_a_tenant_json_file_that_is_no_object_is_refused_in_one_line(tmp_path: P
     path.write_text(json.dumps([tenant_data()]))
 
     with pytest.raises(ConfigurationError) as refused:
-        build_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
+        make_app(tenant_file=str(path), host_config={"PASSKEY_TENANT": None})
 
     assert str(refused.value) == (
         f"PASSKEY_TENANT_FILE: cannot read {path}: its top level must be an object."
@@ -457,7 +458,7 @@ def test_a_tenant_json_file_that_is_no_object_is_refused_in_one_line(tmp_path: P
 
 def test_every_wrongly_typed_key_is_listed_at_once() -> None:
     with pytest.raises(ConfigurationError) as refused:
-        build_app(challenge_timeout="60s", rate_limit_enabled="yes")
+        make_app(challenge_timeout="60s", rate_limit_enabled="yes")
 
     assert str(refused.value).splitlines() == [
         "Invalid flask-passkey configuration:",
@@ -477,7 +478,7 @@ def test_every_wrongly_typed_key_is_listed_at_once() -> None:
 )
 def test_a_misspelt_key_gets_did_you_mean(key: str, meant: str) -> None:
     with pytest.raises(ConfigurationError) as refused:
-        build_app(host_config={key: "anything"})
+        make_app(host_config={key: "anything"})
 
     assert str(refused.value).splitlines() == [
         "Unknown configuration keys:",
@@ -487,7 +488,7 @@ def test_a_misspelt_key_gets_did_you_mean(key: str, meant: str) -> None:
 
 def test_a_key_like_no_other_is_refused_without_listing_every_key() -> None:
     with pytest.raises(ConfigurationError) as refused:
-        build_app(host_config={"PASSKEY_ZEBRA": 1})
+        make_app(host_config={"PASSKEY_ZEBRA": 1})
 
     assert refused.value.problems == (
         "PASSKEY_ZEBRA: unknown key: neither flask-passkey nor a registered plugin declares it "
@@ -556,7 +557,7 @@ SECRET = "s3cret-value-never-shown"
 )
 def test_a_configuration_error_never_shows_the_value(key: str, value: Any) -> None:
     with pytest.raises(ConfigurationError) as refused:
-        build_app(**{key: value})
+        make_app(**{key: value})
 
     assert f"PASSKEY_{key.upper()}" in str(refused.value)
     assert SECRET not in str(refused.value)
@@ -564,7 +565,7 @@ def test_a_configuration_error_never_shows_the_value(key: str, value: Any) -> No
 
 def test_a_pem_instead_of_a_list_gets_told_to_use_a_list() -> None:
     with pytest.raises(ConfigurationError) as refused:
-        build_app(signing_keys=f"-----BEGIN PRIVATE KEY-----\n{SECRET}\n")
+        make_app(signing_keys=f"-----BEGIN PRIVATE KEY-----\n{SECRET}\n")
 
     assert refused.value.problems == (
         'PASSKEY_SIGNING_KEYS: must be list or tuple, not str (put it in a list: ["..."]).',
@@ -575,7 +576,7 @@ def test_a_bad_client_secret_is_refused_without_showing_it() -> None:
     tenant = with_spa(client_secret=SECRET, client_secret_hash="sha256$" + "0" * 64)
 
     with pytest.raises(ConfigurationError) as refused:
-        build_app(tenant=tenant)
+        make_app(tenant=tenant)
 
     assert refused.value.problems == (
         "clients[0].client_secret_hash: give client_secret or client_secret_hash, not both.",
@@ -594,10 +595,10 @@ def test_configuration_md_shows_the_errors_as_they_are(tmp_path: Path) -> None:
         {"host_config": {"PASSKEY_RATE_LIMT": "5/second"}},
     ):
         with pytest.raises(ConfigurationError) as refused:
-            build_app(**config)
+            make_app(**config)
         kind = type(refused.value)
         errors.append(f"{kind.__module__}.{kind.__name__}: {refused.value}\n")
     assert shown == errors
     with pytest.raises(ConfigurationError) as refused:
-        build_app(signing_keys="-----BEGIN PRIVATE KEY-----...")
+        make_app(signing_keys="-----BEGIN PRIVATE KEY-----...")
     assert f"`{refused.value.problems[0]}`" in " ".join(section.split())

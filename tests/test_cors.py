@@ -18,25 +18,18 @@ from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.models import Client
 from flask_passkey.stores.sql import SqlStore
 from flask_passkey.testing import PasskeyFlow
-from tests.conftest import (
-    BASIC_SECRET,
-    CUSTOM_DOMAIN,
-    WEB_ORIGIN,
-    ceremony_tenant,
-    new_ceremony_app,
-    new_email,
-    url_text,
-)
+from tests.apps import BASIC_SECRET, CUSTOM_DOMAIN, HOST, WEB_ORIGIN, make_app, tenant_data
+from tests.databases import url_text
+from tests.support import new_email
 
 #: An origin only the ``cors`` client allows (its allowed_origins, not its web origins).
 CORS_ORIGIN = "https://widgets.acme.test"
 #: An origin no client allows.
 STRANGER = "https://evil.example"
-HOST = {"Host": CUSTOM_DOMAIN}
 
 
 def cors_tenant() -> dict[str, Any]:
-    tenant = ceremony_tenant()
+    tenant = tenant_data()
     for client in tenant["clients"]:
         if client["client_id"] == "basic":
             client["allowed_origins"] = [CORS_ORIGIN]
@@ -53,8 +46,8 @@ def cors_tenant() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def app(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(signing_key_pem=signing_key_pem, tenant=cors_tenant())
+def app() -> Flask:
+    return make_app(tenant=cors_tenant())
 
 
 def preflight(app: Flask, path: str, origin: str, method: str = "POST") -> Any:
@@ -215,10 +208,8 @@ def test_discovery_and_keys_are_readable_from_any_origin(app: Flask, path: str) 
     assert preflight(app, path, STRANGER, "GET").headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_preflights_cost_nothing_of_the_rate_limit(signing_key_pem: str) -> None:
-    limited = new_ceremony_app(
-        signing_key_pem=signing_key_pem, tenant=cors_tenant(), rate_limit="2 per minute"
-    )
+def test_preflights_cost_nothing_of_the_rate_limit() -> None:
+    limited = make_app(tenant=cors_tenant(), rate_limit="2 per minute")
     for _ in range(3):
         assert preflight(limited, "/passkey/challenge", WEB_ORIGIN).status_code == 204
     assert (
@@ -231,12 +222,10 @@ def test_preflights_cost_nothing_of_the_rate_limit(signing_key_pem: str) -> None
 
 
 @pytest.fixture
-def sql_app(database_url: URL, signing_key_pem: str) -> Iterator[Flask]:
+def sql_app(database_url: URL) -> Iterator[Flask]:
     tenant = cors_tenant()
     tenant["clients"] = [c for c in tenant["clients"] if c["client_id"] == "spa"]
-    app = new_ceremony_app(
-        signing_key_pem=signing_key_pem, tenant=tenant, database_url=url_text(database_url)
-    )
+    app = make_app(tenant=tenant, database_url=url_text(database_url))
     yield app
     store: SqlStore = app.extensions["passkey"].users
     store.close()

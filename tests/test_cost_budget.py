@@ -42,14 +42,9 @@ from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT, Client
 from flask_passkey.stores import sql as sql_store
 from flask_passkey.stores.sql import SqlStore
 from flask_passkey.testing import PasskeyFlow
-from tests.conftest import (
-    FakeClock,
-    build_app,
-    new_email,
-    passkey_flow,
-    post_challenge,
-    url_text,
-)
+from tests.apps import FakeClock, make_app
+from tests.databases import url_text
+from tests.support import new_email, passkey_flow, post_challenge
 
 #: Statements, as SQLAlchemy renders them (whitespace collapsed), as regular expressions.
 INSERT_SESSION = r"INSERT INTO auth_sessions \(id, data, expires_at\) VALUES \(.+\)"
@@ -202,7 +197,7 @@ def assert_statements(log: StatementLog, expected: Sequence[str]) -> None:
 def sql_app(database_url: URL) -> Iterator[Flask]:
     """flask-passkey on the SQL store, its signing key kept there (the default), on a clock that
     stands still: the periodic re-read of the signing keys never comes due in a test."""
-    app = build_app(database_url=url_text(database_url), clock=FakeClock(), signing_keys=[])
+    app = make_app(database_url=url_text(database_url), clock=FakeClock(), signing_keys=[])
     yield app
     store_of(app).close()
 
@@ -349,7 +344,7 @@ def test_requests_redo_no_startup_work(
 
     assert not calls, f"startup work redone by requests: {dict(calls)}"
     # The watches are where the code looks: an app starting is seen doing that work.
-    another = build_app(database_url=url_text(database_url), clock=FakeClock(), signing_keys=[])
+    another = make_app(database_url=url_text(database_url), clock=FakeClock(), signing_keys=[])
     store_of(another).close()
     assert {
         "flask_passkey.config.Settings.from_config",

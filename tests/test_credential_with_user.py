@@ -12,7 +12,7 @@ from flask_passkey.core.ceremony import Ceremonies
 from flask_passkey.models import Credential, User
 from flask_passkey.stores.memory import MemorySessionStore, MemoryUserStore
 from flask_passkey.stores.sql import SqlStore
-from tests.conftest import PostgresSchemas
+from tests.databases import PostgresSchemas
 
 
 def _user() -> tuple[User, Credential]:

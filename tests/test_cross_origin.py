@@ -9,22 +9,15 @@ import pytest
 from flask import Flask
 
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from tests.conftest import (
-    WEB_ORIGIN,
-    assert_oauth_error,
-    ceremony_tenant,
-    new_ceremony_app,
-    new_email,
-    passkey_flow,
-    store_snapshot,
-)
+from tests.apps import WEB_ORIGIN, make_app, tenant_data
+from tests.support import assert_oauth_error, new_email, passkey_flow, store_snapshot
 
 PORTAL = "https://portal.partner.test"
 
 
 @pytest.fixture(scope="module")
-def app(signing_key_pem: str) -> Flask:
-    tenant = ceremony_tenant()
+def app() -> Flask:
+    tenant = tenant_data()
     tenant["clients"].append(
         {
             "client_id": "embedded",
@@ -33,9 +26,7 @@ def app(signing_key_pem: str) -> Flask:
             "allowed_top_origins": [PORTAL],
         }
     )
-    return new_ceremony_app(
-        signing_key_pem=signing_key_pem, tenant=tenant, rate_limit_enabled=False
-    )
+    return make_app(tenant=tenant, rate_limit_enabled=False)
 
 
 def sign_up(flow: PasskeyFlow, **create: Any) -> Any:

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from flask_passkey.models import WEBAUTHN_GRANT
-from tests.conftest import (
+from tests.apps import (
     ANDROID_FINGERPRINT,
     ANDROID_PACKAGE,
     BETA_ANDROID_FINGERPRINT,
@@ -16,14 +16,10 @@ from tests.conftest import (
     DEFAULT_DOMAIN,
     IOS_BUNDLE_ID,
     IOS_TEAM_ID,
-    AppFactory,
-    assert_oauth_error,
-    ceremony_tenant,
-    new_ceremony_app,
-    new_email,
-    passkey_flow,
-    verify_jwt,
+    make_app,
+    tenant_data,
 )
+from tests.support import assert_oauth_error, new_email, passkey_flow, verify_jwt
 
 WELL_KNOWN = [
     "/.well-known/jwks.json",
@@ -35,8 +31,8 @@ PRIVATE_RSA_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 
 
 @pytest.fixture(scope="module")
-def shared_app(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(signing_key_pem=signing_key_pem, rate_limit_enabled=False)
+def shared_app() -> Flask:
+    return make_app(rate_limit_enabled=False)
 
 
 def get(app: Flask, path: str, host: str = CUSTOM_DOMAIN) -> object:
@@ -87,12 +83,10 @@ def test_openid_configuration_names_the_custom_domain(shared_app: Flask) -> None
     assert "openid" in config["scopes_supported"]
 
 
-def test_openid_configuration_follows_the_domain_and_the_url_prefix(
-    make_ceremony_app: AppFactory,
-) -> None:
-    tenant = ceremony_tenant()
+def test_openid_configuration_follows_the_domain_and_the_url_prefix() -> None:
+    tenant = tenant_data()
     tenant["custom_domains"].append("id.acme.test")
-    app = make_ceremony_app(tenant=tenant, url_prefix="/auth")
+    app = make_app(tenant=tenant, url_prefix="/auth")
 
     config = get(app, "/.well-known/openid-configuration", host="id.acme.test").get_json()
 
@@ -144,14 +138,12 @@ def test_apple_app_site_association_lists_every_ios_app(shared_app: Flask) -> No
     )
 
 
-def test_app_files_are_empty_for_a_tenant_without_native_apps(
-    make_ceremony_app: AppFactory,
-) -> None:
-    tenant = ceremony_tenant()
+def test_app_files_are_empty_for_a_tenant_without_native_apps() -> None:
+    tenant = tenant_data()
     for client in tenant["clients"]:
         client.pop("android_apps", None)
         client.pop("ios_apps", None)
-    app = make_ceremony_app(tenant=tenant)
+    app = make_app(tenant=tenant)
 
     assert get(app, "/.well-known/assetlinks.json").get_json() == []
     assert get(app, "/.well-known/apple-app-site-association").get_json() == {
@@ -175,7 +167,7 @@ def test_well_known_files_answer_404_when_passkeys_are_disabled(
 
 
 @pytest.fixture(scope="module")
-def disabled_app(signing_key_pem: str) -> Flask:
-    tenant = ceremony_tenant()
+def disabled_app() -> Flask:
+    tenant = tenant_data()
     tenant["passkeys_enabled"] = False
-    return new_ceremony_app(signing_key_pem=signing_key_pem, tenant=tenant)
+    return make_app(tenant=tenant)

@@ -82,14 +82,14 @@ from typing import IO, Any
 
 import pluggy
 import pytest
-import redis
 from flask import Flask
 
 from flask_passkey import Passkey, hookspecs
 from flask_passkey.builtins.tenant_config import ConfigTenant
-from tests.conftest import backend_missing
+from tests import ROOT
+from tests.databases import REDIS_URL, require_redis
+from tests.servers import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 KINDS = {
     "python": "python",
@@ -205,9 +205,6 @@ def sandbox_app(sandbox: Path) -> Flask:
     return app
 
 
-REDIS_URL = os.environ.get("PASSKEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
 def environment() -> dict[str, str]:
     """The environment of subprocesses: this interpreter's tools, this checkout's package, and
     for the factory app (``acme``) rate-limit counters shared through the test Redis."""
@@ -220,17 +217,6 @@ def environment() -> dict[str, str]:
         "FLASK_PASSKEY_RATE_LIMIT_STORAGE_URI": REDIS_URL,
         "FLASK_PASSKEY_RATE_LIMIT_KEY_PREFIX": f"doc-snippet-{secrets.token_hex(6)}",
     }
-
-
-def require_redis() -> None:
-    """Skip (fail under CI) without the test Redis, which a healthy deployment shares."""
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        backend_missing(f"Redis at {REDIS_URL} is unreachable: {error}")
-    finally:
-        client.close()
 
 
 # -- python ----------------------------------------------------------------------------------
@@ -452,13 +438,6 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def answers_200(host: str, port: int, domain: str) -> bool:

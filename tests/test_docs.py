@@ -18,8 +18,8 @@ from flask_passkey.cli.commands import passkey_cli
 from flask_passkey.config import documented_settings
 from flask_passkey.events import EventName
 from flask_passkey.plugins import default_plugins
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 TABLE_ROW = re.compile(r"^\| `(PASSKEY_[A-Z0-9_]+)` \| `([^`]*)` \|", re.MULTILINE)
 

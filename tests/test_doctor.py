@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,9 +19,9 @@ from flask_passkey.cli.commands import passkey_cli
 from flask_passkey.cli.doctor import several_workers
 from flask_passkey.errors import BackendUnavailable, ConfigurationError
 from flask_passkey.models import AndroidApp, Client, Tenant
-from tests.conftest import CUSTOM_DOMAIN, DB_CONNECTION, build_app
+from tests.apps import CUSTOM_DOMAIN, DB_CONNECTION, make_app
+from tests.examples import load_demo
 
-ROOT = Path(__file__).resolve().parent.parent
 GOOD_FINGERPRINT = ":".join(f"{i:02X}" for i in range(32))
 WORKER_VARIABLES = ("WEB_CONCURRENCY", "GUNICORN_CMD_ARGS", "SERVER_SOFTWARE")
 
@@ -81,7 +79,7 @@ def only_problem(result: Result) -> str:
 
 def failing_app(**config: Any) -> Callable[[], Flask]:
     def factory() -> Flask:
-        return build_app(**config)
+        return make_app(**config)
 
     return factory
 
@@ -90,20 +88,9 @@ def failing_app(**config: Any) -> Callable[[], Flask]:
 
 
 def test_a_sound_deployment_is_ok() -> None:
-    result = doctor(build_app(tenant=sound_tenant()))
+    result = doctor(make_app(tenant=sound_tenant()))
     assert result.exit_code == 0, result.output
     assert result.output == "ok\n"
-
-
-def load_demo() -> ModuleType:
-    name = "flask_passkey_demo_app"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "examples/demo/app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def test_the_demo_is_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,7 +125,7 @@ def test_no_custom_domain_from_a_tenant_plugin() -> None:
 def test_passkeys_turned_off() -> None:
     tenant = sound_tenant()
     tenant["passkeys_enabled"] = False
-    line = only_problem(doctor(build_app(tenant=tenant)))
+    line = only_problem(doctor(make_app(tenant=tenant)))
     assert "Passkeys are turned off for the tenant" in line
     assert "passkeys_enabled = true" in line
 
@@ -156,7 +143,7 @@ def test_rp_id_not_a_registrable_suffix_from_a_tenant_plugin() -> None:
         def passkey_get_tenant(self) -> Tenant:
             return Tenant("acme.auth0.com", (CUSTOM_DOMAIN,), rp_id="elsewhere.test")
 
-    app = build_app(tenant=sound_tenant(), plugins=[ElsewhereRpId()])
+    app = make_app(tenant=sound_tenant(), plugins=[ElsewhereRpId()])
     line = only_problem(doctor(app))
     assert "The tenant's domains are wrong: rp_id 'elsewhere.test' is not a registrable" in line
 
@@ -165,23 +152,23 @@ def test_rp_id_not_a_registrable_suffix_from_a_tenant_plugin() -> None:
 
 
 def test_a_client_missing_the_webauthn_grant() -> None:
-    line = only_problem(doctor(build_app(tenant=with_client(grant_types=["refresh_token"]))))
+    line = only_problem(doctor(make_app(tenant=with_client(grant_types=["refresh_token"]))))
     assert "Client 'spa' lacks the grant urn:okta:params:oauth:grant-type:webauthn" in line
     assert "grant_types" in line
 
 
 def test_a_third_party_client() -> None:
-    line = only_problem(doctor(build_app(tenant=with_client(is_first_party=False))))
+    line = only_problem(doctor(make_app(tenant=with_client(is_first_party=False))))
     assert "Client 'spa' is a third-party application" in line
 
 
 def test_a_client_that_is_not_oidc_conformant() -> None:
-    line = only_problem(doctor(build_app(tenant=with_client(oidc_conformant=False))))
+    line = only_problem(doctor(make_app(tenant=with_client(oidc_conformant=False))))
     assert "Client 'spa' is not OIDC conformant" in line
 
 
 def test_a_client_without_an_enabled_connection() -> None:
-    line = only_problem(doctor(build_app(tenant=with_client(connections=["no-passkeys"]))))
+    line = only_problem(doctor(make_app(tenant=with_client(connections=["no-passkeys"]))))
     assert "Client 'spa' has no enabled connection with passkeys on" in line
 
 
@@ -222,7 +209,7 @@ def test_malformed_android_fingerprint_from_a_plugin() -> None:
         connections=(DB_CONNECTION,),
         android_apps=(AndroidApp("com.acme.app", (GOOD_FINGERPRINT, "AB:CD")),),
     )
-    app = build_app(tenant=sound_tenant(), plugins=[PluginClients(client)])
+    app = make_app(tenant=sound_tenant(), plugins=[PluginClients(client)])
     line = only_problem(doctor(app))
     assert "Android app com.acme.app has a malformed signing certificate" in line
     assert "fingerprint 'AB:CD'" in line
@@ -230,7 +217,7 @@ def test_malformed_android_fingerprint_from_a_plugin() -> None:
 
 def test_a_plugin_client_naming_an_unknown_connection() -> None:
     client = Client("spa", connections=(DB_CONNECTION, "gone"))
-    app = build_app(tenant=sound_tenant(), plugins=[PluginClients(client)])
+    app = make_app(tenant=sound_tenant(), plugins=[PluginClients(client)])
     line = only_problem(doctor(app))
     assert "Client 'spa' names the unknown connection 'gone'" in line
 
@@ -239,18 +226,18 @@ def test_a_confidential_plugin_client_without_a_secret() -> None:
     client = Client(
         "backend", token_endpoint_auth_method="client_secret_post", connections=(DB_CONNECTION,)
     )
-    app = build_app(tenant=sound_tenant(), plugins=[PluginClients(client)])
+    app = make_app(tenant=sound_tenant(), plugins=[PluginClients(client)])
     assert "has no secret: every request gets invalid_client" in only_problem(doctor(app))
 
 
 def test_no_client_at_all() -> None:
     tenant = sound_tenant()
     tenant["clients"] = []
-    assert "The tenant has no client" in only_problem(doctor(build_app(tenant=tenant)))
+    assert "The tenant has no client" in only_problem(doctor(make_app(tenant=tenant)))
 
 
 def test_a_stored_client_hidden_by_a_configured_one(tmp_path: Path) -> None:
-    app = build_app(tenant=sound_tenant(), database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    app = make_app(tenant=sound_tenant(), database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     app.extensions["passkey"].users.add_client(Client("spa", name="stored"))
     line = only_problem(doctor(app))
     assert "Client 'spa' is in the database but the tenant configuration" in line
@@ -261,7 +248,7 @@ def test_a_stored_client_hidden_by_a_configured_one(tmp_path: Path) -> None:
 
 
 def test_in_memory_rate_limits_with_several_workers(tmp_path: Path) -> None:
-    app = build_app(tenant=sound_tenant(), database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    app = make_app(tenant=sound_tenant(), database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     assert doctor(app).output == "ok\n"  # one process: memory is right
     line = only_problem(doctor(app, "--workers", "4"))
     assert "Several worker processes are likely (--workers 4)" in line
@@ -270,7 +257,7 @@ def test_in_memory_rate_limits_with_several_workers(tmp_path: Path) -> None:
 
 def test_in_memory_sessions_with_several_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
-    app = build_app(tenant=sound_tenant(), rate_limit_storage_uri="memory://")
+    app = make_app(tenant=sound_tenant(), rate_limit_storage_uri="memory://")
     lines = problems(doctor(app))
     assert len(lines) == 3
     assert "pending ceremonies are kept in each process's memory" in lines[0]
@@ -306,7 +293,7 @@ def test_the_workers_option_wins_over_the_environment() -> None:
 
 
 def test_a_signing_key_kept_only_in_memory() -> None:
-    app = build_app(tenant=sound_tenant(), signing_keys=[])  # memory:// user store
+    app = make_app(tenant=sound_tenant(), signing_keys=[])  # memory:// user store
     line = only_problem(doctor(app))
     assert "Tokens are signed with a key generated at start and kept only in memory" in line
     assert "PASSKEY_SIGNING_KEYS" in line
@@ -314,7 +301,7 @@ def test_a_signing_key_kept_only_in_memory() -> None:
 
 def test_signing_keys_in_a_database_file_other_users_can_read(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
-    app = build_app(tenant=sound_tenant(), database_url=f"sqlite:///{path}", signing_keys=[])
+    app = make_app(tenant=sound_tenant(), database_url=f"sqlite:///{path}", signing_keys=[])
     assert app.test_client().get("/.well-known/jwks.json", headers={"Host": CUSTOM_DOMAIN}).json
     assert doctor(app).output == "ok\n"  # created owner-only
     path.chmod(0o644)
@@ -329,19 +316,19 @@ def test_signing_keys_from_the_configuration_are_not_the_database_files_concern(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "db.sqlite3"
-    app = build_app(tenant=sound_tenant(), database_url=f"sqlite:///{path}")
+    app = make_app(tenant=sound_tenant(), database_url=f"sqlite:///{path}")
     path.chmod(0o644)
 
     assert doctor(app).output == "ok\n"
 
 
 def test_rate_limiting_turned_off() -> None:
-    line = only_problem(doctor(build_app(tenant=sound_tenant(), rate_limit_enabled=False)))
+    line = only_problem(doctor(make_app(tenant=sound_tenant(), rate_limit_enabled=False)))
     assert "PASSKEY_RATE_LIMIT_ENABLED is False" in line
 
 
 def test_an_unreachable_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = build_app(tenant=sound_tenant())
+    app = make_app(tenant=sound_tenant())
     state = app.extensions["passkey"]
 
     def down(*_: Any, **__: Any) -> Any:
@@ -370,7 +357,7 @@ def test_each_start_up_problem_is_a_doctor_line_worded_as_the_error_words_it() -
         android_apps=[{"package_name": "com.acme.app", "sha256_cert_fingerprints": ["ab:cd"]}],
     )
     with pytest.raises(ConfigurationError) as refused:
-        build_app(tenant=tenant)
+        make_app(tenant=tenant)
 
     lines = problems(doctor_of_factory(failing_app(tenant=tenant)))
 
@@ -495,7 +482,7 @@ def test_every_problem_is_listed_at_once() -> None:
     tenant = copy.deepcopy(sound_tenant())
     tenant["passkeys_enabled"] = False
     tenant["clients"][0].update(is_first_party=False, oidc_conformant=False)
-    app = build_app(tenant=tenant, rate_limit_enabled=False)
+    app = make_app(tenant=tenant, rate_limit_enabled=False)
     assert len(problems(doctor(app))) == 4
 
 

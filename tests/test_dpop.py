@@ -23,18 +23,10 @@ from flask_passkey.errors import ConfigurationError, InvalidDPoPProof
 from flask_passkey.hookspecs import hookimpl
 from flask_passkey.stores.memory import MemorySessionStore
 from flask_passkey.testing import DPoPAlgorithm, DPoPKey, PasskeyFlow
-from tests.conftest import (
-    BASIC_SECRET,
-    CUSTOM_DOMAIN,
-    FakeClock,
-    PostgresSchemas,
-    assert_oauth_error,
-    new_ceremony_app,
-    new_email,
-    url_text,
-)
+from tests.apps import BASIC_SECRET, CUSTOM_DOMAIN, ORIGIN, FakeClock, make_app
+from tests.databases import PostgresSchemas, url_text
+from tests.support import assert_oauth_error, new_email
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
 TOKEN_URL = f"{ORIGIN}/oauth/token"
 USERINFO_URL = f"{ORIGIN}/userinfo"
 ACCOUNT_PATH = "/me/v1/authentication-methods"
@@ -291,8 +283,8 @@ def test_resource_proof_must_carry_the_hash_of_the_access_token(
     assert verifier.verify(good, method="GET", url=USERINFO_URL, access_token=token)
 
 
-def test_leeway_is_configurable(make_ceremony_app: Any) -> None:
-    app = make_ceremony_app(dpop_proof_leeway=5, rate_limit_enabled=False)
+def test_leeway_is_configurable() -> None:
+    app = make_app(dpop_proof_leeway=5, rate_limit_enabled=False)
     assert app.extensions["passkey"].proofs.leeway == 5
     key = DPoPKey(clock=lambda: time.time() - 10)
     flow = PasskeyFlow(app.test_client(), client_id="spa", host=CUSTOM_DOMAIN, dpop=key)
@@ -308,8 +300,8 @@ def test_leeway_is_configurable(make_ceremony_app: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def shared_app(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(signing_key_pem=signing_key_pem, rate_limit_enabled=False)
+def shared_app() -> Flask:
+    return make_app(rate_limit_enabled=False)
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -397,7 +389,7 @@ def proved(key: DPoPKey) -> dict[str, str]:
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store_app(request: pytest.FixtureRequest, signing_key_pem: str, tmp_path: Path) -> Flask:
+def store_app(request: pytest.FixtureRequest, tmp_path: Path) -> Flask:
     """An app on the memory store, SQLite or PostgreSQL."""
     config: dict[str, Any] = {"rate_limit_enabled": False}
     if request.param == "sqlite":
@@ -405,7 +397,7 @@ def store_app(request: pytest.FixtureRequest, signing_key_pem: str, tmp_path: Pa
     elif request.param == "postgresql":
         schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
         config["database_url"] = url_text(schemas.new_url())
-    return new_ceremony_app(signing_key_pem=signing_key_pem, **config)
+    return make_app(**config)
 
 
 def test_public_clients_refresh_token_is_bound_to_the_dpop_key(store_app: Flask) -> None:
@@ -629,6 +621,6 @@ class StoreWithoutMarkers:
         raise AssertionError("not called")
 
 
-def test_session_store_without_put_marker_is_a_configuration_error(signing_key_pem: str) -> None:
+def test_session_store_without_put_marker_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="StoreWithoutMarkers has no put_marker"):
-        new_ceremony_app(signing_key_pem=signing_key_pem, plugins=[StoreWithoutMarkers()])
+        make_app(plugins=[StoreWithoutMarkers()])

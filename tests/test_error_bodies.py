@@ -11,22 +11,16 @@ from flask import Flask
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    assert_oauth_error,
-    new_ceremony_app,
-    new_email,
-    passkey_flow,
-)
+from tests.apps import CUSTOM_DOMAIN, ORIGIN, make_app
+from tests.support import assert_oauth_error, new_email, passkey_flow
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
 #: What a caller without a valid auth_session must never read in a description.
 LEAKS = ("android:apk-key-hash", "https://", "expected", "__cause__", "ClientDataType", "Unknown")
 
 
 @pytest.fixture(scope="module")
-def app(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(signing_key_pem=signing_key_pem, rate_limit_enabled=False)
+def app() -> Flask:
+    return make_app(rate_limit_enabled=False)
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,8 @@ from flask import Flask
 
 import flask_passkey
 from flask_passkey import PasskeyError
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    assert_oauth_error,
-    build_app,
-    post_challenge,
-    tenant_data,
-)
-
-HOST = {"Host": CUSTOM_DOMAIN}
+from tests.apps import HOST, make_app, tenant_data
+from tests.support import assert_oauth_error, post_challenge
 
 
 class Maintenance(PasskeyError):
@@ -55,7 +48,7 @@ def app() -> Flask:
             "token_endpoint_auth_method": "client_secret_basic",
         }
     )
-    return build_app(tenant=tenant, rate_limit_enabled=False)
+    return make_app(tenant=tenant, rate_limit_enabled=False)
 
 
 def test_a_client_failing_http_basic_gets_a_basic_challenge(app: Flask) -> None:
@@ -81,7 +74,7 @@ def test_a_method_not_allowed_names_the_allowed_ones(app: Flask) -> None:
 
 
 def test_a_plugin_error_sends_its_own_headers() -> None:
-    client = build_app(rate_limit_enabled=False, plugins=[DownForMaintenance()]).test_client()
+    client = make_app(rate_limit_enabled=False, plugins=[DownForMaintenance()]).test_client()
 
     response = post_challenge(client)
 

@@ -27,20 +27,17 @@ from werkzeug.serving import make_server
 import flask_passkey
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
-from tests.conftest import (
+from tests.apps import (
     BASIC_SECRET,
     CONFIDENTIAL_SECRET,
     CUSTOM_DOMAIN,
-    build_app,
-    ceremony_tenant,
-    new_email,
-    post_challenge,
-    stable_error,
-    url_text,
+    ORIGIN,
+    make_app,
 )
+from tests.databases import url_text
 from tests.events import Recorder
+from tests.support import new_email, post_challenge, stable_error
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
 LOGGER = "flask_passkey"
 
 
@@ -54,7 +51,7 @@ def event_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 def test_successes_are_logged_at_info_and_failures_at_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client = build_app(lockout="1 per hour").test_client()
+    client = make_app(lockout="1 per hour").test_client()
     caplog.set_level(logging.INFO, logger=LOGGER)
 
     post_challenge(client)
@@ -71,7 +68,7 @@ def test_successes_are_logged_at_info_and_failures_at_warning(
 
 
 def test_event_log_can_be_disabled_by_name(caplog: pytest.LogCaptureFixture) -> None:
-    client = build_app(disabled_plugins=["event_log"]).test_client()
+    client = make_app(disabled_plugins=["event_log"]).test_client()
     caplog.set_level(logging.DEBUG)
 
     post_challenge(client)
@@ -81,7 +78,7 @@ def test_event_log_can_be_disabled_by_name(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_a_client_supplied_value_cannot_forge_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
-    client = build_app().test_client()
+    client = make_app().test_client()
     caplog.set_level(logging.INFO, logger=LOGGER)
     forged = "x\nWARNING:flask_passkey:passkey login_succeeded user_id='admin'"
 
@@ -97,7 +94,7 @@ def test_a_client_supplied_value_cannot_forge_a_log_line(caplog: pytest.LogCaptu
 
 def test_rejections_carry_the_client_id_the_request_names() -> None:
     recorder = Recorder()
-    client = build_app(tenant=ceremony_tenant(), plugins=[recorder]).test_client()
+    client = make_app(plugins=[recorder]).test_client()
     host = {"Host": CUSTOM_DOMAIN}
     token_body = {"grant_type": WEBAUTHN_GRANT, "auth_session": "x", "authn_response": {}}
 
@@ -127,7 +124,7 @@ class Broken:
 
 def test_a_server_error_is_reported_too() -> None:
     recorder = Recorder()
-    app = build_app(plugins=[Broken(), recorder])
+    app = make_app(plugins=[Broken(), recorder])
     app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production
 
     response = post_challenge(app.test_client())
@@ -324,9 +321,7 @@ def everything_logged() -> Iterator[CaptureAll]:
 def served(everything_logged: CaptureAll, database_url: URL) -> Iterator[int]:
     """The port of an app on the SQL store behind a real (werkzeug) HTTP server, built while
     everything is logged."""
-    app = build_app(
-        tenant=ceremony_tenant(), database_url=url_text(database_url), lockout="12 per hour"
-    )
+    app = make_app(database_url=url_text(database_url), lockout="12 per hour")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

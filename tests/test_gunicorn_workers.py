@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -25,13 +24,9 @@ import redis
 
 from flask_passkey.stores.sql import upgrade_database
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    PostgresSchemas,
-    backend_missing,
-    generate_rsa_pem,
-    tenant_data,
-)
+from tests.apps import CUSTOM_DOMAIN, ORIGIN, generate_rsa_pem, tenant_data
+from tests.databases import REDIS_URL, PostgresSchemas, backend_missing, delete_keys
+from tests.servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -45,8 +40,6 @@ OFFLINE_CLIENT = {
     "connections": ["Username-Password-Authentication"],
     "grant_types": ["urn:okta:params:oauth:grant-type:webauthn", "refresh_token"],
 }
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
-REDIS_URL = os.environ.get("PASSKEY_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 #: Upper bound for one HTTP request, the server start and the server stop.
 TIMEOUT = 20.0
 #: The limiter's Redis keys: ``LIMITS:LIMITER/<PASSKEY_RATE_LIMIT_KEY_PREFIX>/<ip>/...``.
@@ -113,31 +106,6 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _delete_keys(client: redis.Redis, pattern: str) -> None:
-    keys = list(client.scan_iter(match=pattern, count=1000))
-    if keys:
-        client.delete(*keys)
-
-
-@pytest.fixture(scope="module")
-def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        client.close()
-        backend_missing(f"Redis at {REDIS_URL} (PASSKEY_TEST_REDIS_URL) is unreachable: {error}")
-    yield client
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def server_port(
     postgres_schemas: PostgresSchemas,
@@ -174,15 +142,15 @@ def server_port(
         with run_gunicorn(files, env, workers=WORKERS) as port:
             yield port
     finally:
-        _delete_keys(redis_client, f"{redis_prefix}*")
-        _delete_keys(redis_client, f"{LIMITER_KEYS}{limiter_prefix}/*")
+        delete_keys(redis_client, redis_prefix)
+        delete_keys(redis_client, f"{LIMITER_KEYS}{limiter_prefix}/")
 
 
 @contextmanager
 def run_gunicorn(files: Path, env: dict[str, str], *, workers: int) -> Iterator[int]:
     """Serve ``gunicorn_test_app:app`` from ``files`` with ``workers`` workers on a free port;
     yield the port once it answers, stop gunicorn on exit (its output is in gunicorn.log)."""
-    port = _free_port()
+    port = free_port()
     log_path = files / "gunicorn.log"
     command = [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{port}"]
     command += ["--chdir", str(files), "--timeout", "30", "--graceful-timeout", "5"]

@@ -17,22 +17,23 @@ from flask import Flask
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from flask_passkey.testing import SoftAuthenticator
-from tests.conftest import (
+from tests.apps import (
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
+    ORIGIN,
+    OTHER_DOMAIN,
     WEB_ORIGIN,
+    make_app,
+    tenant_data,
+)
+from tests.support import (
     assert_oauth_error,
-    build_app,
-    ceremony_tenant,
     new_email,
     passkey_flow,
     post_challenge,
     store_snapshot,
-    tenant_data,
 )
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
-OTHER_DOMAIN = "id.acme.test"
 PROXY = "10.0.0.1"
 
 
@@ -81,7 +82,7 @@ ADDRESS_HEADERS = [
 def test_other_client_address_headers_never_open_a_new_bucket(
     header: str, trusted_proxies: int
 ) -> None:
-    client = build_app(rate_limit="2 per hour", trusted_proxies=trusted_proxies).test_client()
+    client = make_app(rate_limit="2 per hour", trusted_proxies=trusted_proxies).test_client()
     prefix = "for=" if header == "Forwarded" else ""
     spoofed = [f"{prefix}198.51.100.{i}" for i in (1, 2, 3)]
 
@@ -96,7 +97,7 @@ def test_other_client_address_headers_never_open_a_new_bucket(
 
 
 def test_spoofed_x_forwarded_for_does_not_escape_the_token_endpoint_limit() -> None:
-    client = build_app(rate_limit="2 per hour").test_client()
+    client = make_app(rate_limit="2 per hour").test_client()
 
     statuses = [
         failed_exchange(client, **from_proxy(f"198.51.100.{i}")).status_code for i in (1, 2, 3)
@@ -106,7 +107,7 @@ def test_spoofed_x_forwarded_for_does_not_escape_the_token_endpoint_limit() -> N
 
 
 def test_spoofed_x_forwarded_for_does_not_escape_the_lockout() -> None:
-    client = build_app(rate_limit="100 per hour", lockout="2 per hour").test_client()
+    client = make_app(rate_limit="100 per hour", lockout="2 per hour").test_client()
 
     responses = [failed_exchange(client, **from_proxy(f"198.51.100.{i}")) for i in (1, 2, 3)]
 
@@ -115,7 +116,7 @@ def test_spoofed_x_forwarded_for_does_not_escape_the_lockout() -> None:
 
 
 def test_behind_two_proxies_a_client_prepended_address_keeps_the_lockout_bucket() -> None:
-    app = build_app(rate_limit="100 per hour", lockout="2 per hour", trusted_proxies=2)
+    app = make_app(rate_limit="100 per hour", lockout="2 per hour", trusted_proxies=2)
     client = app.test_client()
 
     first = failed_exchange(client, **from_proxy("9.9.9.9, 203.0.113.5, 10.0.0.2"))
@@ -129,7 +130,7 @@ def test_behind_two_proxies_a_client_prepended_address_keeps_the_lockout_bucket(
 def test_behind_two_proxies_an_address_on_its_own_header_line_is_still_client_supplied() -> None:
     # The client sends its own X-Forwarded-For line; the proxies add theirs. The server joins
     # the lines into one list, of which only the last two entries are the proxies'.
-    client = build_app(rate_limit="1 per hour", trusted_proxies=2).test_client()
+    client = make_app(rate_limit="1 per hour", trusted_proxies=2).test_client()
 
     first = challenge(client, **from_proxy(["9.9.9.9", "203.0.113.5, 10.0.0.2"]))
     second = challenge(client, **from_proxy(["8.8.8.8", "203.0.113.5, 10.0.0.2"]))
@@ -139,7 +140,7 @@ def test_behind_two_proxies_an_address_on_its_own_header_line_is_still_client_su
 
 def test_behind_two_proxies_too_few_forwarded_addresses_count_as_the_peer() -> None:
     # A request that reached the app without passing both proxies cannot pick its bucket.
-    client = build_app(rate_limit="1 per hour", trusted_proxies=2).test_client()
+    client = make_app(rate_limit="1 per hour", trusted_proxies=2).test_client()
 
     first = challenge(client, **from_proxy("203.0.113.1"))
     second = challenge(client, **from_proxy("203.0.113.2"))
@@ -236,13 +237,13 @@ def rp_id_of(endpoint: str, body: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def direct_app() -> Flask:
     """No proxy in front: the Host header counts."""
-    return build_app(rate_limit_enabled=False)
+    return make_app(rate_limit_enabled=False)
 
 
 @pytest.fixture(scope="module")
 def proxied_app() -> Flask:
     """One trusted proxy: its X-Forwarded-Host counts."""
-    return build_app(rate_limit_enabled=False, trusted_proxies=1)
+    return make_app(rate_limit_enabled=False, trusted_proxies=1)
 
 
 def forge(app: Flask, endpoint: str, host: str, *, via: str) -> tuple[int, Any]:
@@ -293,7 +294,7 @@ def test_an_unroutable_host_gets_a_json_400_on_every_endpoint(direct_app: Flask,
 
 
 def test_an_unroutable_host_on_a_host_app_route_is_left_to_the_host_app() -> None:
-    app = build_app(rate_limit_enabled=False)
+    app = make_app(rate_limit_enabled=False)
     app.add_url_rule("/hello", "hello", lambda: "hello")
     builder = EnvironBuilder(path="/hello")
     env = {**builder.get_environ(), "HTTP_HOST": UNROUTABLE_HOSTS["label-over-63"]}
@@ -329,7 +330,7 @@ def test_equivalent_spelling_of_the_custom_domain_gets_its_rp_id(
 def test_x_forwarded_host_does_not_pick_another_custom_domain_without_a_trusted_proxy() -> None:
     tenant = tenant_data()
     tenant["custom_domains"] = [CUSTOM_DOMAIN, OTHER_DOMAIN]
-    client = build_app(tenant=tenant).test_client()
+    client = make_app(tenant=tenant).test_client()
 
     response = post_challenge(client, headers={"X-Forwarded-Host": OTHER_DOMAIN})
 
@@ -364,7 +365,7 @@ def rp_id_apps() -> dict[int, Flask]:
     tenant["custom_domains"] = [CUSTOM_DOMAIN, OTHER_DOMAIN]
     tenant["rp_id"] = "acme.test"
     return {
-        hops: build_app(tenant=tenant, rate_limit_enabled=False, trusted_proxies=hops)
+        hops: make_app(tenant=tenant, rate_limit_enabled=False, trusted_proxies=hops)
         for hops in (0, 1)
     }
 
@@ -397,7 +398,7 @@ NEAR_MISS_ORIGINS = [
 
 @pytest.fixture(scope="module")
 def origin_app() -> Flask:
-    return build_app(tenant=ceremony_tenant(), rate_limit_enabled=False)
+    return make_app(rate_limit_enabled=False)
 
 
 @pytest.fixture(scope="module")

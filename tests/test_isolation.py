@@ -11,16 +11,16 @@ from flask_limiter.util import get_remote_address
 
 import flask_passkey
 from flask_passkey import Passkey, PasskeyError
-from tests.conftest import (
+from tests.apps import (
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
     FakeClock,
-    build_app,
-    post_challenge,
+    make_app,
     shared_signing_key,
     tenant_data,
 )
 from tests.events import Recorder
+from tests.support import post_challenge
 
 GLOBEX_DOMAIN = "login.globex.test"
 
@@ -51,8 +51,8 @@ class Refuse:
 
 
 def test_each_app_serves_only_its_own_tenant() -> None:
-    acme = build_app().test_client()
-    globex = build_app(tenant=globex_tenant()).test_client()
+    acme = make_app().test_client()
+    globex = make_app(tenant=globex_tenant()).test_client()
 
     assert post_challenge(acme).status_code == 200
     assert (
@@ -66,8 +66,8 @@ def test_each_app_serves_only_its_own_tenant() -> None:
 
 def test_plugins_registered_on_one_app_do_not_run_on_another() -> None:
     recorder = Recorder()
-    acme = build_app(plugins=[Refuse(), recorder]).test_client()
-    other = build_app().test_client()
+    acme = make_app(plugins=[Refuse(), recorder]).test_client()
+    other = make_app().test_client()
 
     assert post_challenge(acme).status_code == 400
     assert post_challenge(other).status_code == 200
@@ -75,16 +75,16 @@ def test_plugins_registered_on_one_app_do_not_run_on_another() -> None:
 
 
 def test_disabled_plugins_of_one_app_stay_enabled_on_another() -> None:
-    lax = build_app(disabled_plugins=["first_party"]).test_client()
-    strict = build_app().test_client()
+    lax = make_app(disabled_plugins=["first_party"]).test_client()
+    strict = make_app().test_client()
 
     assert post_challenge(lax, {"client_id": "third-party"}).status_code == 200
     assert post_challenge(strict, {"client_id": "third-party"}).status_code == 400
 
 
 def test_sessions_issued_by_one_app_are_not_in_the_others_store(clock: FakeClock) -> None:
-    one = build_app(clock=clock)
-    two = build_app(clock=clock)
+    one = make_app(clock=clock)
+    two = make_app(clock=clock)
     issued_by_one = auth_session(post_challenge(one.test_client()))
 
     assert two.extensions["passkey"].sessions.take(issued_by_one, now=clock.now) is None
@@ -92,8 +92,8 @@ def test_sessions_issued_by_one_app_are_not_in_the_others_store(clock: FakeClock
 
 
 def test_rate_limit_counters_are_per_app() -> None:
-    one = build_app(rate_limit="1 per hour").test_client()
-    two = build_app(rate_limit="1 per hour").test_client()
+    one = make_app(rate_limit="1 per hour").test_client()
+    two = make_app(rate_limit="1 per hour").test_client()
 
     assert post_challenge(one).status_code == 200
     assert post_challenge(one).status_code == 429
@@ -103,8 +103,8 @@ def test_rate_limit_counters_are_per_app() -> None:
 
 
 def test_settings_of_one_app_do_not_leak_into_another() -> None:
-    slow = build_app(challenge_timeout=120_000).test_client()
-    default = build_app().test_client()
+    slow = make_app(challenge_timeout=120_000).test_client()
+    default = make_app().test_client()
 
     slow_options = post_challenge(slow).get_json()["authn_params_public_key"]
     default_options = post_challenge(default).get_json()["authn_params_public_key"]

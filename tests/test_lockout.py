@@ -6,7 +6,6 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,29 +16,20 @@ from flask_passkey import ConfigurationError, PasskeyEvent
 from flask_passkey.errors import BackendUnavailable
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator, b64url
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    assert_oauth_error,
-    backend_missing,
-    build_app,
-    ceremony_tenant,
-    new_email,
-)
+from tests import events
+from tests.apps import CUSTOM_DOMAIN, ORIGIN, make_app
+from tests.databases import REDIS_URL
+from tests.support import assert_oauth_error, new_email
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
 EVIL_ORIGIN = "https://evil.example"
 
 
-class Recorder:
+class Recorder(events.Recorder):
     """Records events, and counts client authentications (verification work)."""
 
     def __init__(self) -> None:
-        self.events: list[PasskeyEvent] = []
+        super().__init__()
         self.authentications = 0
-
-    @flask_passkey.hookimpl
-    def passkey_event(self, event: PasskeyEvent) -> None:
-        self.events.append(event)
 
     @flask_passkey.hookimpl
     def passkey_authenticate_client(self, context: Any) -> None:
@@ -56,7 +46,7 @@ def recorder() -> Recorder:
 
 def lockout_app(limit: str | None = "2 per hour", **config: Any) -> Flask:
     config.setdefault("rate_limit", "1000 per hour")
-    return build_app(tenant=ceremony_tenant(), lockout=limit, **config)
+    return make_app(lockout=limit, **config)
 
 
 def flow_from(app: Flask, ip: str, **kwargs: Any) -> PasskeyFlow:
@@ -114,7 +104,7 @@ def test_no_lockout_when_unset_or_empty(limit: str | None) -> None:
 
 
 def test_lockout_is_off_by_default() -> None:
-    assert build_app().config["PASSKEY_LOCKOUT"] is None
+    assert make_app().config["PASSKEY_LOCKOUT"] is None
 
 
 # -- per client IP -----------------------------------------------------------------------------
@@ -367,31 +357,11 @@ def test_every_failure_and_the_lockout_are_reported(recorder: Recorder) -> None:
 # -- across processes (Redis) ------------------------------------------------------------------
 
 
-REDIS_URL = os.environ.get("PASSKEY_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def redis_client() -> Iterator[Any]:
-    """A client of the test Redis (PASSKEY_TEST_REDIS_URL)."""
-    redis = pytest.importorskip("redis")
-    url = REDIS_URL
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        backend_missing(f"Redis at {url} is unreachable: {error}")
-    yield client
-    client.close()
-
-
 @pytest.mark.redis
 def test_lockout_holds_across_apps_sharing_redis(redis_client: Any) -> None:
     ip = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
     raw_id = b64url(os.urandom(32))
-    one, two = (
-        build_app(tenant=ceremony_tenant(), lockout="2 per hour", rate_limit_storage_uri=REDIS_URL)
-        for _ in range(2)
-    )
+    one, two = (make_app(lockout="2 per hour", rate_limit_storage_uri=REDIS_URL) for _ in range(2))
     body = {
         "grant_type": WEBAUTHN_GRANT,
         "client_id": "spa",
@@ -415,8 +385,7 @@ def test_lockout_holds_across_apps_sharing_redis(redis_client: Any) -> None:
 def test_deployments_with_their_own_key_prefix_do_not_share_lockouts(redis_client: Any) -> None:
     ip = f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(254) + 1}"
     one, two = (
-        build_app(
-            tenant=ceremony_tenant(),
+        make_app(
             lockout="2 per hour",
             rate_limit_storage_uri=REDIS_URL,
             rate_limit_key_prefix=f"deployment-{name}-{uuid.uuid4().hex}",

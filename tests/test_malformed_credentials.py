@@ -24,16 +24,10 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, encode_cbor
 
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import SoftAuthenticator, _sign
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    CaseCounts,
-    new_ceremony_app,
-    new_email,
-    store_snapshot,
-)
+from tests.apps import HOST, ORIGIN, make_app
+from tests.case_counts import CaseCounts
+from tests.support import new_email, store_snapshot
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
-HOST = {"Host": CUSTOM_DOMAIN}
 MAX_BODY = 16 * 1024
 SUITE = "hypothesis malformed authn_response"
 SETTINGS = settings(
@@ -49,9 +43,8 @@ class Server:
     """The app with one registered user (whose passkey signs login assertions) and helpers that
     open sessions and redeem them."""
 
-    def __init__(self, signing_key_pem: str, **config: Any) -> None:
-        self.app: Flask = new_ceremony_app(
-            signing_key_pem=signing_key_pem,
+    def __init__(self, **config: Any) -> None:
+        self.app: Flask = make_app(
             rate_limit_enabled=False,
             max_body_size=MAX_BODY,
             **config,
@@ -115,14 +108,14 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(signing_key_pem: str) -> Server:
-    return Server(signing_key_pem)
+def server() -> Server:
+    return Server()
 
 
 @pytest.fixture(scope="module")
-def guarded_server(signing_key_pem: str) -> Server:
+def guarded_server() -> Server:
     """With the lockout on (never reached: it only has to count the junk)."""
-    return Server(signing_key_pem, lockout="1000000 per minute")
+    return Server(lockout="1000000 per minute")
 
 
 def assert_refused(response: Any, *, statuses: range = range(400, 500)) -> None:

@@ -18,17 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flask_passkey.testing import PasskeyFlow
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    REFRESH_GRANT,
-    CaseCounts,
-    assert_error_body,
-    new_ceremony_app,
-    new_email,
-    passkey_flow,
-)
+from tests.apps import HOST, REFRESH_GRANT, make_app
+from tests.case_counts import CaseCounts
+from tests.support import assert_error_body, new_email, passkey_flow
 
-HOST = {"Host": CUSTOM_DOMAIN}
 SUITE = "hypothesis malformed tokens"
 SETTINGS = settings(
     max_examples=150,
@@ -53,10 +46,8 @@ header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max
 class Tokens:
     """An app with a signed-up user of the ``refreshing`` client and their live tokens."""
 
-    def __init__(self, signing_key_pem: str) -> None:
-        self.app: Flask = new_ceremony_app(
-            signing_key_pem=signing_key_pem, rate_limit_enabled=False
-        )
+    def __init__(self) -> None:
+        self.app: Flask = make_app(rate_limit_enabled=False)
         self.client = self.app.test_client()
         self.flow: PasskeyFlow = passkey_flow(self.app, "refreshing")
         signed_up = self.flow.sign_up({"email": new_email()}, scope="openid offline_access")
@@ -71,8 +62,8 @@ class Tokens:
 
 
 @pytest.fixture(scope="module")
-def tokens(signing_key_pem: str) -> Tokens:
-    return Tokens(signing_key_pem)
+def tokens() -> Tokens:
+    return Tokens()
 
 
 def changed(token: str, data: st.DataObject) -> str:

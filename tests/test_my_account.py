@@ -32,25 +32,27 @@ from flask_passkey.web.schemas import (
     AuthenticationMethodSchema,
     EnrollmentChallengeResponseSchema,
 )
-from tests.conftest import (
+from tests.apps import (
     API_AUDIENCE,
     CUSTOM_DOMAIN,
     DB_CONNECTION,
     DEFAULT_DOMAIN,
+    ME,
+    ORIGIN,
     FakeClock,
+    generate_rsa_pem,
+    make_app,
+    tenant_data,
+)
+from tests.events import Recorder
+from tests.support import (
     assert_error_body,
     assert_oauth_error,
-    ceremony_tenant,
-    generate_rsa_pem,
-    new_ceremony_app,
     new_email,
     stable_error,
     store_snapshot,
 )
-from tests.events import Recorder
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
-ME = f"{ORIGIN}/me/"
 BASE = "/me/v1/authentication-methods"
 NEW = "/passkey%7Cnew"
 ALL_SCOPES = ("openid", *MY_ACCOUNT_SCOPES)
@@ -58,11 +60,9 @@ ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 @pytest.fixture(scope="module")
-def shared_app(signing_key_pem: str) -> Flask:
+def shared_app() -> Flask:
     """One app for the module (each test signs up its own users); no rate limit."""
-    return new_ceremony_app(
-        signing_key_pem=signing_key_pem, rate_limit_enabled=False, audiences=[API_AUDIENCE]
-    )
+    return make_app(rate_limit_enabled=False, audiences=[API_AUDIENCE])
 
 
 @dataclass
@@ -272,9 +272,7 @@ def test_enrollment_body_must_be_json(ann: Account) -> None:
     assert_oauth_error(response, 400, "invalid_request")
 
 
-def test_enrollment_is_refused_when_the_realm_no_longer_has_passkeys(
-    make_ceremony_app: Callable[..., Flask],
-) -> None:
+def test_enrollment_is_refused_when_the_realm_no_longer_has_passkeys() -> None:
     class Switch:
         off = False
 
@@ -283,7 +281,7 @@ def test_enrollment_is_refused_when_the_realm_no_longer_has_passkeys(
             return Connection(name, passkeys_enabled=False) if self.off else None
 
     switch = Switch()
-    account = sign_up(make_ceremony_app(rate_limit_enabled=False, plugins=[switch]))
+    account = sign_up(make_app(rate_limit_enabled=False, plugins=[switch]))
     switch.off = True
 
     response = account.call("POST", json={"type": "passkey"})
@@ -320,10 +318,8 @@ def test_another_users_enrollment_session_is_refused(ann: Account, bob: Account)
     assert store_snapshot(ann.app) == before
 
 
-def test_an_enrollment_session_of_another_client_is_refused(
-    make_ceremony_app: Callable[..., Flask],
-) -> None:
-    app = make_ceremony_app(rate_limit_enabled=False)
+def test_an_enrollment_session_of_another_client_is_refused() -> None:
+    app = make_app(rate_limit_enabled=False)
     account = sign_up(app)
     data = start_enrollment(account)
     other_client = PasskeyFlow(
@@ -407,11 +403,9 @@ def test_an_attestation_from_another_origin_is_refused(ann: Account) -> None:
     assert len(ann.credentials()) == 1
 
 
-def test_an_expired_enrollment_session_is_refused(
-    make_ceremony_app: Callable[..., Flask],
-) -> None:
+def test_an_expired_enrollment_session_is_refused() -> None:
     clock = FakeClock()
-    account = sign_up(make_ceremony_app(clock=clock, rate_limit_enabled=False))
+    account = sign_up(make_app(clock=clock, rate_limit_enabled=False))
     data = start_enrollment(account)
     clock.advance(60)  # PASSKEY_CHALLENGE_TIMEOUT: 60 000 ms
     body = {
@@ -602,10 +596,8 @@ def test_deleting_the_last_passkey_is_refused_with_409(ann: Account) -> None:
     ann.flow.sign_in()  # still works
 
 
-def test_deleting_the_last_passkey_is_allowed_when_configured(
-    make_ceremony_app: Callable[..., Flask],
-) -> None:
-    account = sign_up(make_ceremony_app(rate_limit_enabled=False, allow_deleting_last_passkey=True))
+def test_deleting_the_last_passkey_is_allowed_when_configured() -> None:
+    account = sign_up(make_app(rate_limit_enabled=False, allow_deleting_last_passkey=True))
 
     response = account.call("DELETE", "/" + account.method_ids()[0])
 
@@ -614,11 +606,11 @@ def test_deleting_the_last_passkey_is_allowed_when_configured(
 
 
 def test_racing_deletions_of_the_last_two_passkeys_keep_one(
-    make_ceremony_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The other request deletes passkey B between this request's check and its delete of A:
     A is put back and this request is refused."""
-    account = sign_up(make_ceremony_app(rate_limit_enabled=False))
+    account = sign_up(make_app(rate_limit_enabled=False))
     account.enroll()
     users = account.app.extensions["passkey"].users
     first, second = account.credentials()
@@ -637,10 +629,8 @@ def test_racing_deletions_of_the_last_two_passkeys_keep_one(
     assert account.credentials() == [first]
 
 
-def test_the_whole_lifecycle_works_on_the_sql_store(
-    make_ceremony_app: Callable[..., Flask], tmp_path: Any
-) -> None:
-    app = make_ceremony_app(
+def test_the_whole_lifecycle_works_on_the_sql_store(tmp_path: Any) -> None:
+    app = make_app(
         rate_limit_enabled=False, database_url=f"sqlite:///{tmp_path / 'passkey.sqlite3'}"
     )
     account = sign_up(app)
@@ -853,9 +843,9 @@ def test_a_missing_or_malformed_token_is_401_invalid_token(
     assert store_snapshot(ann.app) == before
 
 
-def test_an_expired_token_is_401(make_ceremony_app: Callable[..., Flask]) -> None:
+def test_an_expired_token_is_401() -> None:
     clock = FakeClock()
-    account = sign_up(make_ceremony_app(clock=clock, rate_limit_enabled=False))
+    account = sign_up(make_app(clock=clock, rate_limit_enabled=False))
     clock.advance(86_400 - 1)  # PASSKEY_ACCESS_TOKEN_LIFETIME
     assert account.call("GET").status_code == 200
 
@@ -886,24 +876,18 @@ def test_an_id_token_is_not_an_access_token(ann: Account) -> None:
     assert_oauth_error(response, 401, "invalid_token")
 
 
-def test_a_token_of_another_server_is_401(
-    ann: Account, make_ceremony_app: Callable[..., Flask]
-) -> None:
-    elsewhere = sign_up(
-        make_ceremony_app(rate_limit_enabled=False, signing_keys=[generate_rsa_pem()])
-    )
+def test_a_token_of_another_server_is_401(ann: Account) -> None:
+    elsewhere = sign_up(make_app(rate_limit_enabled=False, signing_keys=[generate_rsa_pem()]))
 
     response = ann.call("GET", token=elsewhere.token)
 
     assert_oauth_error(response, 401, "invalid_token")
 
 
-def test_a_token_issued_on_another_custom_domain_is_401(
-    make_ceremony_app: Callable[..., Flask],
-) -> None:
-    tenant = ceremony_tenant()
+def test_a_token_issued_on_another_custom_domain_is_401() -> None:
+    tenant = tenant_data()
     tenant["custom_domains"] = [CUSTOM_DOMAIN, "id.acme.test"]
-    app = make_ceremony_app(tenant=tenant, rate_limit_enabled=False)
+    app = make_app(tenant=tenant, rate_limit_enabled=False)
     there = sign_up(app, host="id.acme.test")
     assert there.call("GET").status_code == 200
 
@@ -921,12 +905,10 @@ def test_requests_off_the_custom_domain_are_400(ann: Account) -> None:
     assert_oauth_error(response, 400, "invalid_request")
 
 
-def test_every_endpoint_is_404_when_passkeys_are_disabled(
-    ann: Account, make_ceremony_app: Callable[..., Flask]
-) -> None:
-    tenant = ceremony_tenant()
+def test_every_endpoint_is_404_when_passkeys_are_disabled(ann: Account) -> None:
+    tenant = tenant_data()
     tenant["passkeys_enabled"] = False
-    disabled = make_ceremony_app(tenant=tenant, rate_limit_enabled=False)
+    disabled = make_app(tenant=tenant, rate_limit_enabled=False)
     headers = {"Host": CUSTOM_DOMAIN, "Authorization": f"Bearer {ann.token}"}
 
     for method, path in (("POST", ""), ("POST", NEW + "/verify"), ("GET", ""), ("GET", "/x")):
@@ -934,10 +916,8 @@ def test_every_endpoint_is_404_when_passkeys_are_disabled(
         assert_oauth_error(response, 404, "not_found")
 
 
-def test_the_url_prefix_applies_and_the_location_follows_it(
-    make_ceremony_app: Callable[..., Flask],
-) -> None:
-    app = make_ceremony_app(rate_limit_enabled=False, url_prefix="/auth")
+def test_the_url_prefix_applies_and_the_location_follows_it() -> None:
+    app = make_app(rate_limit_enabled=False, url_prefix="/auth")
     account = sign_up(app, prefix="/auth")
 
     started = account.call("POST", json={"type": "passkey"})
@@ -948,9 +928,9 @@ def test_the_url_prefix_applies_and_the_location_follows_it(
     assert verified.headers["Location"].startswith(f"{ORIGIN}/auth{BASE}/passkey%7C")
 
 
-def test_the_port_of_the_request_is_kept(make_ceremony_app: Callable[..., Flask]) -> None:
+def test_the_port_of_the_request_is_kept() -> None:
     host = f"{CUSTOM_DOMAIN}:8443"
-    account = sign_up(make_ceremony_app(rate_limit_enabled=False), host=host)
+    account = sign_up(make_app(rate_limit_enabled=False), host=host)
 
     started = account.call("POST", json={"type": "passkey"})
     verified = account.enroll()
@@ -980,8 +960,8 @@ def test_other_methods_get_a_json_405_with_allow(
     assert response.headers["Allow"] == allow
 
 
-def test_the_endpoints_are_rate_limited_per_ip(make_ceremony_app: Callable[..., Flask]) -> None:
-    account = sign_up(make_ceremony_app(rate_limit="2 per minute"))
+def test_the_endpoints_are_rate_limited_per_ip() -> None:
+    account = sign_up(make_app(rate_limit="2 per minute"))
 
     first, second, third = (account.call("GET") for _ in range(3))
 
@@ -992,9 +972,9 @@ def test_the_endpoints_are_rate_limited_per_ip(make_ceremony_app: Callable[..., 
 
 
 @pytest.fixture
-def recorded(make_ceremony_app: Callable[..., Flask]) -> Iterator[tuple[Account, Recorder]]:
+def recorded() -> Iterator[tuple[Account, Recorder]]:
     recorder = Recorder()
-    account = sign_up(make_ceremony_app(rate_limit_enabled=False, plugins=[recorder]))
+    account = sign_up(make_app(rate_limit_enabled=False, plugins=[recorder]))
     recorder.events.clear()
     yield account, recorder
 

@@ -20,19 +20,18 @@ from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.models import REFRESH_TOKEN_GRANT
 from flask_passkey.testing import SoftAuthenticator
 from flask_passkey.web.openapi import OPENAPI_PATH, OPERATIONS, build_openapi, main
-from tests.conftest import (
+from tests.apps import (
     ANDROID_PACKAGE,
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
+    HOST,
     IOS_TEAM_ID,
-    assert_oauth_error,
-    build_app,
-    new_ceremony_app,
-    new_email,
+    ME,
+    make_app,
+    tenant_data,
 )
+from tests.support import assert_oauth_error, new_email
 
-HOST = {"Host": CUSTOM_DOMAIN}
-ME = f"https://{CUSTOM_DOMAIN}/me/"
 ACCOUNT = "/me/v1/authentication-methods"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
@@ -43,8 +42,8 @@ def document() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def shared_app(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(signing_key_pem=signing_key_pem, rate_limit_enabled=False)
+def shared_app() -> Flask:
+    return make_app(rate_limit_enabled=False)
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -218,7 +217,7 @@ def _app_routes(app: Flask) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("prefix", ["", "/auth"])
 def test_document_describes_exactly_the_routes_of_the_app(prefix: str) -> None:
-    app = build_app(url_prefix=prefix)
+    app = make_app(url_prefix=prefix)
     document = build_openapi(app.extensions["passkey"].settings)
     documented = {(path, method) for path, item in document["paths"].items() for method in item}
     assert documented == _app_routes(app)
@@ -226,7 +225,7 @@ def test_document_describes_exactly_the_routes_of_the_app(prefix: str) -> None:
 
 
 def test_served_document_is_the_generated_one_on_custom_domains_only() -> None:
-    app = build_app(url_prefix="/auth")
+    app = make_app(url_prefix="/auth")
     client = app.test_client()
 
     response = client.get("/auth" + OPENAPI_PATH, headers=HOST)
@@ -283,7 +282,7 @@ def test_answers_of_every_endpoint_match_the_document(shared_app: Flask) -> None
         check_response(document, template or path, method, response)
         return response
 
-    # Discovery files (the ceremony tenant has Android and iOS apps).
+    # Discovery files (the test tenant has Android and iOS apps).
     for path in (
         "/.well-known/jwks.json",
         "/.well-known/openid-configuration",
@@ -392,7 +391,7 @@ def test_answers_of_every_endpoint_match_the_document(shared_app: Flask) -> None
 
 
 def test_rate_limit_headers_and_429_match_the_document() -> None:
-    app = build_app(rate_limit="2 per minute")
+    app = make_app(rate_limit="2 per minute")
     document = build_openapi(app.extensions["passkey"].settings)
     client = app.test_client()
     for _ in range(2):
@@ -409,9 +408,7 @@ def test_rate_limit_headers_and_429_match_the_document() -> None:
 
 
 def test_passkeys_disabled_is_a_documented_404(document: dict[str, Any]) -> None:
-    from tests.conftest import tenant_data
-
-    app = build_app(tenant={**tenant_data(), "passkeys_enabled": False})
+    app = make_app(tenant={**tenant_data(), "passkeys_enabled": False})
     client = app.test_client()
     for path, method in (
         ("/passkey/challenge", "POST"),
@@ -433,7 +430,7 @@ def test_lockout_makes_429_a_documented_answer_of_the_token_endpoint_only() -> N
 
 
 def test_locked_out_exchange_matches_the_document(shared_app: Flask) -> None:
-    app = build_app(rate_limit_enabled=False, lockout="1 per minute")
+    app = make_app(rate_limit_enabled=False, lockout="1 per minute")
     document = build_openapi(app.extensions["passkey"].settings)
     client = app.test_client()
     body = {

@@ -13,25 +13,14 @@ from flask import Flask
 import flask_passkey
 from flask_passkey import ConfigurationError
 from flask_passkey.models import WEBAUTHN_GRANT, Organization
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    REFRESH_GRANT,
-    assert_oauth_error,
-    ceremony_tenant,
-    new_ceremony_app,
-    new_email,
-    passkey_flow,
-    verify_jwt,
-)
-
-USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
+from tests.apps import CUSTOM_DOMAIN, ORIGIN, REFRESH_GRANT, USERINFO, make_app, tenant_data
+from tests.support import assert_oauth_error, new_email, passkey_flow, verify_jwt
 
 
 def names_tenant(*, allowed: bool = True) -> dict[str, Any]:
-    """ceremony_tenant() with organization names allowed (or not), a second organization,
+    """tenant_data() with organization names allowed (or not), a second organization,
     one without a name, and the org-allowed client able to refresh."""
-    tenant = ceremony_tenant()
+    tenant = tenant_data()
     tenant["allow_organization_name_in_authentication_api"] = allowed
     tenant["organizations"] += [{"id": "org_globex", "name": "globex"}, {"id": "org_unnamed"}]
     client = next(c for c in tenant["clients"] if c["client_id"] == "org-allowed")
@@ -40,16 +29,13 @@ def names_tenant(*, allowed: bool = True) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def app(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(
-        signing_key_pem=signing_key_pem, tenant=names_tenant(), rate_limit_enabled=False
-    )
+def app() -> Flask:
+    return make_app(tenant=names_tenant(), rate_limit_enabled=False)
 
 
 @pytest.fixture(scope="module")
-def ids_only(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(
-        signing_key_pem=signing_key_pem,
+def ids_only() -> Flask:
+    return make_app(
         tenant=names_tenant(allowed=False),
         rate_limit_enabled=False,
     )
@@ -153,12 +139,12 @@ def test_without_the_setting_names_are_unknown_and_tokens_carry_no_org_name(
         assert "org_name" not in token
 
 
-def test_names_equal_but_for_case_are_a_configuration_error(signing_key_pem: str) -> None:
+def test_names_equal_but_for_case_are_a_configuration_error() -> None:
     tenant = names_tenant()
     tenant["organizations"].append({"id": "org_acme_2", "name": "Acme"})
 
     with pytest.raises(ConfigurationError) as raised:
-        new_ceremony_app(signing_key_pem=signing_key_pem, tenant=tenant)
+        make_app(tenant=tenant)
     assert raised.value.problems == (
         "organizations[3].name: 'Acme' is already the name of organizations[0] "
         "(names are matched ignoring case).",
@@ -177,10 +163,8 @@ class Directory:
         return Organization("org_hooli", "hooli") if name.casefold() == "hooli" else None
 
 
-def test_a_plugin_resolves_names_of_its_own_organizations(signing_key_pem: str) -> None:
-    app = new_ceremony_app(
-        signing_key_pem=signing_key_pem, tenant=names_tenant(), plugins=[Directory()]
-    )
+def test_a_plugin_resolves_names_of_its_own_organizations() -> None:
+    app = make_app(tenant=names_tenant(), plugins=[Directory()])
 
     tokens = passkey_flow(app, "org-allowed").sign_up({"email": new_email()}, organization="Hooli")
 

@@ -6,29 +6,24 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from tests.conftest import (
+from tests.apps import USERINFO, make_app, tenant_data
+from tests.support import (
     assert_oauth_error,
-    ceremony_tenant,
     find_user,
-    new_ceremony_app,
     new_email,
     passkey_flow,
     store_snapshot,
     verify_jwt,
 )
 
-USERINFO = "https://login.acme.test/userinfo"
-
 
 @pytest.fixture(scope="module")
-def app(signing_key_pem: str) -> Flask:
-    tenant = ceremony_tenant()
+def app() -> Flask:
+    tenant = tenant_data()
     tenant["organizations"].append(
         {"id": "org_closed", "name": "closed", "assign_membership_on_signup": False}
     )
-    return new_ceremony_app(
-        signing_key_pem=signing_key_pem, tenant=tenant, rate_limit_enabled=False
-    )
+    return make_app(tenant=tenant, rate_limit_enabled=False)
 
 
 def test_a_strangers_sign_up_naming_a_closed_organization_gets_403_and_stores_nothing(

@@ -31,21 +31,12 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flask_passkey.testing import SoftAuthenticator
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    DB_CONNECTION,
-    POSTGRES_URL,
-    PostgresSchemas,
-    backend_missing,
-    build_app,
-    ceremony_tenant,
-    new_email,
-)
+from tests.apps import CUSTOM_DOMAIN, DB_CONNECTION, ORIGIN, make_app
+from tests.databases import POSTGRES_URL, REDIS_URL, PostgresSchemas, backend_missing
+from tests.support import new_email
 
 pytestmark = pytest.mark.slow
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
-REDIS_URL = os.environ.get("PASSKEY_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 #: How Redis is started on this machine (and in CI): the exact command, not a variant of it.
 REDIS_START = [
     "redis-server",
@@ -347,8 +338,7 @@ def postgres_control(postgres_schemas: PostgresSchemas) -> Iterator[PostgresCont
 def test_postgres_stopped_and_started_under_load(
     postgres_control: PostgresControl, postgres_schemas: PostgresSchemas
 ) -> None:
-    app = build_app(
-        tenant=ceremony_tenant(),
+    app = make_app(
         database_url=postgres_schemas.new_url(connect_timeout="2").render_as_string(
             hide_password=False
         ),
@@ -428,8 +418,7 @@ def redis_control() -> Iterator[RedisControl]:
 def test_redis_stopped_and_started_under_load(redis_control: RedisControl) -> None:
     prefix = f"flask-passkey-outage-test:{secrets.token_hex(6)}:"
     ips = client_ips()
-    app = build_app(
-        tenant=ceremony_tenant(),
+    app = make_app(
         redis_url=REDIS_URL,
         redis_key_prefix=prefix,
         redis_socket_timeout=1.0,

@@ -34,8 +34,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from flask_passkey.stores.migrations import HEAD
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PYPROJECTS = [
     ROOT / "pyproject.toml",
     ROOT / "plugins/flask-passkey-redis/pyproject.toml",

@@ -15,14 +15,9 @@ from flask import Flask, Response, current_app, request
 
 import flask_passkey
 from flask_passkey import ConfigurationError, PasskeyError
-from tests.conftest import (
-    CONFIDENTIAL_SECRET,
-    DB_CONNECTION,
-    build_app,
-    post_challenge,
-    stable_error,
-)
+from tests.apps import CONFIDENTIAL_SECRET, DB_CONNECTION, make_app
 from tests.events import Recorder as EventRecorder
+from tests.support import post_challenge, stable_error
 
 REFUSING_MODULE = """
 import flask_passkey
@@ -98,7 +93,7 @@ def test_plugin_named_by_module_and_attribute_is_loaded(
     write_module: Callable[[str], str],
 ) -> None:
     name = write_module(REFUSING_MODULE.format(code="dotted_attr"))
-    client = build_app(plugins=[f"{name}:plugin"]).test_client()
+    client = make_app(plugins=[f"{name}:plugin"]).test_client()
 
     response = post_challenge(client)
 
@@ -110,7 +105,7 @@ def test_plugin_named_by_module_alone_uses_its_module_level_hooks(
     write_module: Callable[[str], str],
 ) -> None:
     name = write_module(REFUSING_MODULE.format(code="whole_module"))
-    client = build_app(plugins=[name]).test_client()
+    client = make_app(plugins=[name]).test_client()
 
     response = post_challenge(client)
 
@@ -124,7 +119,7 @@ def test_plugin_named_by_dotted_path_can_be_blocked_by_that_path(
     name = write_module(REFUSING_MODULE.format(code="blocked"))
     spec = f"{name}:plugin"
 
-    client = build_app(plugins=[spec], disabled_plugins=[spec]).test_client()
+    client = make_app(plugins=[spec], disabled_plugins=[spec]).test_client()
 
     assert post_challenge(client).status_code == 200
 
@@ -135,7 +130,7 @@ def test_plugin_named_by_dotted_path_can_be_blocked_by_that_path(
 )
 def test_plugin_path_that_cannot_be_imported_is_a_configuration_error(spec: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(spec)):
-        build_app(plugins=[spec])
+        make_app(plugins=[spec])
 
 
 def test_plugin_module_that_fails_to_import_is_a_configuration_error(
@@ -144,7 +139,7 @@ def test_plugin_module_that_fails_to_import_is_a_configuration_error(
     name = write_module(BROKEN_MODULE)
 
     with pytest.raises(ConfigurationError, match="this plugin is broken"):
-        build_app(plugins=[name])
+        make_app(plugins=[name])
 
 
 # -- entry points ------------------------------------------------------------------------------
@@ -153,7 +148,7 @@ def test_plugin_module_that_fails_to_import_is_a_configuration_error(
 def test_entry_point_plugin_is_loaded(fake_distribution: Callable[[str], None]) -> None:
     fake_distribution(REFUSING_MODULE.format(code="from_entry_point"))
 
-    response = post_challenge(build_app().test_client())
+    response = post_challenge(make_app().test_client())
 
     assert response.status_code == 403
     assert response.get_json()["error"] == "from_entry_point"
@@ -164,7 +159,7 @@ def test_entry_point_plugin_can_be_blocked_by_its_name(
 ) -> None:
     fake_distribution(REFUSING_MODULE.format(code="from_entry_point"))
 
-    client = build_app(disabled_plugins=["fakeplugin"]).test_client()
+    client = make_app(disabled_plugins=["fakeplugin"]).test_client()
 
     assert post_challenge(client).status_code == 200
 
@@ -174,7 +169,7 @@ def test_entry_points_are_skipped_when_loading_them_is_off(
 ) -> None:
     fake_distribution(REFUSING_MODULE.format(code="from_entry_point"))
 
-    client = build_app(load_entry_points=False).test_client()
+    client = make_app(load_entry_points=False).test_client()
 
     assert post_challenge(client).status_code == 200
 
@@ -185,7 +180,7 @@ def test_entry_point_that_fails_to_import_is_a_configuration_error(
     fake_distribution(BROKEN_MODULE)
 
     with pytest.raises(ConfigurationError, match="this plugin is broken"):
-        build_app()
+        make_app()
 
 
 def test_broken_entry_point_can_be_blocked_by_its_name(
@@ -193,7 +188,7 @@ def test_broken_entry_point_can_be_blocked_by_its_name(
 ) -> None:
     fake_distribution(BROKEN_MODULE)
 
-    client = build_app(disabled_plugins=["fakeplugin"]).test_client()
+    client = make_app(disabled_plugins=["fakeplugin"]).test_client()
 
     assert post_challenge(client).status_code == 200
 
@@ -204,12 +199,12 @@ def test_broken_entry_point_can_be_blocked_by_its_name(
 @pytest.mark.parametrize("typo", ["first-party", "firstparty", "First_Party", "realms"])
 def test_misspelled_disabled_plugin_is_a_configuration_error(typo: str) -> None:
     with pytest.raises(ConfigurationError, match=typo):
-        build_app(disabled_plugins=[typo])
+        make_app(disabled_plugins=[typo])
 
 
 def test_blocking_the_session_store_without_replacement_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="store"):
-        build_app(disabled_plugins=["memory_session_store"])
+        make_app(disabled_plugins=["memory_session_store"])
 
 
 # -- passkey_config_defaults -------------------------------------------------------------------
@@ -229,14 +224,14 @@ class AuditPlugin:
 
 
 def test_plugin_config_defaults_are_set_in_app_config() -> None:
-    app = build_app(plugins=[AuditPlugin()])
+    app = make_app(plugins=[AuditPlugin()])
 
     assert app.config["PASSKEY_AUDIT_TAG"] == "default-tag"
     assert app.config["PASSKEY_AUDIT_BLOCKED"] == []
 
 
 def test_plugin_declared_key_set_by_the_operator_is_accepted_and_kept() -> None:
-    app = build_app(plugins=[AuditPlugin()], audit_blocked=["spa"])
+    app = make_app(plugins=[AuditPlugin()], audit_blocked=["spa"])
 
     assert app.config["PASSKEY_AUDIT_BLOCKED"] == ["spa"]
     assert post_challenge(app.test_client()).status_code == 400
@@ -245,7 +240,7 @@ def test_plugin_declared_key_set_by_the_operator_is_accepted_and_kept() -> None:
 
 def test_plugin_key_without_the_plugin_is_an_unknown_key() -> None:
     with pytest.raises(ConfigurationError, match="PASSKEY_AUDIT_BLOCKED"):
-        build_app(audit_blocked=["spa"])
+        make_app(audit_blocked=["spa"])
 
 
 # -- passkey_init_app --------------------------------------------------------------------------
@@ -272,7 +267,7 @@ class RequestCounter:
 
 def test_a_plugin_adds_to_the_app_and_tells_passkey_requests_from_the_app_s() -> None:
     counter = RequestCounter()
-    app = build_app(plugins=[counter])
+    app = make_app(plugins=[counter])
     app.add_url_rule("/home", "home", lambda: "home")
     client = app.test_client()
 
@@ -292,7 +287,7 @@ def recorder() -> EventRecorder:
 
 
 def test_issued_challenge_is_reported(recorder: EventRecorder) -> None:
-    client = build_app(plugins=[recorder]).test_client()
+    client = make_app(plugins=[recorder]).test_client()
 
     post_challenge(client, {"client_id": "confidential", "client_secret": CONFIDENTIAL_SECRET})
 
@@ -307,7 +302,7 @@ def test_issued_challenge_is_reported(recorder: EventRecorder) -> None:
 
 
 def test_rejected_request_is_reported_with_its_error_code(recorder: EventRecorder) -> None:
-    client = build_app(plugins=[recorder]).test_client()
+    client = make_app(plugins=[recorder]).test_client()
 
     post_challenge(client, {"client_id": "confidential", "client_secret": "wrong-secret-42"})
     post_challenge(client, {"client_id": "third-party"})
@@ -317,7 +312,7 @@ def test_rejected_request_is_reported_with_its_error_code(recorder: EventRecorde
 
 
 def test_rate_limited_request_is_reported(recorder: EventRecorder) -> None:
-    client = build_app(plugins=[recorder], rate_limit="1 per hour").test_client()
+    client = make_app(plugins=[recorder], rate_limit="1 per hour").test_client()
 
     post_challenge(client)
     post_challenge(client)
@@ -327,7 +322,7 @@ def test_rate_limited_request_is_reported(recorder: EventRecorder) -> None:
 
 
 def test_events_never_carry_the_client_secret(recorder: EventRecorder) -> None:
-    client = build_app(plugins=[recorder], rate_limit="3 per hour").test_client()
+    client = make_app(plugins=[recorder], rate_limit="3 per hour").test_client()
     good = {"client_id": "confidential", "client_secret": CONFIDENTIAL_SECRET}
     wrong = {"client_id": "confidential", "client_secret": "wrong-secret-42"}
     too_long = {"client_id": "confidential", "client_secret": "L" * 2000}
@@ -347,7 +342,7 @@ def test_events_never_carry_the_client_secret(recorder: EventRecorder) -> None:
 
 
 def test_events_name_the_same_endpoint_whatever_the_outcome(recorder: EventRecorder) -> None:
-    client = build_app(plugins=[recorder]).test_client()
+    client = make_app(plugins=[recorder]).test_client()
 
     post_challenge(client)
     post_challenge(client, {"client_id": "third-party"})

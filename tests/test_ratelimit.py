@@ -12,18 +12,12 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage
 
 from flask_passkey import ConfigurationError, hookimpl
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    DEFAULT_DOMAIN,
-    build_app,
-    post_challenge,
-    stable_error,
-    tenant_data,
-)
+from tests.apps import CUSTOM_DOMAIN, DEFAULT_DOMAIN, make_app, tenant_data
+from tests.support import post_challenge, stable_error
 
 
 def limited(limit: str = "2 per hour", **config: Any) -> FlaskClient:
-    return build_app(rate_limit=limit, **config).test_client()
+    return make_app(rate_limit=limit, **config).test_client()
 
 
 def from_ip(ip: str) -> dict[str, Any]:
@@ -81,7 +75,7 @@ def test_only_a_429_says_when_to_retry() -> None:
 
 
 def test_the_host_app_keeps_its_own_retry_after() -> None:
-    app = build_app(rate_limit="2 per hour")
+    app = make_app(rate_limit="2 per hour")
 
     @app.get("/maintenance")
     def maintenance() -> tuple[str, int, dict[str, str]]:
@@ -118,7 +112,7 @@ def test_limited_request_writes_nothing_to_the_session_store() -> None:
 def test_rate_limit_comes_before_the_passkeys_switch() -> None:
     tenant = tenant_data()
     tenant["passkeys_enabled"] = False
-    client = build_app(tenant=tenant, rate_limit="1 per hour").test_client()
+    client = make_app(tenant=tenant, rate_limit="1 per hour").test_client()
 
     assert post_challenge(client).status_code == 404
     assert post_challenge(client).status_code == 429
@@ -255,7 +249,7 @@ class StorageDiesInTheView:
 
 
 def test_storage_failing_after_the_request_was_let_in_leaves_the_answer_alone() -> None:
-    app = build_app(rate_limit="5 per hour", plugins=[StorageDiesInTheView()])
+    app = make_app(rate_limit="5 per hour", plugins=[StorageDiesInTheView()])
     app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: no re-raise, a 500 answer
 
     response = post_challenge(app.test_client())
@@ -269,7 +263,7 @@ def test_storage_failing_after_the_request_was_let_in_leaves_the_answer_alone() 
 
 
 def test_the_default_storage_is_limits_in_process_storage() -> None:
-    limiter = build_app().extensions["passkey"].limiter
+    limiter = make_app().extensions["passkey"].limiter
 
     assert type(limiter.storage) is MemoryStorage
 
@@ -297,7 +291,7 @@ def test_the_former_default_storage_uri_is_read_as_memory(config: dict[str, Any]
 
 def test_the_former_default_storage_uri_serves_the_lockout_without_the_rate_limit() -> None:
     with pytest.warns(DeprecationWarning, match="passkey\\+memory://"):
-        app = build_app(
+        app = make_app(
             rate_limit_enabled=False,
             lockout="2 per hour",
             rate_limit_storage_uri="passkey+memory://",
@@ -308,7 +302,7 @@ def test_the_former_default_storage_uri_serves_the_lockout_without_the_rate_limi
 
 def test_an_unparsable_limit_is_one_line_naming_the_key() -> None:
     with pytest.raises(ConfigurationError) as refused:
-        build_app(rate_limit="5 per fortnight")
+        make_app(rate_limit="5 per fortnight")
 
     # One line: the key, the value, the parser's reason (its wording is the limits library's),
     # and an example.

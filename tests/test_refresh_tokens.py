@@ -23,29 +23,25 @@ from flask_passkey.models import WEBAUTHN_GRANT, RefreshTokenPolicy
 from flask_passkey.stores.sql import SqlStore, upgrade_database
 from flask_passkey.testing import PasskeyFlow
 from flask_passkey.testing.store_contract import NOW, new_grant, new_user, race
-from tests.conftest import (
+from tests.apps import (
     API_AUDIENCE,
     CUSTOM_DOMAIN,
     DB_CONNECTION,
+    HOST,
+    OFFLINE,
     REFRESH_GRANT,
+    USERINFO,
     FakeClock,
-    PostgresSchemas,
-    assert_oauth_error,
-    ceremony_tenant,
-    new_ceremony_app,
-    new_email,
-    passkey_flow,
-    url_text,
-    verify_jwt,
+    make_app,
+    tenant_data,
 )
+from tests.databases import PostgresSchemas, url_text
+from tests.support import assert_oauth_error, new_email, passkey_flow, refresh, verify_jwt
 
-HOST = {"Host": CUSTOM_DOMAIN}
-USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"
 MY_ACCOUNT = f"https://{CUSTOM_DOMAIN}/me/"
 #: An API the tenant knows (PASSKEY_AUDIENCES) that no refresh-token policy names.
 OTHER_API = "https://billing.acme.test/"
 UNKNOWN = "Unknown or invalid refresh token."
-OFFLINE = "openid profile email offline_access"
 
 
 class TokenEvents:
@@ -61,9 +57,9 @@ class TokenEvents:
 
 
 def policy_tenant() -> dict[str, Any]:
-    """ceremony_tenant() plus ``mrrt``, a client whose refresh tokens may get My Account and
+    """tenant_data() plus ``mrrt``, a client whose refresh tokens may get My Account and
     API tokens (Auth0's ``refresh_token.policies``)."""
-    tenant = ceremony_tenant()
+    tenant = tenant_data()
     tenant["clients"].append(
         {
             "client_id": "mrrt",
@@ -102,15 +98,14 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def make(database: str, signing_key_pem: str, clock: FakeClock) -> Iterator[AppMaker]:
+def make(database: str, clock: FakeClock) -> Iterator[AppMaker]:
     """Apps over ``database`` and policy_tenant() on ``clock``; keyword arguments are
     PASSKEY_* config."""
     apps: list[Flask] = []
 
     def factory(*, tenant: dict[str, Any] | None = None, **config: Any) -> Flask:
         config.setdefault("audiences", [API_AUDIENCE, OTHER_API])
-        app = new_ceremony_app(
-            signing_key_pem=signing_key_pem,
+        app = make_app(
             tenant=tenant or policy_tenant(),
             clock=clock,
             database_url=database,
@@ -124,14 +119,6 @@ def make(database: str, signing_key_pem: str, clock: FakeClock) -> Iterator[AppM
         store = app.extensions["passkey"].users
         if isinstance(store, SqlStore):
             store.close()
-
-
-def refresh(client: FlaskClient, token: str, client_id: str = "refreshing", **body: Any) -> Any:
-    return client.post(
-        "/oauth/token",
-        json={"grant_type": REFRESH_GRANT, "client_id": client_id, "refresh_token": token, **body},
-        headers=HOST,
-    )
 
 
 def renewed(client: FlaskClient, token: str, client_id: str = "refreshing", **body: Any) -> Any:
@@ -295,7 +282,7 @@ def test_default_inactivity_lifetime_is_auth0_s_fifteen_days(
 )
 def test_out_of_range_refresh_settings_are_refused(key: str, value: int) -> None:
     app = Flask(__name__)
-    app.config.update(PASSKEY_TENANT=ceremony_tenant(), **{f"PASSKEY_{key}": value})
+    app.config.update(PASSKEY_TENANT=tenant_data(), **{f"PASSKEY_{key}": value})
     from flask_passkey import Passkey
 
     with pytest.raises(ConfigurationError, match=f"PASSKEY_{key}"):
@@ -457,23 +444,21 @@ def test_an_audience_no_policy_names_is_ignored_as_auth0_does(make: AppMaker) ->
         verify_jwt(flow.client, body["access_token"], audience=USERINFO)
 
 
-def test_tenant_file_policies_must_have_auth0_s_shape(signing_key_pem: str) -> None:
+def test_tenant_file_policies_must_have_auth0_s_shape() -> None:
     tenant = policy_tenant()
     client = tenant["clients"][-1]
     broken = copy.deepcopy(tenant)
     broken["clients"][-1]["refresh_token"] = {"policies": [{"scope": ["read:orders"]}]}
     with pytest.raises(ConfigurationError, match="audience"):
-        new_ceremony_app(signing_key_pem=signing_key_pem, tenant=broken)
+        make_app(tenant=broken)
     broken["clients"][-1]["refresh_token"] = {"policy": client["refresh_token"]["policies"]}
     with pytest.raises(ConfigurationError, match="policy"):
-        new_ceremony_app(signing_key_pem=signing_key_pem, tenant=broken)
+        make_app(tenant=broken)
 
 
-def test_the_cli_stores_a_client_s_refresh_token_policies(
-    tmp_path: Path, signing_key_pem: str
-) -> None:
+def test_the_cli_stores_a_client_s_refresh_token_policies(tmp_path: Path) -> None:
     url = URL.create("sqlite", database=str(tmp_path / "passkey.sqlite3"))
-    app = new_ceremony_app(signing_key_pem=signing_key_pem, database_url=url_text(url))
+    app = make_app(database_url=url_text(url))
     result = app.test_cli_runner().invoke(
         args=[
             "passkey",

@@ -9,15 +9,8 @@ import pytest
 from flask import Flask
 
 from flask_passkey.errors import TenantConfigurationError
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    DB_CONNECTION,
-    AppFactory,
-    assert_oauth_error,
-    new_email,
-    passkey_flow,
-    tenant_data,
-)
+from tests.apps import CUSTOM_DOMAIN, DB_CONNECTION, make_app, tenant_data
+from tests.support import assert_oauth_error, new_email, passkey_flow
 
 RP_ID = "acme.test"
 SHOP = "https://shop.example.test"
@@ -34,7 +27,7 @@ def related_tenant(*origins: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def related_app(make_app: AppFactory) -> Flask:
+def related_app() -> Flask:
     return make_app(tenant=related_tenant(SHOP, OUTLET))
 
 
@@ -56,7 +49,7 @@ def test_other_methods_get_a_json_405(related_app: Flask) -> None:
     assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "HEAD"}
 
 
-def test_without_related_origins_the_list_is_empty(make_app: AppFactory) -> None:
+def test_without_related_origins_the_list_is_empty() -> None:
     app = make_app()
     response = app.test_client().get("/.well-known/webauthn", headers={"Host": CUSTOM_DOMAIN})
     assert response.get_json() == {"origins": []}
@@ -96,8 +89,6 @@ def test_an_origin_not_listed_is_refused_and_nothing_is_stored(related_app: Flas
 @pytest.mark.parametrize(
     "origin", ["http://shop.example.test", "https://shop.example.test/", "shop.example.test"]
 )
-def test_related_origins_must_be_https_origins_without_a_path(
-    make_app: AppFactory, origin: str
-) -> None:
+def test_related_origins_must_be_https_origins_without_a_path(origin: str) -> None:
     with pytest.raises(TenantConfigurationError, match=r"related_origins\[0\]"):
         make_app(tenant=related_tenant(origin))

@@ -11,15 +11,8 @@ from flask import Flask
 
 from flask_passkey import hookimpl
 from flask_passkey.models import WEBAUTHN_GRANT
-from tests.conftest import (
-    CONFIDENTIAL_SECRET,
-    CUSTOM_DOMAIN,
-    assert_oauth_error,
-    ceremony_tenant,
-    new_email,
-    passkey_flow,
-    store_snapshot,
-)
+from tests.apps import CONFIDENTIAL_SECRET, CUSTOM_DOMAIN, make_app, tenant_data
+from tests.support import assert_oauth_error, new_email, passkey_flow, refresh, store_snapshot
 
 SURROGATE = "\\ud800"  # JSON text for a lone surrogate
 
@@ -53,17 +46,17 @@ def raw_post(app: Flask, path: str, text: str, host: str = CUSTOM_DOMAIN) -> Any
         ),
     ],
 )
-def test_lone_surrogates_are_refused_at_the_door(ceremony_app: Flask, path: str, body: str) -> None:
-    before = store_snapshot(ceremony_app)
+def test_lone_surrogates_are_refused_at_the_door(app: Flask, path: str, body: str) -> None:
+    before = store_snapshot(app)
 
-    response = raw_post(ceremony_app, path, body % SURROGATE)
+    response = raw_post(app, path, body % SURROGATE)
 
     assert_oauth_error(response, 400, "invalid_request")
-    assert store_snapshot(ceremony_app) == before
+    assert store_snapshot(app) == before
 
 
-def test_a_form_encoded_credential_with_a_lone_surrogate_is_refused(ceremony_app: Flask) -> None:
-    response = ceremony_app.test_client().post(
+def test_a_form_encoded_credential_with_a_lone_surrogate_is_refused(app: Flask) -> None:
+    response = app.test_client().post(
         "/oauth/token",
         data={
             "grant_type": WEBAUTHN_GRANT,
@@ -77,13 +70,13 @@ def test_a_form_encoded_credential_with_a_lone_surrogate_is_refused(ceremony_app
     assert_oauth_error(response, 400, "invalid_request")
 
 
-def test_ordinary_unicode_escapes_are_still_welcome(ceremony_app: Flask) -> None:
+def test_ordinary_unicode_escapes_are_still_welcome(app: Flask) -> None:
     body = json.dumps(
         {"client_id": "spa", "user_profile": {"email": new_email(), "name": "Zoë 😀"}}
     )
     assert "\\u" in body
 
-    assert raw_post(ceremony_app, "/passkey/register", body).status_code == 200
+    assert raw_post(app, "/passkey/register", body).status_code == 200
 
 
 class ExplodingAudit:
@@ -93,9 +86,9 @@ class ExplodingAudit:
 
 
 def test_a_failing_event_plugin_does_not_undo_a_finished_sign_up(
-    make_ceremony_app: Any, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = make_ceremony_app(plugins=[ExplodingAudit()])
+    app = make_app(plugins=[ExplodingAudit()])
 
     tokens = passkey_flow(app).sign_up({"email": new_email()})
 
@@ -103,10 +96,10 @@ def test_a_failing_event_plugin_does_not_undo_a_finished_sign_up(
     assert "passkey_event plugin raised" in caplog.text
 
 
-def test_a_session_cannot_be_redeemed_on_another_custom_domain(make_ceremony_app: Any) -> None:
-    tenant = ceremony_tenant()
+def test_a_session_cannot_be_redeemed_on_another_custom_domain() -> None:
+    tenant = tenant_data()
     tenant["custom_domains"].append("login.other.test")
-    app = make_ceremony_app(tenant=tenant)
+    app = make_app(tenant=tenant)
     flow = passkey_flow(app)
     flow.sign_up({"email": new_email()})
     started = flow.challenge().get_json()
@@ -121,9 +114,9 @@ def test_a_session_cannot_be_redeemed_on_another_custom_domain(make_ceremony_app
 
 
 def test_basic_authentication_needs_no_client_id_in_the_challenge_body(
-    ceremony_app: Flask,
+    app: Flask,
 ) -> None:
-    response = ceremony_app.test_client().post(
+    response = app.test_client().post(
         "/passkey/challenge",
         json={},
         headers={"Host": CUSTOM_DOMAIN},
@@ -134,9 +127,9 @@ def test_basic_authentication_needs_no_client_id_in_the_challenge_body(
 
 
 def test_an_unknown_realm_at_the_token_endpoint_is_refused_before_the_session_is_spent(
-    ceremony_app: Flask,
+    app: Flask,
 ) -> None:
-    flow = passkey_flow(ceremony_app)
+    flow = passkey_flow(app)
     flow.sign_up({"email": new_email()})
     started = flow.challenge().get_json()
     assertion = flow.authenticator.get(
@@ -150,45 +143,28 @@ def test_an_unknown_realm_at_the_token_endpoint_is_refused_before_the_session_is
     assert accepted.status_code == 200, accepted.get_json()
 
 
-def test_a_client_made_third_party_can_no_longer_refresh(make_ceremony_app: Any) -> None:
-    tenant = ceremony_tenant()
-    app = make_ceremony_app(tenant=tenant)
+def test_a_client_made_third_party_can_no_longer_refresh() -> None:
+    app = make_app()
     tokens = passkey_flow(app, "refreshing").sign_up(
         {"email": new_email()}, scope="openid offline_access"
     )
-    demoted = ceremony_tenant()
+    demoted = tenant_data()
     next(c for c in demoted["clients"] if c["client_id"] == "refreshing")["is_first_party"] = False
     app.extensions["passkey"].plugin_manager.get_plugin("tenant_config").__init__(demoted)
 
-    response = app.test_client().post(
-        "/oauth/token",
-        json={
-            "grant_type": "refresh_token",
-            "client_id": "refreshing",
-            "refresh_token": tokens["refresh_token"],
-        },
-        headers={"Host": CUSTOM_DOMAIN},
-    )
+    response = refresh(app.test_client(), tokens["refresh_token"])
 
     assert_oauth_error(response, 400, "unauthorized_client")
 
 
-def test_deleting_the_passkey_ends_the_refresh_tokens_it_signed_in(ceremony_app: Flask) -> None:
-    flow = passkey_flow(ceremony_app, "refreshing")
+def test_deleting_the_passkey_ends_the_refresh_tokens_it_signed_in(app: Flask) -> None:
+    flow = passkey_flow(app, "refreshing")
     tokens = flow.sign_up({"email": new_email()}, scope="openid offline_access")
-    users = ceremony_app.extensions["passkey"].users
+    users = app.extensions["passkey"].users
     sub = users.list_users()[-1].id
     (credential,) = users.list_credentials(sub)
     assert users.delete_credential(user_id=sub, credential_id=credential.id)
 
-    response = ceremony_app.test_client().post(
-        "/oauth/token",
-        json={
-            "grant_type": "refresh_token",
-            "client_id": "refreshing",
-            "refresh_token": tokens["refresh_token"],
-        },
-        headers={"Host": CUSTOM_DOMAIN},
-    )
+    response = refresh(app.test_client(), tokens["refresh_token"])
 
     assert_oauth_error(response, 400, "invalid_grant")

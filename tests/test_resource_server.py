@@ -22,16 +22,15 @@ from flask_passkey import (
     known_clients,
 )
 from flask_passkey.testing import DPoPKey, PasskeyFlow
-from tests.conftest import (
+from tests.apps import (
     API_AUDIENCE,
     CUSTOM_DOMAIN,
     DB_CONNECTION,
     REFRESH_GRANT,
     FakeClock,
-    assert_oauth_error,
-    ceremony_tenant,
-    new_email,
+    tenant_data,
 )
+from tests.support import assert_oauth_error, new_email
 
 OTHER_DOMAIN = "login.acme.example"
 OTHER_API = "https://billing.acme.test/"
@@ -78,9 +77,9 @@ def any_api() -> Any:
 
 
 def orders_tenant() -> dict[str, Any]:
-    """ceremony_tenant() on two custom domains, with a client whose refresh tokens get API
+    """tenant_data() on two custom domains, with a client whose refresh tokens get API
     tokens with the orders scopes (Auth0's refresh-token policies)."""
-    tenant = ceremony_tenant()
+    tenant = tenant_data()
     tenant["custom_domains"] = [CUSTOM_DOMAIN, OTHER_DOMAIN]
     tenant["clients"].append(
         {

@@ -9,24 +9,22 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests import test_refresh_tokens as refresh_tokens
-from tests.conftest import (
+from tests.apps import (
     BASIC_SECRET,
     CONFIDENTIAL_SECRET,
     CUSTOM_DOMAIN,
-    assert_oauth_error,
-    ceremony_tenant,
-    new_ceremony_app,
-    new_email,
-    passkey_flow,
+    FORM,
+    HOST,
+    OFFLINE,
+    make_app,
+    tenant_data,
 )
-from tests.test_refresh_tokens import OFFLINE, AppMaker, assert_dead, renewed, signed_in
+from tests.support import assert_oauth_error, new_email, passkey_flow
+from tests.test_refresh_tokens import AppMaker, assert_dead, renewed, signed_in
 from tests.test_token_endpoint import basic, basic_sign_up
 
 # The store-parametrized app factory of the refresh-token tests, and what it needs.
 database, clock, make = refresh_tokens.database, refresh_tokens.clock, refresh_tokens.make
-
-HOST = {"Host": CUSTOM_DOMAIN}
-FORM = "application/x-www-form-urlencoded"
 
 
 def revoke(client: FlaskClient, token: str, client_id: str = "refreshing", **body: Any) -> Any:
@@ -84,13 +82,11 @@ def test_another_client_s_token_gets_200_and_stays_usable(make: AppMaker) -> Non
     assert renewed(flow.client, token)["refresh_token"]
 
 
-def test_a_confidential_client_authenticates_as_at_the_token_endpoint(
-    signing_key_pem: str,
-) -> None:
-    tenant = ceremony_tenant()
+def test_a_confidential_client_authenticates_as_at_the_token_endpoint() -> None:
+    tenant = tenant_data()
     confidential = next(c for c in tenant["clients"] if c["client_id"] == "confidential")
     confidential["grant_types"] = ["urn:okta:params:oauth:grant-type:webauthn", "refresh_token"]
-    app = new_ceremony_app(signing_key_pem=signing_key_pem, tenant=tenant)
+    app = make_app(tenant=tenant)
     flow = passkey_flow(app, "confidential")
     token = flow.sign_up({"email": new_email()}, scope=OFFLINE)["refresh_token"]
     client = flow.client
@@ -126,8 +122,8 @@ def test_a_confidential_client_authenticates_as_at_the_token_endpoint(
     )
 
 
-def test_a_basic_client_revokes_with_http_basic(signing_key_pem: str) -> None:
-    app = new_ceremony_app(signing_key_pem=signing_key_pem)
+def test_a_basic_client_revokes_with_http_basic() -> None:
+    app = make_app()
     client, _, tokens = basic_sign_up(app)
     token = tokens["refresh_token"]
 

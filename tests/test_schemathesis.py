@@ -36,14 +36,9 @@ from webauthn.helpers import bytes_to_base64url
 from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.testing import PasskeyFlow
 from flask_passkey.web.openapi import OPENAPI_PATH, OPERATIONS
-from tests.conftest import (
-    CONFIDENTIAL_SECRET,
-    CUSTOM_DOMAIN,
-    DEFAULT_DOMAIN,
-    CaseCounts,
-    new_ceremony_app,
-    new_email,
-)
+from tests.apps import CONFIDENTIAL_SECRET, CUSTOM_DOMAIN, DEFAULT_DOMAIN, make_app
+from tests.case_counts import CaseCounts
+from tests.support import new_email
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +52,7 @@ CHECKS = [
 ]
 #: Where cases are sent: mostly the custom domain, also with a port, and the default domain.
 HOSTS = [CUSTOM_DOMAIN, CUSTOM_DOMAIN, f"{CUSTOM_DOMAIN}:8443", DEFAULT_DOMAIN]
-#: Clients of ceremony_tenant() a positive case may use instead of a generated client_id.
+#: Clients of tenant_data() a positive case may use instead of a generated client_id.
 CLIENTS = [
     "spa",
     "spa",
@@ -91,10 +86,8 @@ LABELS = [
 class Fixture:
     """The app under test, the schema it serves, and a signed-up user with a My Account token."""
 
-    def __init__(self, signing_key_pem: str) -> None:
-        self.app: Flask = new_ceremony_app(
-            signing_key_pem=signing_key_pem, rate_limit_enabled=False
-        )
+    def __init__(self) -> None:
+        self.app: Flask = make_app(rate_limit_enabled=False)
         self.schema: OpenApiSchema = schemathesis.openapi.from_wsgi(
             OPENAPI_PATH, self.app, headers={"Host": CUSTOM_DOMAIN}
         )
@@ -123,8 +116,8 @@ class Fixture:
 
 
 @pytest.fixture(scope="module")
-def target(signing_key_pem: str) -> Fixture:
-    return Fixture(signing_key_pem)
+def target() -> Fixture:
+    return Fixture()
 
 
 def _use_real_credentials(case: Case, draw: Callable[..., Any], target: Fixture) -> None:

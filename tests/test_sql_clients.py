@@ -31,16 +31,15 @@ from flask_passkey.testing.store_contract import (
     new_session,
     new_user,
 )
-from tests.conftest import (
+from tests.apps import (
+    ANDROID_FINGERPRINT,
     CUSTOM_DOMAIN,
     DB_CONNECTION,
     FakeClock,
-    build_app,
-    post_challenge,
+    make_app,
     tenant_data,
 )
-
-FINGERPRINT = ":".join(f"{i:02X}" for i in range(32))
+from tests.support import post_challenge
 
 
 @pytest.fixture
@@ -120,7 +119,7 @@ def test_stored_client_reads_back_equal(store: SqlStore) -> None:
     client = stored_client(
         grant_types=("urn:okta:params:oauth:grant-type:webauthn", "refresh_token"),
         web_origins=("https://app.acme.test",),
-        android_apps=(AndroidApp("com.acme.app", (FINGERPRINT,)),),
+        android_apps=(AndroidApp("com.acme.app", (ANDROID_FINGERPRINT,)),),
         ios_apps=(IosApp("ABCDE12345", "com.acme.app"),),
         default_connection=DB_CONNECTION,
         organization_usage="allow",
@@ -227,7 +226,7 @@ def test_cache_answers_unknown_ids_without_reading_the_store() -> None:
 
 
 def sql_app(tmp_path: Path, **config: Any) -> Any:
-    return build_app(database_url=f"sqlite:///{tmp_path / 'passkey.sqlite3'}", **config)
+    return make_app(database_url=f"sqlite:///{tmp_path / 'passkey.sqlite3'}", **config)
 
 
 def users_of(app: Any) -> SqlStore:
@@ -264,7 +263,7 @@ def test_stored_clients_are_listed_after_the_configuration_ones(tmp_path: Path) 
         app_type="native",
         token_endpoint_auth_method="none",
         client_secret_hash=None,
-        android_apps=(AndroidApp("com.acme.stored", (FINGERPRINT,)),),
+        android_apps=(AndroidApp("com.acme.stored", (ANDROID_FINGERPRINT,)),),
     )
     users_of(app).add_client(native)
 
@@ -312,7 +311,7 @@ def test_stored_client_lookups_cost_no_query_per_request(tmp_path: Path) -> None
 
 
 def test_memory_stores_serve_no_stored_clients() -> None:
-    app = build_app()  # memory://
+    app = make_app()  # memory://
     hook = app.extensions["passkey"].plugin_manager.hook
     assert hook.passkey_get_client(client_id="stored") is None
     assert not isinstance(app.extensions["passkey"].users, ClientStore)

@@ -44,15 +44,9 @@ from flask_passkey.testing.store_contract import (
     new_user,
     race,
 )
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    PostgresSchemas,
-    assert_oauth_error,
-    build_app,
-    passkey_flow,
-    tenant_data,
-    url_text,
-)
+from tests.apps import CUSTOM_DOMAIN, make_app, tenant_data
+from tests.databases import PostgresSchemas, url_text
+from tests.support import assert_oauth_error, passkey_flow
 from tests.tcp_proxy import TcpProxy
 from tests.test_docs import DOCS, TABLE_ROW, formatted, sections
 
@@ -197,7 +191,7 @@ def test_a_store_that_may_not_migrate_waits_for_db_upgrade(
 def test_with_auto_migrate_off_the_app_answers_503_until_the_schema_is_upgraded(
     database_url: URL,
 ) -> None:
-    app = build_app(database_url=url_text(database_url), auto_migrate=False, signing_keys=[])
+    app = make_app(database_url=url_text(database_url), auto_migrate=False, signing_keys=[])
     client = app.test_client()
     jwks = f"https://{CUSTOM_DOMAIN}/.well-known/jwks.json"
 

@@ -22,22 +22,13 @@ from sqlalchemy.engine import URL
 from flask_passkey.core.tokens import generate_signing_key
 from flask_passkey.stores.migrations import HEAD
 from flask_passkey.stores.sql import database_revision, upgrade_database
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    PostgresSchemas,
-    assert_oauth_error,
-    build_app,
-    new_email,
-    passkey_flow,
-    post_challenge,
-    url_text,
-    verify_jwt,
-)
+from tests import ROOT
+from tests.apps import CUSTOM_DOMAIN, USERINFO, make_app
+from tests.databases import PostgresSchemas, url_text
+from tests.support import assert_oauth_error, new_email, passkey_flow, post_challenge, verify_jwt
 from tests.tcp_proxy import TcpProxy
 
-ROOT = Path(__file__).resolve().parent.parent
 JWKS = f"https://{CUSTOM_DOMAIN}/.well-known/jwks.json"
-USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"
 
 
 # -- the database down at start ---------------------------------------------------------------
@@ -72,7 +63,7 @@ def test_an_app_started_while_postgresql_is_down_serves_once_it_is_up(
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)  # refusing: not started
     through_proxy = url_text(url.set(host="127.0.0.1", port=proxy.port))
 
-    app = build_app(database_url=through_proxy, signing_keys=[])  # generated keys: the default
+    app = make_app(database_url=through_proxy, signing_keys=[])  # generated keys: the default
 
     assert "the schema will be brought up to date on first use" in caplog.text
     assert database_revision(url) is None
@@ -90,7 +81,7 @@ def test_an_app_started_before_its_sqlite_folder_exists_serves_once_it_does(
     folder = tmp_path / "volume"  # not mounted yet
     database = folder / "passkey.sqlite3"
 
-    app = build_app(database_url=f"sqlite:///{database}", signing_keys=[])
+    app = make_app(database_url=f"sqlite:///{database}", signing_keys=[])
 
     assert_unavailable_then_serving(app, folder.mkdir)
     assert database_revision(f"sqlite:///{database}") == HEAD
@@ -104,12 +95,12 @@ def test_an_app_started_before_its_sqlite_folder_exists_serves_once_it_does(
 WORKER = """
 import logging, os, sys, time
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-from tests.conftest import CUSTOM_DOMAIN, build_app
+from tests.apps import CUSTOM_DOMAIN, make_app
 url, ready, go = sys.argv[1:4]
 open(ready, "w").close()
 while not os.path.exists(go):
     time.sleep(0.001)
-app = build_app(database_url=url, signing_keys=[])
+app = make_app(database_url=url, signing_keys=[])
 response = app.test_client().get("/.well-known/jwks.json", base_url=f"https://{CUSTOM_DOMAIN}")
 print(response.status_code)
 """
@@ -197,9 +188,9 @@ def test_workers_starting_at_once_on_a_new_sqlite_file_migrate_it_once(tmp_path:
 #: serves the JWKS (which needs a signing key: none is stored yet) and prints its kids.
 KEY_WORKER = """
 import json, os, sys, time
-from tests.conftest import CUSTOM_DOMAIN, build_app
+from tests.apps import CUSTOM_DOMAIN, make_app
 url, ready, go = sys.argv[1:4]
-client = build_app(database_url=url, signing_keys=[]).test_client()
+client = make_app(database_url=url, signing_keys=[]).test_client()
 open(ready, "w").close()
 while not os.path.exists(go):
     time.sleep(0.001)
@@ -241,7 +232,7 @@ def test_a_token_signed_with_a_key_another_worker_just_added_verifies_here(
     tmp_path: Path,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'passkey.sqlite3'}"
-    here, there = (build_app(database_url=url, signing_keys=[]) for _ in range(2))
+    here, there = (make_app(database_url=url, signing_keys=[]) for _ in range(2))
     assert here.test_client().get(JWKS).status_code == 200  # its key ring is read: one key
     there.extensions["passkey"].users.add_signing_key(generate_signing_key(now=time.time()))
     tokens = passkey_flow(there).sign_up({"email": new_email()}, audience=USERINFO)

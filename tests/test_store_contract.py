@@ -22,7 +22,7 @@ from flask_passkey.testing.store_contract import (
     new_grant,
     new_user,
 )
-from tests.conftest import PostgresSchemas
+from tests.databases import PostgresSchemas
 
 
 def emptied(store: SqlStore) -> SqlStore:

@@ -18,17 +18,11 @@ from flask_passkey.builtins.tenant_log import LOGGER_NAME, IpMasker, TenantLog
 from flask_passkey.errors import ConfigurationError
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import PasskeyFlow
-from tests.conftest import (
-    CONFIDENTIAL_SECRET,
-    CUSTOM_DOMAIN,
-    build_app,
-    ceremony_tenant,
-    new_email,
-)
+from tests.apps import CONFIDENTIAL_SECRET, CUSTOM_DOMAIN, HOST, make_app, tenant_data
+from tests.support import new_email
 from tests.test_docs import DOCS, TABLE_ROW, formatted, sections
 from tests.test_event_log import Secrets
 
-HOST = {"Host": CUSTOM_DOMAIN}
 FOREIGN_ORIGIN = "https://evil.example"
 
 
@@ -63,7 +57,7 @@ def lines() -> Iterator[Lines]:
 
 
 def tenant_log_app(**config: Any) -> Flask:
-    return build_app(tenant=ceremony_tenant(), tenant_log=True, **config)
+    return make_app(tenant_log=True, **config)
 
 
 def plugin(app: Flask) -> TenantLog:
@@ -195,9 +189,9 @@ def test_a_line_has_the_fields_of_an_auth0_log(lines: Lines) -> None:
 
 
 def test_lines_name_the_client_and_the_user_agent(lines: Lines) -> None:
-    tenant = ceremony_tenant()
+    tenant = tenant_data()
     tenant["clients"][0]["name"] = "Acme SPA"
-    app = build_app(tenant=tenant, tenant_log=True)
+    app = make_app(tenant=tenant, tenant_log=True)
 
     app.test_client().post(
         "/passkey/challenge",
@@ -266,7 +260,7 @@ def test_a_same_origin_request_is_no_refused_origin(lines: Lines) -> None:
 
 
 def test_the_tenant_log_is_off_unless_configured(lines: Lines) -> None:
-    app = build_app(tenant=ceremony_tenant())
+    app = make_app()
 
     app.test_client().post("/passkey/challenge", json={"client_id": "spa"}, headers=HOST)
 
@@ -336,7 +330,7 @@ def test_the_configured_ip_mode_applies_to_lines(
 )
 def test_a_bad_setting_stops_the_app(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(message)):
-        build_app(**config)
+        make_app(**config)
 
 
 # -- never at a request's expense --------------------------------------------------------------

@@ -30,11 +30,11 @@ from flask_passkey.testing import (
     android_origin,
     b64url,
 )
+from tests.apps import ANDROID_FINGERPRINT
 
 RP_ID = "example.com"
 ORIGIN = "https://example.com"
 ALL_ALGS: Any = [-7, -8, -257]
-FINGERPRINT = ":".join(f"{i:02X}" for i in range(32))
 
 
 def registration_options(
@@ -209,7 +209,7 @@ def test_backup_flags_are_reported_as_device_type_and_backup_state(
 
 
 def test_android_origin_encodes_the_certificate_fingerprint() -> None:
-    origin = android_origin(FINGERPRINT.lower())
+    origin = android_origin(ANDROID_FINGERPRINT.lower())
     expected = base64.urlsafe_b64encode(bytes(range(32))).decode().rstrip("=")
     assert origin == f"android:apk-key-hash:{expected}"
     with pytest.raises(ValueError):
@@ -217,7 +217,7 @@ def test_android_origin_encodes_the_certificate_fingerprint() -> None:
 
 
 def test_android_origin_verifies_when_listed_as_expected_origin() -> None:
-    origin = android_origin(FINGERPRINT)
+    origin = android_origin(ANDROID_FINGERPRINT)
     authenticator = SoftAuthenticator()
     options = registration_options()
     response = authenticator.create(options, origin=origin)

@@ -6,22 +6,13 @@ import pytest
 from flask import Flask
 
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from tests.conftest import (
-    CONFIDENTIAL_SECRET,
-    CUSTOM_DOMAIN,
-    DEFAULT_DOMAIN,
-    WEB_ORIGIN,
-    AppFactory,
-    find_user,
-    new_ceremony_app,
-    new_email,
-    verify_jwt,
-)
+from tests.apps import CONFIDENTIAL_SECRET, CUSTOM_DOMAIN, DEFAULT_DOMAIN, WEB_ORIGIN, make_app
+from tests.support import find_user, new_email, verify_jwt
 
 
 @pytest.fixture(scope="module")
-def shared_app(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(signing_key_pem=signing_key_pem, rate_limit_enabled=False)
+def shared_app() -> Flask:
+    return make_app(rate_limit_enabled=False)
 
 
 def flow_on(app: Flask, client_id: str = "spa", **kwargs: object) -> PasskeyFlow:
@@ -96,8 +87,8 @@ def test_sign_in_with_a_credential_id_signs_in_that_passkeys_user(shared_app: Fl
     assert claims["sub"] == find_user(shared_app, first).id
 
 
-def test_flow_works_behind_a_url_prefix(make_ceremony_app: AppFactory) -> None:
-    app = make_ceremony_app(url_prefix="/auth")
+def test_flow_works_behind_a_url_prefix() -> None:
+    app = make_app(url_prefix="/auth")
     flow = flow_on(app, path_prefix="/auth")
 
     flow.sign_up({"email": new_email()})

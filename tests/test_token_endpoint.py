@@ -14,29 +14,28 @@ from flask.testing import FlaskClient
 from flask_passkey.hookspecs import hookimpl
 from flask_passkey.models import WEBAUTHN_GRANT
 from flask_passkey.testing import PasskeyFlow
-from tests.conftest import (
+from tests.apps import (
     API_AUDIENCE,
     BASIC_SECRET,
     CONFIDENTIAL_SECRET,
-    CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
+    FORM,
+    HOST,
+    ORIGIN,
     REFRESH_GRANT,
-    AppFactory,
+    USERINFO,
     FakeClock,
+    make_app,
+    tenant_data,
+)
+from tests.support import (
     assert_oauth_error,
-    ceremony_tenant,
     find_user,
-    new_ceremony_app,
     new_email,
     passkey_flow,
     store_snapshot,
     verify_jwt,
 )
-
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
-USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"
-HOST = {"Host": CUSTOM_DOMAIN}
-FORM = "application/x-www-form-urlencoded"
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:
@@ -59,11 +58,9 @@ def login_ready(flow: PasskeyFlow, **challenge: Any) -> tuple[str, dict[str, Any
 
 
 @pytest.fixture(scope="module")
-def shared_app(signing_key_pem: str) -> Flask:
+def shared_app() -> Flask:
     """One app for the whole module (tests use their own users); no rate limit."""
-    return new_ceremony_app(
-        signing_key_pem=signing_key_pem, rate_limit_enabled=False, audiences=[API_AUDIENCE]
-    )
+    return make_app(rate_limit_enabled=False, audiences=[API_AUDIENCE])
 
 
 @pytest.fixture
@@ -234,9 +231,7 @@ def test_unsupported_grant_type_gets_unsupported_grant_type(
     assert_oauth_error(response, 400, "unsupported_grant_type")
 
 
-def test_token_endpoint_refuses_the_default_domain_and_a_disabled_tenant(
-    shared_app: Flask, make_ceremony_app: AppFactory
-) -> None:
+def test_token_endpoint_refuses_the_default_domain_and_a_disabled_tenant(shared_app: Flask) -> None:
     app = shared_app
     body = {
         "grant_type": WEBAUTHN_GRANT,
@@ -247,9 +242,9 @@ def test_token_endpoint_refuses_the_default_domain_and_a_disabled_tenant(
     on_default = post_token(app.test_client(), body, headers={"Host": DEFAULT_DOMAIN})
     assert_oauth_error(on_default, 400, "invalid_request")
 
-    tenant = ceremony_tenant()
+    tenant = tenant_data()
     tenant["passkeys_enabled"] = False
-    disabled = make_ceremony_app(tenant=tenant)
+    disabled = make_app(tenant=tenant)
     assert_oauth_error(post_token(disabled.test_client(), body), 404, "not_found")
 
 
@@ -590,11 +585,9 @@ def test_client_secret_basic_client_refreshes_with_http_basic(shared_app: Flask)
     assert_oauth_error(wrong, 401, "invalid_client")
 
 
-def test_refresh_token_expires_and_rotation_keeps_the_first_expiry(
-    make_ceremony_app: AppFactory,
-) -> None:
+def test_refresh_token_expires_and_rotation_keeps_the_first_expiry() -> None:
     clock = FakeClock(1_900_000_000.0)
-    app = make_ceremony_app(clock=clock, refresh_token_lifetime=100)
+    app = make_app(clock=clock, refresh_token_lifetime=100)
     flow = passkey_flow(app, "refreshing")
     tokens = flow.sign_up({"email": new_email()}, scope="openid offline_access")
 
@@ -608,11 +601,11 @@ def test_refresh_token_expires_and_rotation_keeps_the_first_expiry(
     )
 
 
-def test_refresh_keeps_the_organization_and_audience(make_ceremony_app: AppFactory) -> None:
-    tenant = ceremony_tenant()
+def test_refresh_keeps_the_organization_and_audience() -> None:
+    tenant = tenant_data()
     org_client = next(c for c in tenant["clients"] if c["client_id"] == "org-allowed")
     org_client["grant_types"] = [WEBAUTHN_GRANT, REFRESH_GRANT]
-    app = make_ceremony_app(tenant=tenant, audiences=[API_AUDIENCE])
+    app = make_app(tenant=tenant, audiences=[API_AUDIENCE])
     flow = passkey_flow(app, "org-allowed")
     tokens = flow.sign_up(
         {"email": new_email()},
@@ -681,10 +674,8 @@ class RolesClaims:
         }
 
 
-def test_token_claims_plugin_adds_claims_but_cannot_override_registered_ones(
-    make_ceremony_app: AppFactory,
-) -> None:
-    app = make_ceremony_app(plugins=[RolesClaims()])
+def test_token_claims_plugin_adds_claims_but_cannot_override_registered_ones() -> None:
+    app = make_app(plugins=[RolesClaims()])
     flow = passkey_flow(app)
 
     tokens = flow.sign_up({"email": "ann@example.com"})

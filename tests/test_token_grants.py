@@ -10,9 +10,9 @@ from flask import Flask
 
 import flask_passkey
 from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
-from tests.conftest import CUSTOM_DOMAIN, assert_oauth_error, new_ceremony_app, passkey_flow
+from tests.apps import HOST, make_app
+from tests.support import assert_oauth_error, passkey_flow
 
-HOST = {"Host": CUSTOM_DOMAIN}
 #: The validation hooks that see a request's context, in the order they run.
 CONTEXT_STEPS = (
     "passkey_authenticate_client",
@@ -54,8 +54,7 @@ def steps() -> TokenSteps:
 
 @pytest.fixture(scope="module")
 def app(signing_key_pem: str, steps: TokenSteps) -> Flask:
-    return new_ceremony_app(
-        signing_key_pem=signing_key_pem,
+    return make_app(
         rate_limit_enabled=False,
         plugins=[recording_plugin(steps)],
     )

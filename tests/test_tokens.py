@@ -19,22 +19,18 @@ from flask_passkey.core.tokens import UNKNOWN_KID_REREAD_SECONDS, KeyRing, confi
 from flask_passkey.hookspecs import hookimpl
 from flask_passkey.stores.memory import MemoryUserStore
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from tests.conftest import (
+from tests.apps import (
     CUSTOM_DOMAIN,
-    AppFactory,
+    ISSUER,
+    USERINFO,
     FakeClock,
-    ceremony_tenant,
-    find_user,
     generate_rsa_pem,
-    new_ceremony_app,
-    new_email,
-    passkey_flow,
+    make_app,
     shared_signing_key,
-    verify_jwt,
+    tenant_data,
 )
+from tests.support import find_user, new_email, passkey_flow, refresh, verify_jwt
 
-USERINFO = f"https://{CUSTOM_DOMAIN}/userinfo"
-ISSUER = f"https://{CUSTOM_DOMAIN}/"
 PROFILE = {
     "name": "Ann Lee",
     "given_name": "Ann",
@@ -45,8 +41,8 @@ PROFILE = {
 
 
 @pytest.fixture(scope="module")
-def shared_app(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(signing_key_pem=signing_key_pem, rate_limit_enabled=False)
+def shared_app() -> Flask:
+    return make_app(rate_limit_enabled=False)
 
 
 def new_phone() -> str:
@@ -190,8 +186,8 @@ def test_org_id_is_in_both_tokens_when_an_organization_applies(shared_app: Flask
         )
 
 
-def test_token_lifetimes_follow_the_configuration(make_ceremony_app: AppFactory) -> None:
-    app = make_ceremony_app(id_token_lifetime=600, access_token_lifetime=300)
+def test_token_lifetimes_follow_the_configuration() -> None:
+    app = make_app(id_token_lifetime=600, access_token_lifetime=300)
     flow, tokens = signed_up(app, {"email": new_email()})
 
     id_claims = verify_jwt(flow.client, tokens["id_token"], audience="spa")
@@ -201,12 +197,10 @@ def test_token_lifetimes_follow_the_configuration(make_ceremony_app: AppFactory)
     assert access["exp"] - access["iat"] == 300 == tokens["expires_in"]
 
 
-def test_tokens_issued_on_another_custom_domain_name_that_domain(
-    make_ceremony_app: AppFactory,
-) -> None:
-    tenant = ceremony_tenant()
+def test_tokens_issued_on_another_custom_domain_name_that_domain() -> None:
+    tenant = tenant_data()
     tenant["custom_domains"].append("id.acme.test")
-    app = make_ceremony_app(tenant=tenant)
+    app = make_app(tenant=tenant)
     flow = passkey_flow(app, host="id.acme.test")
 
     tokens = flow.sign_up({"email": new_email()})
@@ -220,10 +214,8 @@ def test_tokens_issued_on_another_custom_domain_name_that_domain(
 # -- signing keys ------------------------------------------------------------------------------
 
 
-def test_configured_signing_key_signs_the_tokens(
-    make_ceremony_app: AppFactory, signing_key_pem: str
-) -> None:
-    app = make_ceremony_app(signing_keys=[signing_key_pem])
+def test_configured_signing_key_signs_the_tokens(signing_key_pem: str) -> None:
+    app = make_app(signing_keys=[signing_key_pem])
     flow, tokens = signed_up(app, {"email": new_email()})
     public_key = public_key_of(signing_key_pem)
 
@@ -242,9 +234,9 @@ def test_configured_signing_key_signs_the_tokens(
 
 
 def test_last_configured_key_signs_and_every_configured_key_is_published(
-    make_ceremony_app: AppFactory, signing_key_pem: str, second_key_pem: str
+    signing_key_pem: str, second_key_pem: str
 ) -> None:
-    app = make_ceremony_app(signing_keys=[signing_key_pem, second_key_pem])
+    app = make_app(signing_keys=[signing_key_pem, second_key_pem])
     flow, tokens = signed_up(app, {"email": new_email()})
     old, new = public_key_of(signing_key_pem), public_key_of(second_key_pem)
 
@@ -256,16 +248,14 @@ def test_last_configured_key_signs_and_every_configured_key_is_published(
     assert {k["kid"] for k in jwks["keys"]} == {rfc7638_thumbprint(old), rfc7638_thumbprint(new)}
 
 
-def test_configured_jwk_keeps_its_own_kid(
-    make_ceremony_app: AppFactory, second_key_pem: str
-) -> None:
+def test_configured_jwk_keeps_its_own_kid(second_key_pem: str) -> None:
     jwk = json.loads(
         jwt.algorithms.RSAAlgorithm.to_jwk(
             serialization.load_pem_private_key(second_key_pem.encode(), password=None)
         )
     )
     jwk["kid"] = "acme-2026"
-    app = make_ceremony_app(signing_keys=[json.dumps(jwk)])
+    app = make_app(signing_keys=[json.dumps(jwk)])
 
     flow, tokens = signed_up(app, {"email": new_email()})
 
@@ -289,11 +279,9 @@ class SharedUserStore:
         return self.store
 
 
-def test_without_configured_keys_a_key_is_generated_and_persisted_in_the_user_store(
-    make_ceremony_app: AppFactory,
-) -> None:
+def test_without_configured_keys_a_key_is_generated_and_persisted_in_the_user_store() -> None:
     store = MemoryUserStore()
-    app = make_ceremony_app(signing_keys=[], plugins=[SharedUserStore(store)])
+    app = make_app(signing_keys=[], plugins=[SharedUserStore(store)])
 
     assert store.signing_keys() == []  # nothing is read or generated before it is needed
     flow, tokens = signed_up(app, {"email": new_email()})
@@ -304,12 +292,10 @@ def test_without_configured_keys_a_key_is_generated_and_persisted_in_the_user_st
     assert claims["sub"] == store.get_user(claims["sub"]).id
 
 
-def test_apps_sharing_a_user_store_publish_the_same_keys_and_accept_each_others_tokens(
-    make_ceremony_app: AppFactory,
-) -> None:
+def test_apps_sharing_a_user_store_publish_the_same_keys_and_accept_each_others_tokens() -> None:
     store = MemoryUserStore()
-    first = make_ceremony_app(signing_keys=[], plugins=[SharedUserStore(store)])
-    second = make_ceremony_app(signing_keys=[], plugins=[SharedUserStore(store)])
+    first = make_app(signing_keys=[], plugins=[SharedUserStore(store)])
+    second = make_app(signing_keys=[], plugins=[SharedUserStore(store)])
     flow, tokens = signed_up(first, {"email": new_email()})
 
     jwks = [
@@ -328,36 +314,24 @@ def test_apps_sharing_a_user_store_publish_the_same_keys_and_accept_each_others_
     )
 
 
-def test_apps_with_their_own_stores_do_not_accept_each_others_tokens(
-    make_ceremony_app: AppFactory,
-) -> None:
-    first = make_ceremony_app(signing_keys=[])
-    second = make_ceremony_app(signing_keys=[])
+def test_apps_with_their_own_stores_do_not_accept_each_others_tokens() -> None:
+    first = make_app(signing_keys=[])
+    second = make_app(signing_keys=[])
     _, tokens = signed_up(first, {"email": new_email()})
 
     with pytest.raises(AssertionError, match="not in the JWKS"):
         verify_jwt(second.test_client(), tokens["id_token"], audience="spa")
 
 
-def test_refreshed_id_token_keeps_the_time_the_user_authenticated(
-    make_ceremony_app: AppFactory,
-) -> None:
+def test_refreshed_id_token_keeps_the_time_the_user_authenticated() -> None:
     clock = FakeClock(time.time() - 3600)
-    app = make_ceremony_app(clock=clock)
+    app = make_app(clock=clock)
     flow = passkey_flow(app, "refreshing")
     tokens = flow.sign_up({"email": new_email()}, scope="openid offline_access")
     signed_up_at = verify_jwt(flow.client, tokens["id_token"], audience="refreshing")["auth_time"]
     clock.advance(1800)
 
-    response = flow.client.post(
-        "/oauth/token",
-        json={
-            "grant_type": "refresh_token",
-            "client_id": "refreshing",
-            "refresh_token": tokens["refresh_token"],
-        },
-        headers={"Host": CUSTOM_DOMAIN},
-    )
+    response = refresh(flow.client, tokens["refresh_token"])
 
     assert response.status_code == 200, response.get_json()
     refreshed = verify_jwt(flow.client, response.get_json()["id_token"], audience="refreshing")

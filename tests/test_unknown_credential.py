@@ -9,7 +9,8 @@ from typing import Any
 from flask import Flask
 
 from flask_passkey.core.ceremony import UNKNOWN_CREDENTIAL
-from tests.conftest import DB_CONNECTION, assert_oauth_error, new_email, passkey_flow
+from tests.apps import DB_CONNECTION
+from tests.support import assert_oauth_error, new_email, passkey_flow
 
 
 def signed_up(app: Flask, **profile: Any) -> Any:
@@ -30,8 +31,8 @@ def deleted_passkey_assertion(app: Flask) -> tuple[Any, str, dict[str, Any]]:
     return flow, started["auth_session"], assertion
 
 
-def test_a_deleted_passkey_is_reported_unknown_with_its_id(ceremony_app: Flask) -> None:
-    flow, auth_session, assertion = deleted_passkey_assertion(ceremony_app)
+def test_a_deleted_passkey_is_reported_unknown_with_its_id(app: Flask) -> None:
+    flow, auth_session, assertion = deleted_passkey_assertion(app)
 
     response = flow.token(auth_session, assertion)
 
@@ -42,9 +43,9 @@ def test_a_deleted_passkey_is_reported_unknown_with_its_id(ceremony_app: Flask) 
 
 
 def test_without_a_valid_auth_session_nothing_is_said_about_the_passkey(
-    ceremony_app: Flask,
+    app: Flask,
 ) -> None:
-    flow, auth_session, assertion = deleted_passkey_assertion(ceremony_app)
+    flow, auth_session, assertion = deleted_passkey_assertion(app)
     assert flow.token(auth_session, assertion).status_code == 400  # the session is used up
 
     for session in (auth_session, "made-up-session"):
@@ -54,8 +55,8 @@ def test_without_a_valid_auth_session_nothing_is_said_about_the_passkey(
         assert "unknown_credential_id" not in body
 
 
-def test_a_passkey_of_another_connection_is_not_reported_unknown(ceremony_app: Flask) -> None:
-    partner = passkey_flow(ceremony_app)
+def test_a_passkey_of_another_connection_is_not_reported_unknown(app: Flask) -> None:
+    partner = passkey_flow(app)
     partner.sign_up({"username": "partner-" + new_email().split("@")[0]}, realm="partners")
     started = partner.challenge(realm=DB_CONNECTION).get_json()
     assertion = partner.authenticator.get(started["authn_params_public_key"], origin=partner.origin)

@@ -13,29 +13,25 @@ from flask import Flask
 from sqlalchemy.engine import URL
 
 from flask_passkey.testing import PasskeyFlow
-from tests.conftest import (
+from tests.apps import (
     API_AUDIENCE,
     CUSTOM_DOMAIN,
     DEFAULT_DOMAIN,
+    ISSUER,
+    ORIGIN,
+    USERINFO,
     FakeClock,
-    assert_oauth_error,
-    ceremony_tenant,
     generate_rsa_pem,
-    new_ceremony_app,
-    new_email,
-    url_text,
+    make_app,
+    tenant_data,
 )
-
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
-ISSUER = ORIGIN + "/"
-USERINFO = ISSUER + "userinfo"
+from tests.databases import url_text
+from tests.support import assert_oauth_error, new_email
 
 
 @pytest.fixture(scope="module")
-def shared_app(signing_key_pem: str) -> Flask:
-    return new_ceremony_app(
-        signing_key_pem=signing_key_pem, rate_limit_enabled=False, audiences=[API_AUDIENCE]
-    )
+def shared_app() -> Flask:
+    return make_app(rate_limit_enabled=False, audiences=[API_AUDIENCE])
 
 
 def userinfo(
@@ -178,7 +174,7 @@ def test_id_token_or_token_signed_elsewhere_is_refused(shared_app: Flask) -> Non
     tokens = flow.sign_up({"email": new_email()})
     assert_invalid_token(userinfo(shared_app, tokens["id_token"]))
 
-    stranger = new_ceremony_app(signing_key_pem=generate_rsa_pem(), rate_limit_enabled=False)
+    stranger = make_app(signing_keys=[generate_rsa_pem()], rate_limit_enabled=False)
     foreign = PasskeyFlow(stranger.test_client(), client_id="spa", host=CUSTOM_DOMAIN)
     foreign_token = foreign.sign_up({"email": new_email()})["access_token"]
     assert_invalid_token(userinfo(shared_app, foreign_token))
@@ -189,9 +185,9 @@ def test_id_token_or_token_signed_elsewhere_is_refused(shared_app: Flask) -> Non
     assert_invalid_token(userinfo(shared_app, tampered))
 
 
-def test_expired_token_is_refused(signing_key_pem: str) -> None:
+def test_expired_token_is_refused() -> None:
     clock = FakeClock(time.time())
-    app = new_ceremony_app(signing_key_pem=signing_key_pem, clock=clock, rate_limit_enabled=False)
+    app = make_app(clock=clock, rate_limit_enabled=False)
     flow = PasskeyFlow(app.test_client(), client_id="spa", host=CUSTOM_DOMAIN)
     token = flow.sign_up({"email": new_email()})["access_token"]
     assert userinfo(app, token).status_code == 200
@@ -205,9 +201,8 @@ def test_token_of_a_user_who_does_not_exist_is_refused(shared_app: Flask) -> Non
     assert_invalid_token(userinfo(shared_app, mint(shared_app)), "no longer exists")
 
 
-def test_token_of_a_deleted_user_is_refused(signing_key_pem: str, database_url: URL) -> None:
-    app = new_ceremony_app(
-        signing_key_pem=signing_key_pem,
+def test_token_of_a_deleted_user_is_refused(database_url: URL) -> None:
+    app = make_app(
         rate_limit_enabled=False,
         database_url=url_text(database_url),
     )
@@ -223,12 +218,10 @@ def test_token_of_a_deleted_user_is_refused(signing_key_pem: str, database_url: 
     assert_invalid_token(userinfo(app, token), "no longer exists")
 
 
-def test_served_on_each_custom_domain_for_that_domains_tokens_only(signing_key_pem: str) -> None:
-    tenant = ceremony_tenant()
+def test_served_on_each_custom_domain_for_that_domains_tokens_only() -> None:
+    tenant = tenant_data()
     tenant["custom_domains"].append("id.acme.test")
-    app = new_ceremony_app(
-        signing_key_pem=signing_key_pem, tenant=tenant, rate_limit_enabled=False, url_prefix="/auth"
-    )
+    app = make_app(tenant=tenant, rate_limit_enabled=False, url_prefix="/auth")
     tokens = {}
     for host in (CUSTOM_DOMAIN, "id.acme.test"):
         flow = PasskeyFlow(app.test_client(), client_id="spa", host=host, path_prefix="/auth")
@@ -243,10 +236,8 @@ def test_served_on_each_custom_domain_for_that_domains_tokens_only(signing_key_p
     assert_oauth_error(default, 400, "invalid_request")
 
 
-def test_discovery_names_the_userinfo_endpoint_that_answers(signing_key_pem: str) -> None:
-    app = new_ceremony_app(
-        signing_key_pem=signing_key_pem, rate_limit_enabled=False, url_prefix="/auth"
-    )
+def test_discovery_names_the_userinfo_endpoint_that_answers() -> None:
+    app = make_app(rate_limit_enabled=False, url_prefix="/auth")
     config = (
         app.test_client()
         .get("/.well-known/openid-configuration", headers={"Host": CUSTOM_DOMAIN})
@@ -259,8 +250,8 @@ def test_discovery_names_the_userinfo_endpoint_that_answers(signing_key_pem: str
     assert userinfo(app, token, prefix="/auth").status_code == 200
 
 
-def test_userinfo_is_rate_limited_per_ip(signing_key_pem: str) -> None:
-    app = new_ceremony_app(signing_key_pem=signing_key_pem, rate_limit="2 per minute")
+def test_userinfo_is_rate_limited_per_ip() -> None:
+    app = make_app(rate_limit="2 per minute")
     for _ in range(2):
         assert_invalid_token(userinfo(app, "not-a-token"))
     limited = userinfo(app, "not-a-token")

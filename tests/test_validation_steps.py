@@ -14,14 +14,8 @@ from flask.testing import FlaskClient
 import flask_passkey
 from flask_passkey import PasskeyError
 from flask_passkey.builtins.validation_steps import STEPS
-from tests.conftest import (
-    CUSTOM_DOMAIN,
-    DEFAULT_DOMAIN,
-    build_app,
-    post_challenge,
-    stable_error,
-    tenant_data,
-)
+from tests.apps import CUSTOM_DOMAIN, DEFAULT_DOMAIN, make_app, tenant_data
+from tests.support import post_challenge, stable_error
 
 
 class OperatorRejected(PasskeyError):
@@ -154,7 +148,7 @@ def test_the_cases_cover_every_built_in_step_in_order() -> None:
 def guarded() -> dict[bool, FlaskClient]:
     """Apps with every built-in step, by whether the tenant has passkeys enabled."""
     return {
-        enabled: build_app(
+        enabled: make_app(
             tenant=tenant_with({"passkeys_enabled": enabled}), rate_limit_enabled=False
         ).test_client()
         for enabled in (True, False)
@@ -167,7 +161,7 @@ def test_built_in_step_rejects_and_blocking_it_lets_the_request_through(
 ) -> None:
     _, request_args, tenant_changes, status, error = STEP_CASES[step]
     tenant = tenant_with(tenant_changes)
-    unguarded = build_app(
+    unguarded = make_app(
         tenant=tenant, rate_limit_enabled=False, disabled_plugins=[step]
     ).test_client()
 
@@ -180,7 +174,7 @@ def test_built_in_step_rejects_and_blocking_it_lets_the_request_through(
 
 
 def test_blocked_realm_step_still_cannot_issue_for_an_unknown_realm() -> None:
-    client = build_app(rate_limit_enabled=False, disabled_plugins=["realm"]).test_client()
+    client = make_app(rate_limit_enabled=False, disabled_plugins=["realm"]).test_client()
 
     response = post_challenge(client, {"client_id": "spa", "realm": "nope"})
 
@@ -190,7 +184,7 @@ def test_blocked_realm_step_still_cannot_issue_for_an_unknown_realm() -> None:
 
 def test_blocked_realm_step_accepts_a_realm_without_passkeys() -> None:
     # Without the built-in step the operator owns the realm policy entirely.
-    client = build_app(rate_limit_enabled=False, disabled_plugins=["realm"]).test_client()
+    client = make_app(rate_limit_enabled=False, disabled_plugins=["realm"]).test_client()
 
     response = post_challenge(client, {"client_id": "spa", "realm": "no-passkeys"})
 
@@ -202,7 +196,7 @@ def test_blocking_two_steps_lets_the_request_reach_the_next_one() -> None:
     tenant["clients"].append(
         {"client_id": "odd", "is_first_party": False, "oidc_conformant": False}
     )
-    client = build_app(
+    client = make_app(
         tenant=tenant,
         rate_limit_enabled=False,
         disabled_plugins=["first_party", "oidc_conformance"],
@@ -245,7 +239,7 @@ def plugin_for(request: pytest.FixtureRequest) -> PluginSource:
 def test_operator_step_rejection_reaches_the_client_unchanged(
     hook: str, plugin_for: PluginSource
 ) -> None:
-    client = build_app(rate_limit_enabled=False, plugins=[plugin_for(hook)]).test_client()
+    client = make_app(rate_limit_enabled=False, plugins=[plugin_for(hook)]).test_client()
 
     response = post_challenge(client)
 
@@ -263,7 +257,7 @@ def test_operator_step_does_not_replace_the_built_in_one() -> None:
         def passkey_check_first_party(self, context: Any) -> None:
             return None
 
-    client = build_app(rate_limit_enabled=False, plugins=[AcceptEverything()]).test_client()
+    client = make_app(rate_limit_enabled=False, plugins=[AcceptEverything()]).test_client()
 
     response = post_challenge(client, {"client_id": "third-party"})
 
@@ -277,7 +271,7 @@ def test_operator_step_replaces_a_blocked_built_in_one() -> None:
             if not context.client.is_first_party and context.connection_name != "partners":
                 raise OperatorRejected("Third parties only sign in to partners.")
 
-    client = build_app(
+    client = make_app(
         rate_limit_enabled=False,
         plugins=[OnlyPartnersMayBeThirdParty()],
         disabled_plugins=["first_party"],
@@ -327,7 +321,7 @@ def test_steps_run_in_the_documented_order() -> None:
         def passkey_check_organization(self, context: Any) -> None:
             calls.append("passkey_check_organization")
 
-    client = build_app(rate_limit_enabled=False, plugins=[Recorder()]).test_client()
+    client = make_app(rate_limit_enabled=False, plugins=[Recorder()]).test_client()
 
     assert post_challenge(client).status_code == 200
     assert calls == HOOKS_IN_ORDER
@@ -341,7 +335,7 @@ def test_rejecting_step_stops_the_steps_after_it() -> None:
         def passkey_check_realm(self, context: Any) -> None:
             seen.append(context.client_id)
 
-    client = build_app(rate_limit_enabled=False, plugins=[Watcher()]).test_client()
+    client = make_app(rate_limit_enabled=False, plugins=[Watcher()]).test_client()
 
     post_challenge(client, {"client_id": "third-party"})
     post_challenge(client, {"client_id": "spa"})

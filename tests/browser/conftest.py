@@ -13,12 +13,11 @@ to use other binaries. A failing browser test leaves a screenshot and the page s
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -26,16 +25,16 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
+from tests import ROOT
+from tests.apps import DB_CONNECTION
+from tests.examples import load_demo
 from tests.servers import ServerThreads
+from tests.support import find_user
 
 from .helpers import add_virtual_authenticator
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_APP = ROOT / "examples" / "demo" / "app.py"
 ARTIFACTS = ROOT / "test-artifacts"
-CONNECTION = "Username-Password-Authentication"
 
 CHROMIUM_FLAGS = (
     "--headless=new",
@@ -74,19 +73,6 @@ web_origins = ["{origin}"]
 # -- the demo module and servers ------------------------------------------------------------
 
 
-def load_demo() -> ModuleType:
-    """examples/demo/app.py as a module (it is not a package; its name would clash as 'app')."""
-    name = "flask_passkey_demo_app"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, DEMO_APP)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def demo_module() -> ModuleType:
     return load_demo()
@@ -96,7 +82,6 @@ def demo_module() -> ModuleType:
 class DemoServer:
     app: Flask
     url: str
-    server: BaseWSGIServer
 
     @property
     def users(self) -> Any:
@@ -104,7 +89,7 @@ class DemoServer:
         return self.app.extensions["passkey"].users
 
     def find_user(self, email: str) -> Any:
-        return self.users.find_user(connection=CONNECTION, kind="email", value=email.lower())
+        return find_user(self.app, email)
 
 
 ServerFactory = Callable[..., DemoServer]
@@ -118,15 +103,12 @@ def demo_server_factory(
     threads = ServerThreads()
 
     def start(**config: Any) -> DemoServer:
-        holder: dict[str, Flask] = {}
         # Bind first (port 0: the OS picks), then build the app for the port it got.
-        server = make_server(
-            "localhost", 0, lambda environ, respond: holder["app"](environ, respond), threaded=True
-        )
-        origin = f"http://localhost:{server.server_port}"
+        server = threads.bind("localhost")
+        origin = f"http://localhost:{server.port}"
         folder = tmp_path_factory.mktemp("demo")
         tenant = folder / "tenant.toml"
-        tenant.write_text(TENANT_TOML.format(origin=origin, connection=CONNECTION))
+        tenant.write_text(TENANT_TOML.format(origin=origin, connection=DB_CONNECTION))
         app = demo_module.create_app(
             {
                 "PASSKEY_TENANT_FILE": str(tenant),
@@ -137,9 +119,8 @@ def demo_server_factory(
             },
             instance_path=folder / "instance",
         )
-        holder["app"] = app
-        threads.serve(server, name=origin)
-        return DemoServer(app=app, url=origin, server=server)
+        threads.serve(server, app, name=origin)
+        return DemoServer(app=app, url=origin)
 
     yield start
     threads.stop_all()
@@ -174,16 +155,18 @@ def _binary(env: str, *names: str) -> str | None:
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One headless Chromium for the session."""
-    driver = launch_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
-def launch_chromium(profile: Path, *extra_flags: str) -> Any:
-    """A headless Chromium (CHROMIUM_FLAGS and ``extra_flags``) with its profile in ``profile``;
-    skips (or fails under CI=true) without Chromium, chromedriver or Selenium."""
+@contextmanager
+def chromium(profile: Path, hosts: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """A headless Chromium (CHROMIUM_FLAGS) with its profile in ``profile``, quit on the way
+    out; skips (or fails under CI=true) without Chromium, chromedriver or Selenium.
+
+    ``hosts`` maps names to the addresses of test servers, whose certificates come from a
+    throwaway CA: Chromium resolves them so and ignores certificate errors.
+    """
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -203,12 +186,19 @@ def launch_chromium(profile: Path, *extra_flags: str) -> Any:
         )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium  # type: ignore[assignment]
-    for flag in (*CHROMIUM_FLAGS, *extra_flags):
+    for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
+    if hosts:
+        rules = ", ".join(f"MAP {host} {address}" for host, address in hosts.items())
+        options.add_argument(f"--host-resolver-rules={rules}")
+        options.add_argument("--ignore-certificate-errors")
     options.add_argument(f"--user-data-dir={profile}")
     driver = webdriver.Chrome(options=options, service=Service(chromedriver))
-    driver.set_page_load_timeout(20)
-    return driver
+    try:
+        driver.set_page_load_timeout(20)
+        yield driver
+    finally:
+        driver.quit()
 
 
 #: Injected before any page script: hides autofill (conditional mediation) so the explicit

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
+
+from tests.support import new_email
 
 from .conftest import NO_JSON_HELPERS, Page, ServerFactory
 
 pytestmark = pytest.mark.browser
-
-
-def new_email(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def signed_in_sub(page: Page) -> str:

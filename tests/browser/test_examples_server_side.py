@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -18,11 +16,9 @@ from flask.testing import FlaskClient
 from webauthn.helpers import bytes_to_base64url
 
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
+from tests.examples import EXAMPLES, load_factory
 
-from .conftest import ROOT
-
-DEMO_TENANT = ROOT / "examples" / "demo" / "tenant.toml"
-FACTORY = ROOT / "examples" / "factory" / "acme"
+DEMO_TENANT = EXAMPLES / "demo" / "tenant.toml"
 
 
 @pytest.fixture
@@ -257,19 +253,6 @@ def test_the_session_cookie_is_secure_under_https(
 
 
 # -- the factory example --------------------------------------------------------------------
-
-
-def load_factory() -> ModuleType:
-    name = "acme_factory_example"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, FACTORY / "__init__.py", submodule_search_locations=[str(FACTORY)]
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def test_one_passkey_instance_serves_two_apps_with_their_own_stores() -> None:

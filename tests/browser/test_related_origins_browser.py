@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +21,14 @@ from typing import Any
 import pytest
 import trustme
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
 
+from tests.examples import load_spa_serve
 from tests.node_projects import npm_installed
+from tests.servers import BoundServer, ServerThreads, server_tls
+from tests.support import find_user, new_email
 
-from .conftest import launch_chromium
-from .test_spa_browser import SPA, SpaPage, load_serve, new_email
+from .conftest import chromium
+from .test_spa_browser import SPA, SpaPage
 
 pytestmark = pytest.mark.browser
 
@@ -44,28 +45,15 @@ class RelatedServers:
     stranger_origin: str  # the outlet: a client origin, not a related origin
 
     def find_user(self, email: str) -> Any:
-        users = self.api.extensions["passkey"].users
-        return users.find_user(
-            connection="Username-Password-Authentication", kind="email", value=email
-        )
+        return find_user(self.api, email)
 
 
-def _serve(host: str, port: int, holder: dict[str, Flask], tls: ssl.SSLContext) -> BaseWSGIServer:
-    return make_server(
-        host,
-        port,
-        lambda environ, respond: holder["app"](environ, respond),
-        threaded=True,
-        ssl_context=tls,
-    )
-
-
-def _bind_https_port(holder: dict[str, Flask], tls: ssl.SSLContext) -> BaseWSGIServer:
+def _bind_https_port(threads: ServerThreads, tls: ssl.SSLContext) -> BoundServer:
     """Port 443 of a loopback address no one else uses (the RP ID host's default port)."""
     for _ in range(20):
         address = f"127.{random.randint(1, 254)}.{random.randint(0, 254)}.{random.randint(1, 254)}"
         try:
-            return _serve(address, 443, holder, tls)
+            return threads.bind(address, 443, ssl_context=tls)
         except PermissionError:
             pytest.skip("binding port 443 needs root (or CAP_NET_BIND_SERVICE)")
         except OSError:
@@ -76,16 +64,12 @@ def _bind_https_port(holder: dict[str, Flask], tls: ssl.SSLContext) -> BaseWSGIS
 @pytest.fixture(scope="module")
 def related_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelatedServers]:
     npm_installed(SPA, "@auth0/auth0-spa-js")
-    serve = load_serve()
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    trustme.CA().issue_cert(RP_ID, API_HOST, SHOP_HOST, OUTLET_HOST).configure_cert(tls)
-    api: dict[str, Flask] = {}
-    pages: dict[str, Flask] = {}
-    servers = [_bind_https_port(api, tls), _serve("127.0.0.1", 0, pages, tls)]
-    api_ip = servers[0].server_address[0]
-    port = servers[1].server_port
-    shop, outlet = f"https://{SHOP_HOST}:{port}", f"https://{OUTLET_HOST}:{port}"
-    api["app"] = serve.create_api_app(
+    serve = load_spa_serve()
+    tls = server_tls(trustme.CA(), RP_ID, API_HOST, SHOP_HOST, OUTLET_HOST)
+    threads = ServerThreads()
+    api, pages = _bind_https_port(threads, tls), threads.bind("127.0.0.1", ssl_context=tls)
+    shop, outlet = f"https://{SHOP_HOST}:{pages.port}", f"https://{OUTLET_HOST}:{pages.port}"
+    api_app = serve.create_api_app(
         api_domain=API_HOST,
         rp_id=RP_ID,
         app_origins=[shop, outlet],
@@ -93,36 +77,22 @@ def related_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relate
         instance=tmp_path_factory.mktemp("related-api"),
         rate_limit="600 per minute",
     )
-    pages["app"] = serve.create_spa_app(api_domain=API_HOST)
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    for thread in threads:
-        thread.start()
-    yield RelatedServers(api["app"], str(api_ip), API_HOST, shop, outlet)
-    for server, thread in zip(servers, threads, strict=True):
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    threads.serve(api, api_app, name=f"{API_HOST}@{api.host}")
+    threads.serve(pages, serve.create_spa_app(api_domain=API_HOST), name=shop)
+    yield RelatedServers(api_app, api.host, API_HOST, shop, outlet)
+    threads.stop_all()
 
 
 @pytest.fixture(scope="module")
 def related_browser(
     related_servers: RelatedServers, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
-    rules = ", ".join(
-        [
-            *(f"MAP {host} {related_servers.api_ip}" for host in (RP_ID, API_HOST)),
-            *(f"MAP {host} 127.0.0.1" for host in (SHOP_HOST, OUTLET_HOST)),
-        ]
-    )
-    driver = launch_chromium(
-        tmp_path_factory.mktemp("related-chromium"),
-        f"--host-resolver-rules={rules}",
-        "--ignore-certificate-errors",
-    )
-    try:
+    hosts = {
+        **dict.fromkeys((RP_ID, API_HOST), related_servers.api_ip),
+        **dict.fromkeys((SHOP_HOST, OUTLET_HOST), "127.0.0.1"),
+    }
+    with chromium(tmp_path_factory.mktemp("related-chromium"), hosts) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

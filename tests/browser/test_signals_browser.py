@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from webauthn.helpers import bytes_to_base64url
+
+from tests.support import new_email
 
 from .conftest import (
     NO_AUTOFILL,
@@ -33,10 +34,6 @@ ICON_DARK = (
     "data:image/svg+xml;base64,"
     + base64.b64encode(b"<svg xmlns='http://www.w3.org/2000/svg'/>").decode()
 )
-
-
-def new_email(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def signals(page: Page, name: str) -> list[dict[str, Any]]:

@@ -13,45 +13,28 @@ screenshot of the signed-in app in ``test-artifacts/spa/``.
 
 from __future__ import annotations
 
-import importlib.util
-import ssl
-import sys
-import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import pytest
 import trustme
 from flask import Flask
 from webauthn.helpers import bytes_to_base64url
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
+from tests.examples import EXAMPLES, load_spa_serve
 from tests.node_projects import npm_installed
+from tests.servers import ServerThreads, server_tls
+from tests.support import find_user, new_email
 
-from .conftest import ARTIFACTS, RECORD_SIGNALS, ROOT, launch_chromium, save_artifacts
+from .conftest import ARTIFACTS, RECORD_SIGNALS, chromium, save_artifacts
 from .helpers import add_virtual_authenticator
 
 pytestmark = pytest.mark.browser
 
-SPA = ROOT / "examples" / "spa"
+SPA = EXAMPLES / "spa"
 API_HOST, APP_HOST, STRANGER_HOST = "login.acme.test", "app.acme.test", "evil.acme.test"
-CONNECTION = "Username-Password-Authentication"
-
-
-def load_serve() -> ModuleType:
-    """examples/spa/serve.py as a module (examples/ is no package)."""
-    name = "flask_passkey_spa_serve"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, SPA / "serve.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @dataclass
@@ -62,68 +45,42 @@ class Servers:
     stranger_origin: str
 
     def find_user(self, email: str) -> Any:
-        users = self.api.extensions["passkey"].users
-        return users.find_user(connection=CONNECTION, kind="email", value=email)
+        return find_user(self.api, email)
 
 
 @pytest.fixture(scope="session")
 def spa_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     """The API, the app on its allowed origin and the same app on an origin no client allows."""
     npm_installed(SPA, "@auth0/auth0-spa-js")
-    serve = load_serve()
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    trustme.CA().issue_cert(API_HOST, APP_HOST, STRANGER_HOST).configure_cert(tls)
-    started: list[tuple[BaseWSGIServer, threading.Thread]] = []
-
-    def bind(holder: dict[str, Flask]) -> BaseWSGIServer:
-        # Bind first (port 0: the OS picks), then build the app for the port it got.
-        server = make_server(
-            "127.0.0.1",
-            0,
-            lambda environ, respond: holder["app"](environ, respond),
-            threaded=True,
-            ssl_context=tls,
-        )
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        started.append((server, thread))
-        return server
-
-    api: dict[str, Flask] = {}
-    app: dict[str, Flask] = {}
-    stranger: dict[str, Flask] = {}
-    api_domain = f"{API_HOST}:{bind(api).server_port}"
-    app_origin = f"https://{APP_HOST}:{bind(app).server_port}"
-    stranger_origin = f"https://{STRANGER_HOST}:{bind(stranger).server_port}"
-    api["app"] = serve.create_api_app(
+    serve = load_spa_serve()
+    tls = server_tls(trustme.CA(), API_HOST, APP_HOST, STRANGER_HOST)
+    threads = ServerThreads()
+    # Bind first (port 0: the OS picks), then build the apps for the ports they got.
+    api, app, stranger = (threads.bind("127.0.0.1", ssl_context=tls) for _ in range(3))
+    api_domain = f"{API_HOST}:{api.port}"
+    app_origin = f"https://{APP_HOST}:{app.port}"
+    stranger_origin = f"https://{STRANGER_HOST}:{stranger.port}"
+    api_app = serve.create_api_app(
         api_domain=api_domain,
         rp_id="acme.test",
         app_origins=[app_origin],
         instance=tmp_path_factory.mktemp("spa-api"),
         rate_limit="600 per minute",
     )
-    app["app"] = stranger["app"] = serve.create_spa_app(api_domain=api_domain)
-    for _, thread in started:
-        thread.start()
-    yield Servers(api["app"], api_domain, app_origin, stranger_origin)
-    for server, thread in started:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    pages = serve.create_spa_app(api_domain=api_domain)
+    threads.serve(api, api_app, name=api_domain)
+    threads.serve(app, pages, name=app_origin)
+    threads.serve(stranger, pages, name=stranger_origin)
+    yield Servers(api_app, api_domain, app_origin, stranger_origin)
+    threads.stop_all()
 
 
 @pytest.fixture(scope="session")
 def spa_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Chromium that finds the test's names on 127.0.0.1 and takes the test CA's certificates."""
-    rules = ", ".join(f"MAP {host} 127.0.0.1" for host in (API_HOST, APP_HOST, STRANGER_HOST))
-    driver = launch_chromium(
-        tmp_path_factory.mktemp("spa-chromium"),
-        f"--host-resolver-rules={rules}",
-        "--ignore-certificate-errors",
-    )
-    try:
+    hosts = dict.fromkeys((API_HOST, APP_HOST, STRANGER_HOST), "127.0.0.1")
+    with chromium(tmp_path_factory.mktemp("spa-chromium"), hosts) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 class SpaPage:
@@ -225,10 +182,6 @@ def spa(
                 "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
             )
         spa_browser.get("about:blank")
-
-
-def new_email(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def test_sign_up_sign_out_and_sign_in_again(spa: SpaPage) -> None:

@@ -1,6 +1,6 @@
 """Auth0's own SDKs as test clients of a real flask-passkey server.
 
-The server is the app of ``tests.conftest.build_app`` served over HTTPS by werkzeug in a
+The server is the app of ``tests.apps.make_app`` served over HTTPS by werkzeug in a
 thread, on a free port of ``localhost``, with a certificate from a throwaway CA (trustme). The
 tenant's custom domain is ``localhost``, so the SDK's ``domain`` is ``localhost:<port>``, the
 issuer ``https://localhost:<port>/`` and passkeys are made for the origin
@@ -17,7 +17,6 @@ SDK redeems the answer.
 
 from __future__ import annotations
 
-import ssl
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,12 +26,11 @@ from typing import Any
 import pytest
 import trustme
 from flask import Flask
-from werkzeug.serving import make_server
 
 from flask_passkey.core.audiences import MY_ACCOUNT_SCOPES
 from flask_passkey.models import REFRESH_TOKEN_GRANT, WEBAUTHN_GRANT
-from tests.conftest import DB_CONNECTION, build_app, tenant_data
-from tests.servers import ServerThreads
+from tests.apps import DB_CONNECTION, make_app, tenant_data
+from tests.servers import ServerThreads, server_tls
 
 with warnings.catch_warnings():
     # The SDK's models and its Authlib warn of deprecated pydantic and httpx use on import
@@ -126,25 +124,16 @@ def sdk_server_factory(tls_ca: tuple[trustme.CA, Path]) -> Iterator[ServerFactor
     """Start servers over HTTPS on free ports; ``start(my_account_refresh=True)`` gives the
     SDK's app a refresh-token policy for the My Account API of that server's domain;
     other keyword arguments become PASSKEY_* config."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls_ca[0].issue_cert("localhost").configure_cert(context)
+    context = server_tls(tls_ca[0], "localhost")
     threads = ServerThreads()
 
     def start(*, my_account_refresh: bool = False, **config: Any) -> SdkServer:
-        holder: dict[str, Flask] = {}
         # Bind first (port 0: the OS picks), then build the app for the port it got.
-        server = make_server(
-            "localhost",
-            0,
-            lambda environ, respond: holder["app"](environ, respond),
-            threaded=True,
-            ssl_context=context,
-        )
-        port = server.server_port
-        audience = f"https://localhost:{port}/me/" if my_account_refresh else None
-        holder["app"] = build_app(tenant=sdk_tenant(my_account_audience=audience), **config)
-        threads.serve(server, name=f"sdk:{port}")
-        return SdkServer(app=holder["app"], port=port)
+        server = threads.bind("localhost", ssl_context=context)
+        audience = f"https://localhost:{server.port}/me/" if my_account_refresh else None
+        app = make_app(tenant=sdk_tenant(my_account_audience=audience), **config)
+        threads.serve(server, app, name=f"sdk:{server.port}")
+        return SdkServer(app=app, port=server.port)
 
     yield start
     threads.stop_all()

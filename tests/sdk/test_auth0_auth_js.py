@@ -23,15 +23,15 @@ from typing import Any
 import pytest
 
 from flask_passkey.testing import SoftAuthenticator
-from tests.conftest import find_user, new_email
+from tests.apps import OFFLINE
 from tests.node_projects import npm_installed
 from tests.sdk.conftest import SDK_CLIENT_ID, SDK_CLIENT_SECRET, SdkServer
+from tests.support import find_user, new_email
 
 pytestmark = pytest.mark.sdk
 
 NODE_PROJECT = Path(__file__).parent / "node"
 SCRIPT = NODE_PROJECT / "auth_js.mjs"
-OFFLINE = "openid profile email offline_access"
 
 
 class AuthJsError(Exception):

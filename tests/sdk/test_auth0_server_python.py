@@ -26,7 +26,7 @@ from auth0_server_python.error import ApiError, MyAccountApiError
 from jwcrypto import jwk
 
 from flask_passkey.testing import SoftAuthenticator
-from tests.conftest import find_user, new_email
+from tests.apps import OFFLINE
 from tests.sdk.conftest import (
     SDK_CLIENT_ID,
     SDK_CLIENT_SECRET,
@@ -36,6 +36,7 @@ from tests.sdk.conftest import (
     my_account_client,
     server_client,
 )
+from tests.support import find_user, new_email
 
 pytestmark = [
     pytest.mark.sdk,
@@ -44,7 +45,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:auth0_server_python"),
 ]
 
-OFFLINE = "openid profile email offline_access"
 READ_PASSKEYS = "read:me:authentication_methods"
 
 

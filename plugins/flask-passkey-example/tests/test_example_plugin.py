@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 import os
 from importlib.metadata import entry_points
-from typing import Any
 
 import pytest
-from flask import Flask
 
-from flask_passkey import Passkey
 from flask_passkey.errors import ConfigurationError
-from flask_passkey.testing import PasskeyFlow
+from tests.apps import make_app
+from tests.support import passkey_flow
 
 try:
     import flask_passkey_example
@@ -23,27 +21,6 @@ except ImportError:  # pragma: no cover - depends on the environment
         "flask-passkey-example is not installed: pip install -e plugins/flask-passkey-example",
         allow_module_level=True,
     )
-
-HOST = "login.example.test"
-CONNECTION = "Username-Password-Authentication"
-TENANT: dict[str, Any] = {
-    "default_domain": "example.auth0.com",
-    "custom_domains": [HOST],
-    "default_connection": CONNECTION,
-    "connections": [{"name": CONNECTION, "required_identifiers": ["email"]}],
-    "clients": [{"client_id": "spa", "connections": [CONNECTION]}],
-}
-
-
-def make_app(**config: Any) -> Flask:
-    app = Flask(__name__)
-    app.config.update(PASSKEY_TENANT=TENANT, PASSKEY_DATABASE_URL="memory://", **config)
-    Passkey(app)
-    return app
-
-
-def flow(app: Flask) -> PasskeyFlow:
-    return PasskeyFlow(app.test_client(), client_id="spa", host=HOST)
 
 
 def test_the_entry_point_registers_the_plugin() -> None:
@@ -58,7 +35,7 @@ def test_an_app_that_sets_nothing_is_unchanged(caplog: pytest.LogCaptureFixture)
     app = make_app()
     assert app.config["PASSKEY_EXAMPLE_BLOCKED_DOMAINS"] == []
     assert app.config["PASSKEY_EXAMPLE_AUDIT_LOG"] is False
-    flow(app).sign_up({"email": "ann@mailinator.com"})
+    passkey_flow(app).sign_up({"email": "ann@mailinator.com"})
     assert caplog.records == []
 
 
@@ -66,8 +43,8 @@ def test_an_app_that_sets_nothing_is_unchanged(caplog: pytest.LogCaptureFixture)
     "email", ["bot@mailinator.com", "Bot@MAILINATOR.com", "bot@eu.mailinator.com"]
 )
 def test_a_blocked_domain_or_subdomain_cannot_sign_up(email: str) -> None:
-    app = make_app(PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["Mailinator.com", "example.net"])
-    answer = flow(app).register({"email": email})
+    app = make_app(example_blocked_domains=["Mailinator.com", "example.net"])
+    answer = passkey_flow(app).register({"email": email})
     assert answer.status_code == 403
     body = answer.get_json()
     assert body.pop("request_id")
@@ -82,26 +59,24 @@ def test_a_blocked_domain_or_subdomain_cannot_sign_up(email: str) -> None:
 
 @pytest.mark.parametrize("email", ["ann@example.com", "ann@notmailinator.com"])
 def test_other_domains_sign_up_and_sign_in(email: str) -> None:
-    app = make_app(PASSKEY_EXAMPLE_BLOCKED_DOMAINS="mailinator.com, @example.net")
-    passkeys = flow(app)
+    app = make_app(example_blocked_domains="mailinator.com, @example.net")
+    passkeys = passkey_flow(app)
     passkeys.sign_up({"email": email})
     passkeys.sign_in()  # login is never filtered: the blocklist is about sign-ups
     assert len(app.extensions["passkey"].users.list_users()) == 1
 
 
 def test_the_built_in_realm_check_runs_first() -> None:
-    app = make_app(PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["mailinator.com"])
-    answer = flow(app).register({"email": "bot@mailinator.com"}, realm="nope")
+    app = make_app(example_blocked_domains=["mailinator.com"])
+    answer = passkey_flow(app).register({"email": "bot@mailinator.com"}, realm="nope")
     assert answer.status_code == 400
     assert answer.get_json()["error"] == "invalid_request"
 
 
 def test_the_audit_log_records_events_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="flask_passkey_example.audit")
-    app = make_app(
-        PASSKEY_EXAMPLE_AUDIT_LOG=True, PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["mailinator.com"]
-    )
-    passkeys = flow(app)
+    app = make_app(example_audit_log=True, example_blocked_domains=["mailinator.com"])
+    passkeys = passkey_flow(app)
     tokens = passkeys.sign_up({"email": "ann@example.com"})
     passkeys.register({"email": "bot@mailinator.com"})
 
@@ -123,19 +98,19 @@ def test_the_audit_log_records_events_without_secrets(caplog: pytest.LogCaptureF
 
 
 def test_disabling_the_plugin_by_name() -> None:
-    app = make_app(PASSKEY_DISABLED_PLUGINS=["flask_passkey_example"])
+    app = make_app(disabled_plugins=["flask_passkey_example"])
     assert app.extensions["passkey"].plugin_manager.get_plugin("flask_passkey_example") is None
     with pytest.raises(ConfigurationError, match="PASSKEY_EXAMPLE_BLOCKED_DOMAINS"):
         make_app(
-            PASSKEY_DISABLED_PLUGINS=["flask_passkey_example"],
-            PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["mailinator.com"],
+            disabled_plugins=["flask_passkey_example"],
+            example_blocked_domains=["mailinator.com"],
         )
 
 
 def test_registered_by_path_without_entry_points() -> None:
     app = make_app(
-        PASSKEY_LOAD_ENTRY_POINTS=False,
-        PASSKEY_PLUGINS=["flask_passkey_example:plugin"],
-        PASSKEY_EXAMPLE_BLOCKED_DOMAINS=["mailinator.com"],
+        load_entry_points=False,
+        plugins=["flask_passkey_example:plugin"],
+        example_blocked_domains=["mailinator.com"],
     )
-    assert flow(app).register({"email": "bot@mailinator.com"}).status_code == 403
+    assert passkey_flow(app).register({"email": "bot@mailinator.com"}).status_code == 403

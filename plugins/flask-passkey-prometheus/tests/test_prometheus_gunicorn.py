@@ -22,7 +22,9 @@ import pytest
 from flask_passkey.stores.sql import upgrade_database
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
 from prometheus_support import Scrape
-from tests.conftest import CUSTOM_DOMAIN, backend_missing, generate_rsa_pem, new_email, tenant_data
+from tests.apps import CUSTOM_DOMAIN, generate_rsa_pem, tenant_data
+from tests.databases import backend_missing
+from tests.support import new_email
 from tests.test_gunicorn_workers import (
     APP_MODULE,
     GUNICORN,

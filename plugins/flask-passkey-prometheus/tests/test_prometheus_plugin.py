@@ -27,13 +27,13 @@ from flask_passkey.stores.sessions import AuthSession
 from flask_passkey.testing import PasskeyFlow
 from prometheus_client import CollectorRegistry
 from prometheus_support import Scrape
-from tests.conftest import CUSTOM_DOMAIN, build_app, ceremony_tenant, new_email
-from tests.test_doctor import load_demo
+from tests.apps import CUSTOM_DOMAIN, ORIGIN, make_app
+from tests.examples import load_demo
+from tests.support import new_email
 
 from flask_passkey_prometheus import PrometheusPlugin, start_metrics_server
 from flask_passkey_prometheus.clients import KnownClients
 
-ORIGIN = f"https://{CUSTOM_DOMAIN}"
 WEBAUTHN = "urn:okta:params:oauth:grant-type:webauthn"
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,10 +45,9 @@ def one_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def metrics_app(*plugins: Any, **config: Any) -> Flask:
-    """An app over ceremony_tenant() with a fresh PrometheusPlugin (and ``plugins``)."""
+    """An app over tenant_data() with a fresh PrometheusPlugin (and ``plugins``)."""
     config.setdefault("rate_limit", "1000 per hour")
-    return build_app(
-        tenant=ceremony_tenant(),
+    return make_app(
         plugins=[PrometheusPlugin(CollectorRegistry()), *plugins],
         load_entry_points=False,
         **config,
@@ -207,7 +206,7 @@ def test_possible_clone_events_are_counted_by_client() -> None:
     # The event comes from clone detection (a signature counter that went back); fed here as
     # the core reports it, since this test is about the counting.
     plugin = PrometheusPlugin(CollectorRegistry())
-    app = build_app(tenant=ceremony_tenant(), plugins=[plugin], load_entry_points=False)
+    app = make_app(plugins=[plugin], load_entry_points=False)
     clone: Any = "possible_clone"
     with app.test_request_context():
         for client_id in ("spa", "not-a-client"):

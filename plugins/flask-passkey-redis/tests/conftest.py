@@ -1,36 +1,26 @@
 """Fixtures for the Redis plugin's tests: the Redis of PASSKEY_TEST_REDIS_URL and a key prefix
 unique to this test run, whose keys are deleted at the end.
 
-Test modules import helpers from ``passkey_redis_support``, never from this file: the root
-``tests/conftest.py`` is also imported as ``conftest``.
+Test modules import helpers from ``passkey_redis_support`` and the suite's own modules
+(``tests.apps``, ``tests.databases``, ``tests.servers``), never from this file.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from passkey_redis_support import LIMITER_KEYS, RedisServer, delete_keys, missing, running_redis
-
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+from passkey_redis_support import LIMITER_KEYS, RedisServer, running_redis
+from tests.databases import delete_keys, require_redis
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """PASSKEY_TEST_REDIS_URL, once it answers PING (skip, or under CI=true fail, if not)."""
-    url = os.environ.get("PASSKEY_TEST_REDIS_URL") or DEFAULT_REDIS_URL
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        missing(f"Redis at {url} (PASSKEY_TEST_REDIS_URL) is unreachable: {error}")
-    finally:
-        client.close()
-    return url
+    return require_redis()
 
 
 @pytest.fixture(scope="session")

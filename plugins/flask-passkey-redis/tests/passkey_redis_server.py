@@ -1,6 +1,6 @@
 """An app server process for the multi-process tests (not a test module).
 
-Builds the app of :func:`passkey_redis_support.make_app` with the config in the JSON of
+Builds the app of :func:`tests.apps.make_app` with the config in the JSON of
 ``PASSKEY_REDIS_TEST_APP_CONFIG``, binds a free loopback port, prints it on one line and
 serves until terminated.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 
-from passkey_redis_support import make_app
+from tests.apps import make_app
 from werkzeug.serving import make_server
 
 

@@ -1,5 +1,6 @@
-"""Helpers for the plugin's tests: a tenant, an app factory, throwaway Redis servers and app
-server processes, and an HTTP client that :class:`flask_passkey.testing.PasskeyFlow` can drive.
+"""Helpers for the plugin's tests: throwaway Redis servers and app server processes, and an
+HTTP client that :class:`flask_passkey.testing.PasskeyFlow` can drive. The apps are those of
+:func:`tests.apps.make_app`, over the suite's test tenant.
 
 The module name is unique on purpose: pytest puts this directory on ``sys.path`` beside the
 root ``tests/`` directory, so a plain ``helpers.py`` or ``conftest`` import could resolve to the
@@ -8,7 +9,6 @@ wrong file.
 
 from __future__ import annotations
 
-import copy
 import http.client
 import json
 import os
@@ -23,25 +23,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
-import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_passkey import Passkey
+from tests.apps import CUSTOM_DOMAIN
+from tests.databases import backend_missing
+from tests.servers import free_port
 
-CUSTOM_DOMAIN = "login.redis-plugin.test"
-CONNECTION = "Username-Password-Authentication"
-CLIENT_ID = "spa"
-TENANT: dict[str, Any] = {
-    "default_domain": "redis-plugin.auth0.com",
-    "custom_domains": [CUSTOM_DOMAIN],
-    "rp_name": "Redis plugin tests",
-    "default_connection": CONNECTION,
-    "connections": [{"name": CONNECTION, "required_identifiers": ["email"]}],
-    "clients": [{"client_id": CLIENT_ID, "connections": [CONNECTION]}],
-}
+from tests import ROOT
+
 #: Where flask-passkey's limiter keeps a client's counters in Redis (``limits``' prefix
 #: ``LIMITS``, flask-limiter's ``LIMITER``, the core's ``passkey``), before ``<ip>/<endpoint>/``.
 LIMITER_KEYS = "LIMITS:LIMITER/passkey/"
@@ -50,49 +42,11 @@ SERVER_SCRIPT = Path(__file__).with_name("passkey_redis_server.py")
 PROCESS_TIMEOUT = 20.0
 
 
-def missing(reason: str) -> NoReturn:
-    """Skip for want of a server or a binary, except under CI=true, where it is a failure."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: backend tests must run, not skip)", pytrace=False)
-    pytest.skip(reason)
-
-
-def make_app(**config: Any) -> Flask:
-    """An app with flask-passkey (and so, through its entry point, this plugin).
-
-    Keyword arguments are config keys as given (``PASSKEY_REDIS_URL=...``). Users live in
-    memory, never in a SQLite file.
-    """
-    app = Flask(__name__)
-    app.config.update(
-        TESTING=True, PASSKEY_TENANT=copy.deepcopy(TENANT), PASSKEY_DATABASE_URL="memory://"
-    )
-    app.config.update(config)
-    Passkey(app)
-    return app
-
-
 def client_from(app: Flask, client_ip: str) -> FlaskClient:
     """A test client whose requests come from ``client_ip``."""
     client = app.test_client()
     client.environ_base["REMOTE_ADDR"] = client_ip
     return client
-
-
-def delete_keys(client: redis.Redis, prefix: str) -> int:
-    """Delete every key starting with ``prefix``; how many there were."""
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    return len(keys)
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def free_cluster_port() -> int:
@@ -122,7 +76,7 @@ class RedisServer:
     def __init__(self, port: int, *, args: Sequence[str] = DEFAULT_ARGS) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            missing("redis-server is not installed (apt-get install redis-server)")
+            backend_missing("redis-server is not installed (apt-get install redis-server)")
         self.command = [binary, *args, "--port", str(port), "--bind", "127.0.0.1"]
         self.command += ["--daemonize", "no", "--loglevel", "warning"]
         self.port = port
@@ -249,7 +203,11 @@ class AppServer:
         self.port = 0
 
     def start(self) -> None:
-        env = {**os.environ, "PASSKEY_REDIS_TEST_APP_CONFIG": json.dumps(self.config)}
+        env = {
+            **os.environ,
+            "PASSKEY_REDIS_TEST_APP_CONFIG": json.dumps(self.config),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(SERVER_SCRIPT)], stdout=subprocess.PIPE, stderr=log, env=env

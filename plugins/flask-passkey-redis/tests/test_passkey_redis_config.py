@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from flask_passkey.errors import ConfigurationError
-from passkey_redis_support import make_app
+from tests.apps import make_app
 
 from flask_passkey_redis import CONFIG_DEFAULTS, RedisSessionStore
 from flask_passkey_redis.connection import limiter_storage_uri, parse_url
@@ -22,24 +22,24 @@ def test_declared_keys_and_defaults_are_filled_into_the_config() -> None:
 
 
 def test_empty_url_means_unset() -> None:
-    state = make_app(PASSKEY_REDIS_URL="").extensions["passkey"]
+    state = make_app(redis_url="").extensions["passkey"]
     assert not isinstance(state.sessions, RedisSessionStore)
 
 
 @pytest.mark.parametrize(
     "config",
     [
-        {"PASSKEY_REDIS_URL": "http://127.0.0.1:6379"},
-        {"PASSKEY_REDIS_URL": "redis://127.0.0.1:port/0"},
-        {"PASSKEY_REDIS_URL": 6379},
-        {"PASSKEY_REDIS_URL": "redis+sentinel://127.0.0.1:26379"},
-        {"PASSKEY_REDIS_URL": "redis+sentinel://127.0.0.1:26379/mymaster/1"},
-        {"PASSKEY_REDIS_URL": "redis+cluster://127.0.0.1"},
-        {"PASSKEY_REDIS_URL": "redis+cluster://127.0.0.1:7000/1"},
-        {"PASSKEY_REDIS_URL": "redis://127.0.0.1", "PASSKEY_REDIS_KEY_PREFIX": ""},
-        {"PASSKEY_REDIS_URL": "redis://127.0.0.1", "PASSKEY_REDIS_SOCKET_TIMEOUT": 0},
-        {"PASSKEY_REDIS_URL": "redis://127.0.0.1", "PASSKEY_REDIS_SOCKET_TIMEOUT": "2"},
-        {"PASSKEY_REDIS_URL": "redis://127.0.0.1", "PASSKEY_REDIS_SOCKET_TIMEOUT": True},
+        {"redis_url": "http://127.0.0.1:6379"},
+        {"redis_url": "redis://127.0.0.1:port/0"},
+        {"redis_url": 6379},
+        {"redis_url": "redis+sentinel://127.0.0.1:26379"},
+        {"redis_url": "redis+sentinel://127.0.0.1:26379/mymaster/1"},
+        {"redis_url": "redis+cluster://127.0.0.1"},
+        {"redis_url": "redis+cluster://127.0.0.1:7000/1"},
+        {"redis_url": "redis://127.0.0.1", "redis_key_prefix": ""},
+        {"redis_url": "redis://127.0.0.1", "redis_socket_timeout": 0},
+        {"redis_url": "redis://127.0.0.1", "redis_socket_timeout": "2"},
+        {"redis_url": "redis://127.0.0.1", "redis_socket_timeout": True},
     ],
 )
 def test_bad_configuration_fails_at_init_app(config: dict[str, Any]) -> None:
@@ -49,14 +49,14 @@ def test_bad_configuration_fails_at_init_app(config: dict[str, Any]) -> None:
 
 def test_password_is_not_repeated_in_errors() -> None:
     with pytest.raises(ConfigurationError) as raised:
-        make_app(PASSKEY_REDIS_URL="redis+cluster://:hunter2@127.0.0.1:7000/0")
+        make_app(redis_url="redis+cluster://:hunter2@127.0.0.1:7000/0")
     assert "hunter2" not in str(raised.value)
     assert "hunter2" not in repr(parse_url("redis+cluster://:hunter2@127.0.0.1:7000"))
 
 
 def test_redis_url_is_an_unknown_key_without_the_plugin() -> None:
     with pytest.raises(ConfigurationError, match="PASSKEY_REDIS_URL"):
-        make_app(PASSKEY_LOAD_ENTRY_POINTS=False, PASSKEY_REDIS_URL="redis://127.0.0.1")
+        make_app(load_entry_points=False, redis_url="redis://127.0.0.1")
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_passkey.testing import PasskeyFlow
-from passkey_redis_support import CLIENT_ID, CUSTOM_DOMAIN, RedisServer, client_from
-from passkey_redis_support import make_app as make_plugin_app
+from passkey_redis_support import RedisServer, client_from
+from tests.apps import CUSTOM_DOMAIN, make_app
 
 pytestmark = pytest.mark.redis
 
@@ -38,10 +38,10 @@ OBSERVER_COMMANDS = frozenset({"config", "echo", "info"})
 @pytest.fixture
 def redis_app(own_redis: RedisServer, tmp_path: Path) -> Iterator[Flask]:
     """Sessions and the limiter's counters in ``own_redis``; users in a SQLite file."""
-    app = make_plugin_app(
-        PASSKEY_REDIS_URL=own_redis.url,
-        PASSKEY_REDIS_KEY_PREFIX=f"{uuid.uuid4().hex}:",
-        PASSKEY_DATABASE_URL=f"sqlite:///{tmp_path / 'users.sqlite3'}",
+    app = make_app(
+        redis_url=own_redis.url,
+        redis_key_prefix=f"{uuid.uuid4().hex}:",
+        database_url=f"sqlite:///{tmp_path / 'users.sqlite3'}",
     )
     yield app
     state = app.extensions["passkey"]
@@ -98,7 +98,7 @@ def fresh_client_ip() -> str:
 
 def post_challenge(client: FlaskClient) -> Any:
     return client.post(
-        "/passkey/challenge", json={"client_id": CLIENT_ID}, headers={"Host": CUSTOM_DOMAIN}
+        "/passkey/challenge", json={"client_id": "spa"}, headers={"Host": CUSTOM_DOMAIN}
     )
 
 
@@ -133,7 +133,7 @@ def test_a_login_is_redeemed_with_three_limiter_commands_and_one_getdel(
     redis_app: Flask, own_redis: RedisServer
 ) -> None:
     flow = PasskeyFlow(
-        client_from(redis_app, fresh_client_ip()), client_id=CLIENT_ID, host=CUSTOM_DOMAIN
+        client_from(redis_app, fresh_client_ip()), client_id="spa", host=CUSTOM_DOMAIN
     )
     flow.sign_up({"email": "ann@example.com"})
     flow.sign_in()  # warm-up: the token endpoint's limiter window started

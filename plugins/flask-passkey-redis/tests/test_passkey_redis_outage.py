@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from passkey_redis_support import (
-    CLIENT_ID,
-    CUSTOM_DOMAIN,
-    RedisServer,
-    free_port,
-    make_app,
-    running_redis,
-)
+from passkey_redis_support import RedisServer, running_redis
+from tests.apps import CUSTOM_DOMAIN, make_app
+from tests.servers import free_port
 
 pytestmark = pytest.mark.redis
 
@@ -33,7 +28,7 @@ def server() -> Iterator[RedisServer]:
 
 
 def flow(app: Flask) -> PasskeyFlow:
-    return PasskeyFlow(app.test_client(), client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+    return PasskeyFlow(app.test_client(), client_id="spa", host=CUSTOM_DOMAIN)
 
 
 def assert_unavailable(response: Any) -> None:
@@ -48,7 +43,7 @@ def assert_unavailable(response: Any) -> None:
 def test_session_store_outage_answers_503_and_recovers_without_a_restart(
     server: RedisServer,
 ) -> None:
-    app = make_app(PASSKEY_REDIS_URL=server.url, PASSKEY_RATE_LIMIT_STORAGE_URI="memory://")
+    app = make_app(redis_url=server.url, rate_limit_storage_uri="memory://")
     passkey = flow(app)
     assert passkey.challenge().status_code == 200
 
@@ -62,7 +57,7 @@ def test_session_store_outage_answers_503_and_recovers_without_a_restart(
 
 
 def test_token_exchange_during_an_outage_answers_503(server: RedisServer) -> None:
-    app = make_app(PASSKEY_REDIS_URL=server.url, PASSKEY_RATE_LIMIT_STORAGE_URI="memory://")
+    app = make_app(redis_url=server.url, rate_limit_storage_uri="memory://")
     passkey = flow(app)
     started = passkey.register({"email": "ann@example.com"}).get_json()
     credential = SoftAuthenticator().create(
@@ -80,7 +75,7 @@ def test_token_exchange_during_an_outage_answers_503(server: RedisServer) -> Non
 
 def test_app_starts_while_redis_is_down_and_serves_once_it_is_up() -> None:
     server = RedisServer(free_port())
-    app = make_app(PASSKEY_REDIS_URL=server.url, PASSKEY_RATE_LIMIT_STORAGE_URI="memory://")
+    app = make_app(redis_url=server.url, rate_limit_storage_uri="memory://")
     passkey = flow(app)
     assert_unavailable(passkey.challenge())
     try:
@@ -96,9 +91,9 @@ def test_frozen_redis_answers_503_after_the_socket_timeout(
 ) -> None:
     # With the limiter on the same Redis, its URI carries the same socket timeouts.
     app = make_app(
-        PASSKEY_REDIS_URL=server.url,
-        PASSKEY_REDIS_SOCKET_TIMEOUT=0.5,
-        PASSKEY_RATE_LIMIT_STORAGE_URI=limiter_storage,
+        redis_url=server.url,
+        redis_socket_timeout=0.5,
+        rate_limit_storage_uri=limiter_storage,
     )
     passkey = flow(app)
     assert passkey.challenge().status_code == 200
@@ -118,7 +113,7 @@ def test_frozen_redis_answers_503_after_the_socket_timeout(
 def test_limiter_storage_outage_answers_503_too(server: RedisServer) -> None:
     # The limiter's counters in the same dead Redis: flask-passkey has flask-limiter wrap
     # storage errors in limits.errors.StorageError and answers those 503 as well.
-    app = make_app(PASSKEY_REDIS_URL=server.url)
+    app = make_app(redis_url=server.url)
     passkey = flow(app)
     assert passkey.challenge().status_code == 200
 

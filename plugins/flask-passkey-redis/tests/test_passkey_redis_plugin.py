@@ -11,14 +11,8 @@ import redis
 from flask import Flask
 from flask_passkey.testing import DPoPKey, PasskeyFlow
 from limits.storage import MemoryStorage, RedisStorage
-from passkey_redis_support import (
-    CLIENT_ID,
-    CUSTOM_DOMAIN,
-    LIMITER_KEYS,
-    RedisServer,
-    client_from,
-    make_app,
-)
+from passkey_redis_support import LIMITER_KEYS, RedisServer, client_from
+from tests.apps import CUSTOM_DOMAIN, make_app
 
 from flask_passkey_redis import RedisSessionStore, plugin
 
@@ -28,12 +22,12 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 def redis_config(redis_url: str, key_prefix: str) -> dict[str, Any]:
     """Config for an app on the test Redis, its session keys under the test's prefix."""
-    return {"PASSKEY_REDIS_URL": redis_url, "PASSKEY_REDIS_KEY_PREFIX": key_prefix}
+    return {"redis_url": redis_url, "redis_key_prefix": key_prefix}
 
 
 def post_challenge(app: Flask, client_ip: str = "192.0.2.1") -> Any:
     return client_from(app, client_ip).post(
-        "/passkey/challenge", json={"client_id": CLIENT_ID}, headers={"Host": CUSTOM_DOMAIN}
+        "/passkey/challenge", json={"client_id": "spa"}, headers={"Host": CUSTOM_DOMAIN}
     )
 
 
@@ -64,7 +58,7 @@ def test_app_with_a_redis_url_keeps_sessions_and_limits_in_redis(
 
 
 def test_sessions_and_limits_go_to_the_database_the_url_names(own_redis: RedisServer) -> None:
-    app = make_app(PASSKEY_REDIS_URL=f"redis://127.0.0.1:{own_redis.port}/3")
+    app = make_app(redis_url=f"redis://127.0.0.1:{own_redis.port}/3")
     database_3 = redis.Redis(port=own_redis.port, db=3, socket_timeout=1)
     database_0 = own_redis.client()
     try:
@@ -83,7 +77,7 @@ def test_sessions_and_limits_go_to_the_database_the_url_names(own_redis: RedisSe
 
 
 def test_app_without_a_redis_url_is_unchanged_by_the_plugin() -> None:
-    without_plugin = make_app(PASSKEY_LOAD_ENTRY_POINTS=False).extensions["passkey"]
+    without_plugin = make_app(load_entry_points=False).extensions["passkey"]
     app = make_app()
     state = app.extensions["passkey"]
 
@@ -95,15 +89,13 @@ def test_app_without_a_redis_url_is_unchanged_by_the_plugin() -> None:
 
 
 def test_explicit_limiter_storage_wins_over_the_plugins(redis_config: dict[str, Any]) -> None:
-    state = make_app(**redis_config, PASSKEY_RATE_LIMIT_STORAGE_URI="memory://").extensions[
-        "passkey"
-    ]
+    state = make_app(**redis_config, rate_limit_storage_uri="memory://").extensions["passkey"]
     assert isinstance(state.sessions, RedisSessionStore)
     assert isinstance(state.limiter.storage, MemoryStorage)
 
 
 def test_plugin_can_be_blocked_by_name() -> None:
-    state = make_app(PASSKEY_DISABLED_PLUGINS=["redis"]).extensions["passkey"]
+    state = make_app(disabled_plugins=["redis"]).extensions["passkey"]
     assert state.plugin_manager.get_plugin("redis") is None
     assert not isinstance(state.sessions, RedisSessionStore)
 
@@ -111,8 +103,8 @@ def test_plugin_can_be_blocked_by_name() -> None:
 def test_plugin_can_be_named_in_passkey_plugins_instead(redis_config: dict[str, Any]) -> None:
     state = make_app(
         **redis_config,
-        PASSKEY_LOAD_ENTRY_POINTS=False,
-        PASSKEY_PLUGINS=["flask_passkey_redis:plugin"],
+        load_entry_points=False,
+        plugins=["flask_passkey_redis:plugin"],
     ).extensions["passkey"]
     assert isinstance(state.sessions, RedisSessionStore)
 
@@ -121,7 +113,7 @@ def test_sign_up_and_sign_in_with_sessions_in_redis(
     redis_config: dict[str, Any], redis_client: redis.Redis, key_prefix: str, client_ip: str
 ) -> None:
     app = make_app(**redis_config)
-    flow = PasskeyFlow(client_from(app, client_ip), client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+    flow = PasskeyFlow(client_from(app, client_ip), client_id="spa", host=CUSTOM_DOMAIN)
 
     assert flow.sign_up({"email": "ann@example.com"})["id_token"]
     assert flow.sign_in()["id_token"]
@@ -136,9 +128,9 @@ def test_dpop_proofs_are_remembered_in_redis_so_a_replay_is_refused_by_any_app(
     first, second = make_app(**redis_config), make_app(**redis_config)
     origin = f"https://{CUSTOM_DOMAIN}"
     proof = DPoPKey().proof("POST", f"{origin}/oauth/token")
-    grant = {"grant_type": "urn:okta:params:oauth:grant-type:webauthn", "client_id": CLIENT_ID}
+    grant = {"grant_type": "urn:okta:params:oauth:grant-type:webauthn", "client_id": "spa"}
     headers = {"Host": CUSTOM_DOMAIN, "DPoP": proof}
-    flow = PasskeyFlow(client_from(first, client_ip), client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+    flow = PasskeyFlow(client_from(first, client_ip), client_id="spa", host=CUSTOM_DOMAIN)
     started = flow.register({"email": "dpop@example.com"}).get_json()
     created = flow.authenticator.create(started["authn_params_public_key"], origin=origin)
     signed_up = client_from(first, client_ip).post(

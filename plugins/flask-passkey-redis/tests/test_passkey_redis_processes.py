@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from flask_passkey.testing import PasskeyFlow, SoftAuthenticator
-from passkey_redis_support import CLIENT_ID, CUSTOM_DOMAIN, AppServer, HttpClient
+from passkey_redis_support import AppServer, HttpClient
+from tests.apps import CUSTOM_DOMAIN
 
 pytestmark = pytest.mark.redis
 
@@ -25,11 +26,11 @@ def ports(
     prefix = f"{run_prefix}processes:"
     files = tmp_path_factory.mktemp("app-servers")
     config = {
-        "PASSKEY_DATABASE_URL": f"sqlite:///{files / 'users.sqlite3'}",
-        "PASSKEY_REDIS_URL": redis_url,
-        "PASSKEY_REDIS_KEY_PREFIX": prefix,
-        "PASSKEY_RATE_LIMIT": f"{LIMIT} per minute",
-        "PASSKEY_TRUSTED_PROXIES": 1,
+        "database_url": f"sqlite:///{files / 'users.sqlite3'}",
+        "redis_url": redis_url,
+        "redis_key_prefix": prefix,
+        "rate_limit": f"{LIMIT} per minute",
+        "trusted_proxies": 1,
     }
     servers = [AppServer(config, files / f"server-{n}.log") for n in (1, 2)]
     try:
@@ -43,7 +44,7 @@ def ports(
 
 def test_per_ip_limit_holds_across_two_processes(ports: list[int], client_ip: str) -> None:
     http = HttpClient(ports, forwarded_for=client_ip)
-    body = {"client_id": CLIENT_ID}
+    body = {"client_id": "spa"}
 
     allowed = [http.post("/passkey/challenge", json=body) for _ in range(LIMIT)]
     refused = [http.post("/passkey/challenge", json=body) for _ in range(len(ports))]
@@ -64,9 +65,9 @@ def test_another_client_address_has_its_own_counter(
 ) -> None:
     first = HttpClient(ports, forwarded_for=new_client_ip())
     for _ in range(LIMIT + 1):
-        first.post("/passkey/challenge", json={"client_id": CLIENT_ID})
+        first.post("/passkey/challenge", json={"client_id": "spa"})
     second = HttpClient(ports, forwarded_for=new_client_ip())
-    assert second.post("/passkey/challenge", json={"client_id": CLIENT_ID}).status_code == 200
+    assert second.post("/passkey/challenge", json={"client_id": "spa"}).status_code == 200
 
 
 def test_ceremonies_started_on_one_process_finish_on_the_other(
@@ -79,10 +80,10 @@ def test_ceremonies_started_on_one_process_finish_on_the_other(
     back = HttpClient(ports[::-1], forwarded_for=client_ip)
 
     signed_up = PasskeyFlow(
-        forth, client_id=CLIENT_ID, host=CUSTOM_DOMAIN, authenticator=authenticator
+        forth, client_id="spa", host=CUSTOM_DOMAIN, authenticator=authenticator
     ).sign_up({"email": f"{secrets.token_hex(4)}@example.com"})
     signed_in = PasskeyFlow(
-        back, client_id=CLIENT_ID, host=CUSTOM_DOMAIN, authenticator=authenticator
+        back, client_id="spa", host=CUSTOM_DOMAIN, authenticator=authenticator
     ).sign_in()
 
     assert signed_up["id_token"]
@@ -94,7 +95,7 @@ def test_auth_session_redeemed_on_one_process_is_refused_on_the_other(
     ports: list[int], client_ip: str
 ) -> None:
     http = HttpClient(ports, forwarded_for=client_ip)
-    passkey = PasskeyFlow(http, client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+    passkey = PasskeyFlow(http, client_id="spa", host=CUSTOM_DOMAIN)
     started = passkey.register({"email": f"{secrets.token_hex(4)}@example.com"}).get_json()
     credential = SoftAuthenticator().create(
         started["authn_params_public_key"], origin=f"https://{CUSTOM_DOMAIN}"

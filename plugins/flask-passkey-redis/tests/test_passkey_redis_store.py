@@ -11,7 +11,8 @@ import pytest
 import redis
 from flask_passkey.errors import BackendUnavailable
 from flask_passkey.testing.store_contract import NOW, SessionStoreContract, new_session
-from passkey_redis_support import RedisServer, free_port
+from passkey_redis_support import RedisServer
+from tests.servers import free_port
 
 from flask_passkey_redis import RedisSessionStore
 from flask_passkey_redis.connection import client_factory, parse_url

@@ -10,15 +10,9 @@ import pytest
 from flask_passkey.testing import PasskeyFlow
 from flask_passkey.testing.store_contract import SessionStoreContract
 from limits.storage import RedisClusterStorage, RedisSentinelStorage
-from passkey_redis_support import (
-    CLIENT_ID,
-    CUSTOM_DOMAIN,
-    RedisServer,
-    free_cluster_port,
-    free_port,
-    make_app,
-    wait_until,
-)
+from passkey_redis_support import RedisServer, free_cluster_port, wait_until
+from tests.apps import CUSTOM_DOMAIN, make_app
+from tests.servers import free_port
 
 from flask_passkey_redis import RedisSessionStore
 from flask_passkey_redis.connection import client_factory, parse_url
@@ -99,12 +93,12 @@ class TestRedisSentinelSessionStoreContract(SessionStoreContract):
 def test_app_on_a_cluster_or_sentinel_url_signs_up_and_limits_there(
     request: pytest.FixtureRequest, url_fixture: str, storage_type: type
 ) -> None:
-    app = make_app(PASSKEY_REDIS_URL=request.getfixturevalue(url_fixture))
+    app = make_app(redis_url=request.getfixturevalue(url_fixture))
     state = app.extensions["passkey"]
     assert isinstance(state.sessions, RedisSessionStore)
     assert type(state.limiter.storage) is storage_type  # limits' own
 
-    passkey = PasskeyFlow(app.test_client(), client_id=CLIENT_ID, host=CUSTOM_DOMAIN)
+    passkey = PasskeyFlow(app.test_client(), client_id="spa", host=CUSTOM_DOMAIN)
     assert passkey.sign_up({"email": "ann@example.com"})["id_token"]
     response = passkey.challenge()
 
