@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 
-from flask import Config, Flask, Response, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 
 from flask_passkey.config import Settings
 from flask_passkey.errors import ConfigurationError
+from flask_passkey.web.flask_limiter_4 import init_app_without_host_config
 from flask_passkey.web.proxy import client_bucket_func
 
 #: The limiter's storage when neither the configuration nor a plugin names one.
@@ -27,7 +27,6 @@ DEFAULT_STORAGE_URI = "memory://"
 #: The former default (an in-process storage of this package's own), read as ``memory://`` so
 #: that configurations naming it keep working.
 RETIRED_MEMORY_URI = "passkey+memory://"
-_HOST_PREFIX = "RATELIMIT_"
 
 
 def storage_uri(uri: str) -> str:
@@ -87,8 +86,7 @@ def create_limiter(
         application_limits_exempt_when=_always,
     )
     limiter.request_filter(lambda: request.blueprint not in limited)
-    with _host_limiter_config_hidden(app.config):
-        limiter.init_app(app)
+    init_app_without_host_config(limiter, app)
     app.after_request(write_limit_headers(limiter))
     return limiter
 
@@ -129,22 +127,3 @@ def write_limit_headers(limiter: Limiter) -> Callable[[Response], Response]:
 def _seconds(retry_after: str | None) -> int:
     """A ``Retry-After`` in seconds, as this package writes it; 0 for none."""
     return int(retry_after) if retry_after is not None and retry_after.isdigit() else 0
-
-
-@contextmanager
-def _host_limiter_config_hidden(config: Config) -> Iterator[None]:
-    """Keep the host's ``RATELIMIT_*`` settings (meant for its own limiter) away from ours, and
-    ours away from the host's config.
-
-    flask-limiter's ``init_app`` has no way to ignore the app's config: it reads
-    ``RATELIMIT_ENABLED``, ``RATELIMIT_STORAGE_OPTIONS``, ``RATELIMIT_META`` and the in-memory
-    fallback whatever the constructor says, and writes ``RATELIMIT_ENABLED`` for a limiter the
-    host creates later.
-    """
-    hidden = {key: config.pop(key) for key in list(config) if key.startswith(_HOST_PREFIX)}
-    try:
-        yield
-    finally:
-        for key in [key for key in config if key.startswith(_HOST_PREFIX)]:
-            del config[key]
-        config.update(hidden)
