@@ -45,10 +45,12 @@ _FILL_USERS = sa.text(
 _FILL_CREDENTIALS = sa.text(
     """
     INSERT INTO credentials (id, user_id, public_key, sign_count, backup_eligible, backed_up,
-                             transports, aaguid, rp_id, name, created_at, last_used_at)
+                             transports, aaguid, rp_id, name, created_at, last_used_at,
+                             hardware_attested)
     SELECT sha256(('credential-' || n)::bytea), 'synthetic|' || n,
            decode(:public_key, 'hex'), 0, true, true, '["internal", "hybrid"]',
-           '00000000-0000-0000-0000-000000000000', 'login.bench.test', '', 1700000000 + n, NULL
+           '00000000-0000-0000-0000-000000000000', 'login.bench.test', '', 1700000000 + n, NULL,
+           false
     FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
     """
 )
