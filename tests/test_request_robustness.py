@@ -168,3 +168,19 @@ def test_deleting_the_passkey_ends_the_refresh_tokens_it_signed_in(app: Flask) -
     response = refresh(app.test_client(), tokens["refresh_token"])
 
     assert_oauth_error(response, 400, "invalid_grant")
+
+
+@pytest.mark.parametrize("path", ["/passkey/challenge", "/oauth/token"])
+@pytest.mark.parametrize("authorization", ["Basic \x80", "Basic \x80\x81=="])
+def test_basic_credentials_werkzeug_cannot_decode_get_a_json_400(
+    path: str, authorization: str
+) -> None:
+    app = make_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # a crash would be a 500 here, not a raise
+    response = app.test_client().post(
+        path,
+        json={"client_id": "spa", "grant_type": WEBAUTHN_GRANT},
+        headers={"Host": CUSTOM_DOMAIN, "Authorization": authorization},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from flask_limiter import RateLimitExceeded
 from limits.errors import StorageError
+from werkzeug.datastructures import Authorization
 from werkzeug.exceptions import BadHost, HTTPException, InternalServerError, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -136,12 +137,17 @@ def register_error_handlers(
 
 def _authorization_sent() -> bool:
     """Whether the request sent an ``Authorization`` header werkzeug can read. One it cannot
-    (werkzeug raises ValueError for Basic credentials that are not ASCII base64) counts as
-    none: reading it must not turn the error being answered into another."""
+    counts as none: reading it must not turn the error being answered into another."""
+    return readable_authorization() is not None
+
+
+def readable_authorization() -> Authorization | None:
+    """``request.authorization``, or None for a header werkzeug cannot read (it raises
+    ValueError for Basic credentials that are not ASCII base64)."""
     try:
-        return request.authorization is not None
+        return request.authorization
     except ValueError:
-        return False
+        return None
 
 
 def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:

@@ -41,6 +41,7 @@ from flask_passkey.web.blueprint import (
     CLIENT_ID,
     USERINFO_BLUEPRINT_NAME,
     event_endpoint,
+    readable_authorization,
 )
 from flask_passkey.web.discovery_views import DISCOVERY_BLUEPRINT_NAME
 
@@ -163,8 +164,9 @@ def _requesting_client_id(max_body_size: int) -> str | None:
         named = g.get(CLIENT_ID)
         if isinstance(named, str):
             return named
-        if request.authorization is not None and request.authorization.type == "basic":
-            return request.authorization.username
+        basic = readable_authorization()
+        if basic is not None and basic.type == "basic":
+            return basic.username
         return _text(_body(max_body_size).get("client_id"))
     authorization = request.headers.get("Authorization", "")
     scheme, _, token = authorization.partition(" ")

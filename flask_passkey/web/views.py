@@ -210,7 +210,10 @@ def _client_fields(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _client_credentials(body: dict[str, Any]) -> tuple[str, str | None, SecretSource]:
-    auth = request.authorization
+    try:
+        auth = request.authorization
+    except ValueError:  # Basic credentials that are not ASCII base64
+        raise InvalidRequest("Malformed HTTP Basic credentials.") from None
     if auth is not None and auth.type == "basic":
         basic_id = unquote_plus(auth.username or "")
         if body.get("client_secret") is not None:
