@@ -86,8 +86,6 @@ def register_error_handlers(
     @bp.errorhandler(PasskeyError)
     def passkey_error(error: PasskeyError) -> tuple[Response, int, dict[str, str]]:
         rid = request_id()
-        if error.detail is not None:
-            logger.warning("passkey request_id=%r %s: %r", rid, error.error, error.detail)
         rejected = PasskeyEvent(
             name=rejection_name(error),
             endpoint=event_endpoint(),
@@ -105,16 +103,7 @@ def register_error_handlers(
             state.emit(
                 replace(rejected, name="lockout_started", error=None, description=description)
             )
-        headers = NO_STORE | error.headers(authorization_header=_authorization_sent())
-        body: dict[str, Any] = error.to_dict() | {"request_id": rid}
-        if problem_details:
-            body |= {
-                "type": f"urn:flask-passkey:error:{error.error}",
-                "title": HTTP_STATUS_CODES.get(error.status, "Error"),
-                "status": error.status,
-                "detail": error.description,
-            }
-        return jsonify(body), error.status, headers
+        return error_answer(error, problem_details=problem_details)
 
     @bp.errorhandler(RateLimitExceeded)
     def rate_limited(error: RateLimitExceeded) -> tuple[Response, int, dict[str, str]]:
@@ -133,6 +122,27 @@ def register_error_handlers(
     def server_error(error: InternalServerError) -> tuple[Response, int, dict[str, str]]:
         # Flask has already logged the original exception; the client gets JSON, not HTML.
         return passkey_error(ServerError())
+
+
+def error_answer(
+    error: PasskeyError, *, problem_details: bool = False
+) -> tuple[Response, int, dict[str, str]]:
+    """The JSON answer for ``error``: ``error``, ``error_description`` and the request id (with
+    RFC 7807 members when ``problem_details``), its status, ``Cache-Control: no-store`` and the
+    error's own headers. Its detail, which the caller is not told, goes to the log."""
+    rid = request_id()
+    if error.detail is not None:
+        logger.warning("passkey request_id=%r %s: %r", rid, error.error, error.detail)
+    headers = NO_STORE | error.headers(authorization_header=_authorization_sent())
+    body: dict[str, Any] = error.to_dict() | {"request_id": rid}
+    if problem_details:
+        body |= {
+            "type": f"urn:flask-passkey:error:{error.error}",
+            "title": HTTP_STATUS_CODES.get(error.status, "Error"),
+            "status": error.status,
+            "detail": error.description,
+        }
+    return jsonify(body), error.status, headers
 
 
 def _authorization_sent() -> bool:
@@ -173,7 +183,12 @@ def read_body(max_body_size: int, *, form_allowed: bool = False) -> Any:
 def request_url(passkey_request: PasskeyRequest) -> str:
     """The URL of the request as clients are told to write it (a DPoP proof's ``htu``): the
     https origin of its custom domain, the path, no query."""
-    return passkey_request.origin + request.script_root + request.path
+    return url_on(passkey_request.origin)
+
+
+def url_on(origin: str) -> str:
+    """The request's URL on ``origin`` (an https origin): the path, no query."""
+    return origin + request.script_root + request.path
 
 
 def dpop_proof() -> str | None:

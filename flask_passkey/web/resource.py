@@ -12,26 +12,23 @@ and no event is emitted: the route is the host app's, not one of flask-passkey's
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from flask import Response, current_app, g, jsonify, request
+from flask import current_app, g, request
 from werkzeug.local import LocalProxy
 
 from flask_passkey.core.access import AccessToken, Presented, require_scopes
 from flask_passkey.core.passkey_request import https_origin
 from flask_passkey.errors import BackendUnavailable, PasskeyError, TemporarilyUnavailable
-from flask_passkey.web.blueprint import NO_STORE, dpop_proof
+from flask_passkey.web.blueprint import dpop_proof, error_answer, url_on
 from flask_passkey.web.proxy import request_host
-from flask_passkey.web.request_ids import request_id
 
 if TYPE_CHECKING:
     from flask_passkey.extension import PasskeyState
 
-logger = logging.getLogger("flask_passkey")
 #: flask.g attribute: the access token the request's protected view accepted.
 _TOKEN = "passkey_access_token"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,9 +94,9 @@ def protect(view: F, requirement: Requirement, state: Callable[[], PasskeyState]
         try:
             token = accepted_token(state(), requirement)
         except BackendUnavailable:
-            return error_response(TemporarilyUnavailable())
+            return error_answer(TemporarilyUnavailable())
         except PasskeyError as error:
-            return error_response(error)
+            return error_answer(error)
         setattr(g, _TOKEN, token)
         return current_app.ensure_sync(view)(*args, **kwargs)
 
@@ -121,21 +118,8 @@ def accepted_token(state: PasskeyState, requirement: Requirement) -> AccessToken
         authorization=request.headers.get("Authorization"),
         dpop=dpop_proof(),
         method=request.method,
-        url=origin + request.script_root + request.path,
+        url=url_on(origin),
     )
     token = state.access.verify(presented, issuer=f"{origin}/", audience=audiences)
     require_scopes(token, requirement.scopes)
     return token
-
-
-def error_response(error: PasskeyError) -> Response:
-    """The API's JSON error for ``error``, with its status and its own headers (the
-    ``WWW-Authenticate`` challenge)."""
-    rid = request_id()
-    if error.detail is not None:
-        logger.warning("passkey request_id=%r %s: %r", rid, error.error, error.detail)
-    response = jsonify(error.to_dict() | {"request_id": rid})
-    response.status_code = error.status
-    response.headers.update(NO_STORE)
-    response.headers.update(error.headers(authorization_header="Authorization" in request.headers))
-    return response
