@@ -56,6 +56,7 @@ from flask_passkey.models import (
     Tenant,
     User,
 )
+from flask_passkey.stores.limit_counters import LimitWindow, RememberingStorage
 from flask_passkey.stores.sessions import AuthSession, SessionStore
 from flask_passkey.stores.users import (
     CredentialTaken,
@@ -101,6 +102,7 @@ __all__ = [
     "InvalidScope",
     "InvalidToken",
     "IosApp",
+    "LimitWindow",
     "NotFound",
     "Organization",
     "Passkey",
@@ -109,6 +111,7 @@ __all__ = [
     "PasskeyRequest",
     "RefreshGrant",
     "RefreshTokenPolicy",
+    "RememberingStorage",
     "SecretSource",
     "SessionStore",
     "SigningKey",

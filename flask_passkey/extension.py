@@ -47,7 +47,11 @@ from flask_passkey.web.cors import install_cors
 from flask_passkey.web.discovery_views import DISCOVERY_BLUEPRINT_NAME
 from flask_passkey.web.lockout import Lockout, create_lockout
 from flask_passkey.web.proxy import client_address_func
-from flask_passkey.web.ratelimit import DEFAULT_STORAGE_URI, create_limiter, storage_uri
+from flask_passkey.web.ratelimit import (
+    DEFAULT_STORAGE_URI,
+    create_limiter,
+    forget_hits_after_each_request,
+)
 from flask_passkey.web.resource import Requirement, protect
 from flask_passkey.web.views import create_blueprints
 
@@ -83,13 +87,14 @@ class PasskeyState:
         self._event_hook = self.plugin_manager.hook.passkey_event
         self._claims_hook = self.plugin_manager.hook.passkey_token_claims
 
-    def emit(self, event: PasskeyEvent) -> None:
+    def emit(self, event: PasskeyEvent, *, detailed: bool = False) -> None:
         """Send ``event`` to every ``passkey_event`` plugin. A plugin that raises is logged and
         ignored: by the time an event fires the work is done, and an audit hook must not turn
         it into a failure. Events emitted while handling a request get its details
-        (:func:`~flask_passkey.web.blueprint.with_request_details`)."""
+        (:func:`~flask_passkey.web.blueprint.with_request_details`) unless ``detailed`` says
+        the caller made the event with them."""
         try:
-            if has_request_context():
+            if not detailed and has_request_context():
                 event = with_request_details(event)
             self._event_hook(event=event)
         except Exception:
@@ -310,6 +315,7 @@ class Passkey:
             ),
         )
         app.extensions[EXTENSION_KEY] = state
+        forget_hits_after_each_request(app)
         blueprints = [*create_blueprints(state), create_account_blueprint(state)]
         for blueprint in blueprints:
             app.register_blueprint(blueprint)
@@ -323,9 +329,9 @@ class Passkey:
 
 def _limiter_storage(app: Flask, settings: Settings, manager: pluggy.PluginManager) -> str:
     if settings.rate_limit_storage_uri is not None:
-        return storage_uri(settings.rate_limit_storage_uri)
+        return settings.rate_limit_storage_uri
     provided: str | None = manager.hook.passkey_rate_limit_storage(app=app)
-    return storage_uri(provided) if provided else DEFAULT_STORAGE_URI
+    return provided or DEFAULT_STORAGE_URI
 
 
 def _merged_config_defaults(manager: pluggy.PluginManager) -> dict[str, Any]:

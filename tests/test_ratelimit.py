@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage
 
 from flask_passkey import ConfigurationError, hookimpl
+from flask_passkey.stores.limit_counters import MemoryCounters
 from tests.apps import CUSTOM_DOMAIN, DEFAULT_DOMAIN, make_app, tenant_data
 from tests.support import post_challenge, stable_error
 
@@ -262,40 +264,39 @@ def test_storage_failing_after_the_request_was_let_in_leaves_the_answer_alone() 
 # -- storage -----------------------------------------------------------------------------------
 
 
-def test_the_default_storage_is_limits_in_process_storage() -> None:
-    limiter = make_app().extensions["passkey"].limiter
+def test_the_default_storage_counts_in_this_process_without_a_thread() -> None:
+    threads = threading.active_count()
+    client = limited("2 per hour")
 
-    assert type(limiter.storage) is MemoryStorage
+    assert type(client.application.extensions["passkey"].limiter.storage) is MemoryCounters
+    assert [post_challenge(client).status_code for _ in range(3)] == [200, 200, 429]
+    assert threading.active_count() == threads
 
 
-class FormerDefaultStorage:
+class PluginStorage:
     @hookimpl
     def passkey_rate_limit_storage(self, app: Any) -> str:
-        return "passkey+memory://"
+        return "memory://"
 
 
 @pytest.mark.parametrize(
     "config",
     [
-        pytest.param({"rate_limit_storage_uri": "passkey+memory://"}, id="configured"),
-        pytest.param({"plugins": [FormerDefaultStorage()]}, id="from-a-plugin"),
+        pytest.param({"rate_limit_storage_uri": "memory://"}, id="configured"),
+        pytest.param({"plugins": [PluginStorage()]}, id="from-a-plugin"),
     ],
 )
-def test_the_former_default_storage_uri_is_read_as_memory(config: dict[str, Any]) -> None:
-    with pytest.warns(DeprecationWarning, match="'passkey\\+memory://' is now limits' own"):
-        client = limited("1 per hour", **config)
+def test_limits_own_storages_serve_when_named(config: dict[str, Any]) -> None:
+    client = limited("1 per hour", **config)
 
     assert type(client.application.extensions["passkey"].limiter.storage) is MemoryStorage
-    assert [post_challenge(client).status_code for _ in range(2)] == [200, 429]
+    responses = [post_challenge(client) for _ in range(2)]
+    assert [response.status_code for response in responses] == [200, 429]
+    assert responses[0].headers["X-RateLimit-Remaining"] == "0"
 
 
-def test_the_former_default_storage_uri_serves_the_lockout_without_the_rate_limit() -> None:
-    with pytest.warns(DeprecationWarning, match="passkey\\+memory://"):
-        app = make_app(
-            rate_limit_enabled=False,
-            lockout="2 per hour",
-            rate_limit_storage_uri="passkey+memory://",
-        )
+def test_the_default_storage_serves_the_lockout_without_the_rate_limit() -> None:
+    app = make_app(rate_limit_enabled=False, lockout="2 per hour")
 
     assert app.extensions["passkey"].lockout is not None
 

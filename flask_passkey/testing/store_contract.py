@@ -1,4 +1,6 @@
-"""The contract every session store and user store must keep, as reusable pytest test classes.
+"""The contract every session store, user store and limiter storage
+(:class:`~flask_passkey.stores.limit_counters.RememberingStorage`) must keep, as reusable pytest
+test classes.
 
 Subclass a contract in a test module (name the subclass ``Test...``) and give it a ``store``
 fixture that returns a new, empty store::
@@ -30,6 +32,8 @@ from typing import Any, TypeVar
 import pytest
 
 from flask_passkey.models import Credential, Identifier, User
+from flask_passkey.stores import limit_counters
+from flask_passkey.stores.limit_counters import RememberingStorage, forget_hits
 from flask_passkey.stores.sessions import AuthSession, SessionStore
 from flask_passkey.stores.users import (
     CredentialTaken,
@@ -41,6 +45,7 @@ from flask_passkey.stores.users import (
 
 __all__ = [
     "NOW",
+    "LimitStorageContract",
     "SessionStoreContract",
     "UserStoreContract",
     "new_credential",
@@ -648,3 +653,90 @@ class UserStoreContract:
         assert store.add_first_signing_key(second) is False
 
         assert store.signing_keys() == [first]
+
+
+class LimitStorageContract:
+    """What a :class:`~flask_passkey.stores.limit_counters.RememberingStorage` promises: fixed
+    windows counted atomically, ended windows starting over, and reads of a counter this thread
+    has just hit answered from the hit until
+    :func:`~flask_passkey.stores.limit_counters.forget_hits`.
+
+    The ``storage`` fixture returns a new storage whose counters are all empty.
+    """
+
+    KEY = "LIMITER/192.0.2.1/passkey.challenge/5/1/minute"
+
+    @pytest.fixture(autouse=True)
+    def _forget_hits(self) -> Any:
+        forget_hits()
+        yield
+        forget_hits()
+
+    def test_hits_count_up_in_one_window(self, storage: RememberingStorage) -> None:
+        before = time.time()
+        assert [storage.incr(self.KEY, 60) for _ in range(3)] == [1, 2, 3]
+        assert storage.incr(self.KEY, 60, amount=2) == 5
+        assert storage.get(self.KEY) == 5
+        assert before + 59 <= storage.get_expiry(self.KEY) <= time.time() + 60.5
+
+    def test_a_counter_never_hit_is_zero_and_resets_now(self, storage: RememberingStorage) -> None:
+        before = time.time()
+        assert storage.get(self.KEY) == 0
+        assert before <= storage.get_expiry(self.KEY) <= time.time() + 1
+
+    def test_an_ended_window_starts_over(self, storage: RememberingStorage) -> None:
+        storage.incr(self.KEY, 1)
+        storage.incr(self.KEY, 1)
+        time.sleep(1.1)
+        forget_hits()
+
+        assert storage.get(self.KEY) == 0
+        assert storage.incr(self.KEY, 60) == 1
+
+    def test_reads_after_a_hit_answer_the_hit_until_forgotten(
+        self, storage: RememberingStorage
+    ) -> None:
+        assert storage.incr(self.KEY, 60) == 1
+        storage.hit_window(self.KEY, 60, 4)  # another process's hits, unseen by this thread
+
+        assert storage.get(self.KEY) == 1
+        forget_hits()
+        assert storage.get(self.KEY) == 5
+
+    def test_only_the_hitting_thread_reads_its_hit(self, storage: RememberingStorage) -> None:
+        storage.incr(self.KEY, 60)
+        storage.hit_window(self.KEY, 60, 4)
+        seen: list[int] = []
+        reader = threading.Thread(target=lambda: seen.append(storage.get(self.KEY)))
+        reader.start()
+        reader.join()
+
+        assert seen == [5]
+
+    def test_a_hit_is_remembered_for_a_bounded_time(
+        self, storage: RememberingStorage, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(limit_counters, "REMEMBERED_SECONDS", 0.0)
+        storage.incr(self.KEY, 60)
+        storage.hit_window(self.KEY, 60, 4)
+
+        assert storage.get(self.KEY) == 5
+
+    def test_clear_and_reset_empty_the_counters(self, storage: RememberingStorage) -> None:
+        other = self.KEY.replace("192.0.2.1", "192.0.2.2")
+        storage.incr(self.KEY, 60)
+        storage.incr(other, 60)
+        storage.clear(self.KEY)
+
+        assert storage.get(self.KEY) == 0
+        assert storage.get(other) == 1
+        storage.reset()
+        assert storage.get(other) == 0
+        assert storage.check()
+
+    def test_concurrent_hits_are_each_counted_once(self, storage: RememberingStorage) -> None:
+        counts = race(8, lambda: storage.incr(self.KEY, 60))
+
+        assert sorted(counts) == list(range(1, 9))  # type: ignore[type-var]
+        forget_hits()
+        assert storage.get(self.KEY) == 8

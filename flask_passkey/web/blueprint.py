@@ -223,16 +223,20 @@ def rejection_name(error: PasskeyError) -> EventName:
 
 
 def with_request_details(event: PasskeyEvent) -> PasskeyEvent:
-    """``event`` with what the request in hand says about itself (``grant_type``,
-    ``request_id``, ``hostname``, ``user_agent``); never a secret."""
+    """``event`` with what the request in hand says about itself (:func:`request_details`)."""
+    return replace(event, **request_details())
+
+
+def request_details() -> dict[str, Any]:
+    """What the request in hand says about itself, as :class:`PasskeyEvent` fields:
+    ``grant_type``, ``request_id``, ``hostname``, ``user_agent``; never a secret."""
     grant_type = g.get(GRANT_TYPE)
-    return replace(
-        event,
-        grant_type=grant_type if isinstance(grant_type, str) else None,
-        request_id=request_id(),
-        hostname=request.host[:_HEADER_CHARS] or None,
-        user_agent=request.headers.get("User-Agent", "")[:_HEADER_CHARS] or None,
-    )
+    return {
+        "grant_type": grant_type if isinstance(grant_type, str) else None,
+        "request_id": request_id(),
+        "hostname": request.host[:_HEADER_CHARS] or None,
+        "user_agent": request.headers.get("User-Agent", "")[:_HEADER_CHARS] or None,
+    }
 
 
 def event_endpoint() -> str:

@@ -111,13 +111,15 @@ def install_cors(app: Flask, state: PasskeyState) -> None:
             return response
         if request.blueprint not in _CLIENT_NAMED | _TOKEN_NAMED or is_preflight():
             return response
-        response.vary.add("Origin")
+        _vary_on_origin(response)
         origin = request.headers.get("Origin", "").lower()
+        if not origin:
+            return response
         client_id = _requesting_client_id(state.settings.max_body_size)
-        if origin and origin in _origins_of(state, client_id):
+        if origin in _origins_of(state, client_id):
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = EXPOSE_HEADERS
-        elif origin and _cross_origin(origin):
+        elif _cross_origin(origin):
             state.emit(
                 PasskeyEvent(
                     name="origin_refused",
@@ -134,6 +136,14 @@ def install_cors(app: Flask, state: PasskeyState) -> None:
     if state.limiter is not None:
         # A preflight is the browser asking, not the app: it costs no request of the limit.
         state.limiter.request_filter(is_preflight)
+
+
+def _vary_on_origin(response: Response) -> None:
+    """``Vary: Origin`` on ``response``, with whatever it varies on already."""
+    if "Vary" in response.headers:
+        response.vary.add("Origin")
+    else:  # the common case, without parsing a header set
+        response.headers["Vary"] = "Origin"
 
 
 def _cross_origin(origin: str) -> bool:

@@ -1,7 +1,8 @@
 """Per-IP rate limiting of our blueprints with flask-limiter, and its response headers.
 
 The limiter keeps its counters in a ``limits`` storage: ``PASSKEY_RATE_LIMIT_STORAGE_URI``, else
-a plugin's (``passkey_rate_limit_storage``), else ``memory://`` (per process). Every response of
+a plugin's (``passkey_rate_limit_storage``), else ``passkey+memory://`` (per process,
+:class:`~flask_passkey.stores.limit_counters.MemoryCounters`). Every response of
 a limited request carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
 ``X-RateLimit-Reset`` (Unix time); a 429 also carries ``Retry-After`` (seconds).
 """
@@ -9,7 +10,6 @@ a limited request carries ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Collection
 
 from flask import Flask, Response, request
@@ -19,28 +19,12 @@ from limits.errors import StorageError
 
 from flask_passkey.config import Settings
 from flask_passkey.errors import ConfigurationError
+from flask_passkey.stores.limit_counters import MEMORY_COUNTERS_URI, forget_hits
 from flask_passkey.web.flask_limiter_4 import init_app_without_host_config
 from flask_passkey.web.proxy import client_bucket_func
 
 #: The limiter's storage when neither the configuration nor a plugin names one.
-DEFAULT_STORAGE_URI = "memory://"
-#: The former default (an in-process storage of this package's own), read as ``memory://`` so
-#: that configurations naming it keep working.
-RETIRED_MEMORY_URI = "passkey+memory://"
-
-
-def storage_uri(uri: str) -> str:
-    """``uri`` as ``limits`` reads it: :data:`RETIRED_MEMORY_URI` is ``memory://`` (with a
-    DeprecationWarning), anything else is itself."""
-    if uri != RETIRED_MEMORY_URI:
-        return uri
-    warnings.warn(
-        f"PASSKEY_RATE_LIMIT_STORAGE_URI: {RETIRED_MEMORY_URI!r} is now limits' own "
-        f"{DEFAULT_STORAGE_URI!r}; write that (or leave the setting unset).",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return DEFAULT_STORAGE_URI
+DEFAULT_STORAGE_URI = MEMORY_COUNTERS_URI
 
 
 def check_limit(limit: str, *, key: str = "PASSKEY_RATE_LIMIT") -> list[RateLimitItem]:
@@ -89,6 +73,16 @@ def create_limiter(
     init_app_without_host_config(limiter, app)
     app.after_request(write_limit_headers(limiter))
     return limiter
+
+
+def forget_hits_after_each_request(app: Flask) -> None:
+    """End what each request remembers of its limiter and lockout hits with the request
+    (:mod:`flask_passkey.stores.limit_counters`): the next request reads the storage again."""
+
+    def forget(error: BaseException | None) -> None:
+        forget_hits()
+
+    app.teardown_request(forget)
 
 
 def write_limit_headers(limiter: Limiter) -> Callable[[Response], Response]:

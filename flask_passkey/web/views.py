@@ -22,6 +22,7 @@ from flask_passkey.web.blueprint import (
     method_not_allowed,
     read_body,
     register_error_handlers,
+    request_details,
     request_intake,
     request_url,
 )
@@ -72,8 +73,9 @@ def _api_blueprint(state: PasskeyState) -> Blueprint:
                 name=name,
                 endpoint=passkey_request.endpoint,
                 client_ip=passkey_request.client_ip,
-                **fields,
-            )
+                **(request_details() | fields),
+            ),
+            detailed=True,
         )
 
     def answer_challenge(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .limit_storage import RedisLimitCounters
 from .plugin import CONFIG_DEFAULTS, RedisPlugin, plugin
 from .store import DEFAULT_KEY_PREFIX, UNAVAILABLE_ERRORS, RedisSessionStore
 
@@ -9,6 +10,7 @@ __all__ = [
     "CONFIG_DEFAULTS",
     "DEFAULT_KEY_PREFIX",
     "UNAVAILABLE_ERRORS",
+    "RedisLimitCounters",
     "RedisPlugin",
     "RedisSessionStore",
     "plugin",

@@ -128,21 +128,14 @@ def client_factory(location: Location, *, socket_timeout: float) -> Callable[[],
 
 
 def limiter_storage_uri(location: Location, *, socket_timeout: float) -> str:
-    """The ``limits`` storage URI for the same Redis.
-
-    A single-server URL gets the socket timeouts (unless it sets its own), so a hung Redis
-    cannot hang the limiter; ``unix://`` becomes the ``redis+unix://`` that ``limits`` reads.
-    Sentinel and cluster URLs pass unchanged: ``limits`` reads no options from them.
-    """
-    if location.scheme not in SINGLE_SERVER_SCHEMES:
-        return location.url
+    """The limiter's storage URI for the same Redis: ``passkey+`` and the URL, which
+    :class:`~flask_passkey_redis.limit_storage.RedisLimitCounters` serves, with
+    ``socket_timeout`` (unless the URL sets its own) so a hung Redis cannot hang the limiter."""
     parts = urlsplit(location.url)
     query = dict(parse_qsl(parts.query))
-    for key in ("socket_timeout", "socket_connect_timeout"):
-        query.setdefault(key, f"{socket_timeout:g}")
-    scheme = "redis+unix" if location.scheme == "unix" else parts.scheme
+    query.setdefault("socket_timeout", f"{socket_timeout:g}")
     # Spelled out: urlunsplit drops the "//" of a URL without a host (unix:///path).
-    return f"{scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
+    return f"passkey+{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
 
 
 def _redis_py_url(url: str) -> str:

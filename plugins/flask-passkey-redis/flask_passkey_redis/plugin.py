@@ -78,8 +78,8 @@ class RedisPlugin:
         settings = RedisSettings.from_config(app.config)
         if settings is None:
             return None
-        # A limits storage URI (redis://, rediss://, redis+unix://, redis+sentinel://,
-        # redis+cluster://): the limiter uses limits' own Redis storages.
+        # passkey+<the URL>: served by limit_storage.RedisLimitCounters (the package imports it,
+        # which registers its schemes with limits).
         return limiter_storage_uri(settings.location, socket_timeout=settings.socket_timeout)
 
 

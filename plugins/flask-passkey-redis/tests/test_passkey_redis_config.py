@@ -10,6 +10,7 @@ from tests.apps import make_app
 
 from flask_passkey_redis import CONFIG_DEFAULTS, RedisSessionStore
 from flask_passkey_redis.connection import limiter_storage_uri, parse_url
+from flask_passkey_redis.limit_storage import redis_url_and_timeout
 
 
 def test_declared_keys_and_defaults_are_filled_into_the_config() -> None:
@@ -62,31 +63,34 @@ def test_redis_url_is_an_unknown_key_without_the_plugin() -> None:
 @pytest.mark.parametrize(
     ("url", "uri"),
     [
-        (
-            "redis://127.0.0.1:6379/2",
-            "redis://127.0.0.1:6379/2?socket_timeout=1.5&socket_connect_timeout=1.5",
-        ),
+        ("redis://127.0.0.1:6379/2", "passkey+redis://127.0.0.1:6379/2?socket_timeout=1.5"),
         (
             "rediss://user:pw@cache.internal:6380/0?socket_timeout=5",
-            "rediss://user:pw@cache.internal:6380/0?socket_timeout=5&socket_connect_timeout=1.5",
+            "passkey+rediss://user:pw@cache.internal:6380/0?socket_timeout=5",
         ),
         (
             "unix:///run/redis.sock?db=1",
-            "redis+unix:///run/redis.sock?db=1&socket_timeout=1.5&socket_connect_timeout=1.5",
+            "passkey+unix:///run/redis.sock?db=1&socket_timeout=1.5",
         ),
         (
             "redis+unix:///run/redis.sock",
-            "redis+unix:///run/redis.sock?socket_timeout=1.5&socket_connect_timeout=1.5",
+            "passkey+redis+unix:///run/redis.sock?socket_timeout=1.5",
         ),
         (
             "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster",
-            "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster",
+            "passkey+redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster?socket_timeout=1.5",
         ),
         (
             "redis+cluster://10.0.0.1:7000,10.0.0.2:7001",
-            "redis+cluster://10.0.0.1:7000,10.0.0.2:7001",
+            "passkey+redis+cluster://10.0.0.1:7000,10.0.0.2:7001?socket_timeout=1.5",
         ),
     ],
 )
 def test_limiter_storage_uri_for_each_url_form(url: str, uri: str) -> None:
     assert limiter_storage_uri(parse_url(url), socket_timeout=1.5) == uri
+    # The storage reads back the URL and the timeout (which it hands the client itself).
+    sent_timeout = "?socket_timeout=5"
+    assert redis_url_and_timeout(uri) == (
+        url.removesuffix(sent_timeout),
+        5.0 if url.endswith(sent_timeout) else 1.5,
+    )

@@ -5,9 +5,9 @@ Counts, not timings: they are deterministic on any machine, and a change that ad
 (a round trip) fails here. Counted on a redis-server of the test's own, whose command
 statistics nothing else disturbs. The SQL store's budget is in ``tests/test_cost_budget.py``.
 
-The limiter is ``limits``' own Redis storage, as its ``redis://`` URI makes it: flask-limiter
-counts a request with one ``EVALSHA`` (``limits``' incr-and-expire script) before the view, and
-writes the ``X-RateLimit-*`` headers after it from a ``GET`` and a ``TTL`` of the same window.
+The limiter's storage is the plugin's (``flask_passkey_redis.limit_storage``): flask-limiter
+counts a request with one ``EVALSHA`` (count the hit and read the window's TTL) before the view,
+and the ``X-RateLimit-*`` headers it writes after the view come from that hit, not from Redis.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def post_challenge(client: FlaskClient) -> Any:
     )
 
 
-def test_each_challenge_is_three_limiter_commands_and_one_set(
+def test_each_challenge_is_one_limiter_command_and_one_set(
     redis_app: Flask, own_redis: RedisServer
 ) -> None:
     client = client_from(redis_app, fresh_client_ip())
@@ -113,23 +113,23 @@ def test_each_challenge_is_three_limiter_commands_and_one_set(
         responses = [post_challenge(client) for _ in range(5)]
 
     assert [response.status_code for response in responses] == [200] * 5
-    # The limiter's hit, the session kept, then the limiter's window read for the headers.
-    assert traffic.sent == ["evalsha", "set", "get", "ttl"] * 5, traffic.sent
+    # The limiter's hit, then the session kept; the headers come from the hit.
+    assert traffic.sent == ["evalsha", "set"] * 5, traffic.sent
     # No EXPIRE inside the script: the window exists already.
-    assert traffic.scripted == ["incrby"] * 5, traffic.scripted
-    assert traffic.calls == {"evalsha": 5, "incrby": 5, "set": 5, "get": 5, "ttl": 5}
+    assert traffic.scripted == ["incrby", "pttl"] * 5, traffic.scripted
+    assert traffic.calls == {"evalsha": 5, "incrby": 5, "pttl": 5, "set": 5}
     # ... and the headers are right (the default limit, 60 per minute).
     assert [response.headers["X-RateLimit-Limit"] for response in responses] == ["60"] * 5
     remaining = [response.headers["X-RateLimit-Remaining"] for response in responses]
     assert remaining == ["58", "57", "56", "55", "54"]
-    # One window: flask-limiter writes its reset as time.time() + TTL + 1, which moves by one
-    # when the requests straddle a second.
+    # One window: flask-limiter writes its reset as the window's end + 1, cut to a second,
+    # which moves by one when the requests straddle a second.
     resets = [int(response.headers["X-RateLimit-Reset"]) for response in responses]
     assert max(resets) - min(resets) <= 1
     assert time.time() - 1 <= min(resets) <= time.time() + 62
 
 
-def test_a_login_is_redeemed_with_three_limiter_commands_and_one_getdel(
+def test_a_login_is_redeemed_with_one_limiter_command_and_one_getdel(
     redis_app: Flask, own_redis: RedisServer
 ) -> None:
     flow = PasskeyFlow(
@@ -145,6 +145,6 @@ def test_a_login_is_redeemed_with_three_limiter_commands_and_one_getdel(
 
     assert response.status_code == 200, response.get_json()
     # The session, taken once; the credential and its user are read from the SQL store.
-    assert traffic.sent == ["evalsha", "getdel", "get", "ttl"], traffic.sent
-    assert traffic.scripted == ["incrby"], traffic.scripted
-    assert traffic.calls == {"evalsha": 1, "incrby": 1, "getdel": 1, "get": 1, "ttl": 1}
+    assert traffic.sent == ["evalsha", "getdel"], traffic.sent
+    assert traffic.scripted == ["incrby", "pttl"], traffic.scripted
+    assert traffic.calls == {"evalsha": 1, "incrby": 1, "pttl": 1, "getdel": 1}

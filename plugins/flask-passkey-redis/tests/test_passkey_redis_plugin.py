@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import redis
 from flask import Flask
+from flask_passkey.stores.limit_counters import MemoryCounters
 from flask_passkey.testing import DPoPKey, PasskeyFlow
-from limits.storage import MemoryStorage, RedisStorage
+from limits.storage import MemoryStorage
 from passkey_redis_support import LIMITER_KEYS, RedisServer, client_from
 from tests.apps import CUSTOM_DOMAIN, make_app
 
-from flask_passkey_redis import RedisSessionStore, plugin
+from flask_passkey_redis import RedisLimitCounters, RedisSessionStore, plugin
 
 pytestmark = pytest.mark.redis
 
@@ -45,7 +46,7 @@ def test_app_with_a_redis_url_keeps_sessions_and_limits_in_redis(
     assert isinstance(state.sessions, RedisSessionStore)
     assert state.plugin_manager.get_plugin("redis") is plugin
     assert state.limiter is not None
-    assert type(state.limiter.storage) is RedisStorage  # limits' own, as redis:// makes it
+    assert type(state.limiter.storage) is RedisLimitCounters
 
     response = post_challenge(app, client_ip)
 
@@ -84,7 +85,7 @@ def test_app_without_a_redis_url_is_unchanged_by_the_plugin() -> None:
     assert app.config["PASSKEY_REDIS_URL"] is None
     assert not isinstance(state.sessions, RedisSessionStore)
     assert type(state.sessions) is type(without_plugin.sessions)
-    assert isinstance(state.limiter.storage, MemoryStorage)
+    assert isinstance(state.limiter.storage, MemoryCounters)
     assert post_challenge(app).status_code == 200
 
 

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 from flask_passkey.testing import PasskeyFlow
-from flask_passkey.testing.store_contract import SessionStoreContract
-from limits.storage import RedisClusterStorage, RedisSentinelStorage
+from flask_passkey.testing.store_contract import LimitStorageContract, SessionStoreContract
 from passkey_redis_support import RedisServer, free_cluster_port, wait_until
 from tests.apps import CUSTOM_DOMAIN, make_app
 from tests.servers import free_port
 
-from flask_passkey_redis import RedisSessionStore
-from flask_passkey_redis.connection import client_factory, parse_url
+from flask_passkey_redis import RedisLimitCounters, RedisSessionStore
+from flask_passkey_redis.connection import client_factory, limiter_storage_uri, parse_url
 
 pytestmark = pytest.mark.redis
 
@@ -86,17 +85,14 @@ class TestRedisSentinelSessionStoreContract(SessionStoreContract):
         store.close()
 
 
-@pytest.mark.parametrize(
-    ("url_fixture", "storage_type"),
-    [("cluster_url", RedisClusterStorage), ("sentinel_url", RedisSentinelStorage)],
-)
+@pytest.mark.parametrize("url_fixture", ["cluster_url", "sentinel_url"])
 def test_app_on_a_cluster_or_sentinel_url_signs_up_and_limits_there(
-    request: pytest.FixtureRequest, url_fixture: str, storage_type: type
+    request: pytest.FixtureRequest, url_fixture: str
 ) -> None:
     app = make_app(redis_url=request.getfixturevalue(url_fixture))
     state = app.extensions["passkey"]
     assert isinstance(state.sessions, RedisSessionStore)
-    assert type(state.limiter.storage) is storage_type  # limits' own
+    assert type(state.limiter.storage) is RedisLimitCounters
 
     passkey = PasskeyFlow(app.test_client(), client_id="spa", host=CUSTOM_DOMAIN)
     assert passkey.sign_up({"email": "ann@example.com"})["id_token"]
@@ -104,3 +100,19 @@ def test_app_on_a_cluster_or_sentinel_url_signs_up_and_limits_there(
 
     assert response.status_code == 200
     assert response.headers["X-RateLimit-Remaining"] == "59"  # the default 60 per minute
+
+
+class TestRedisClusterLimitCounters(LimitStorageContract):
+    @pytest.fixture
+    def storage(self, cluster_url: str) -> Iterator[RedisLimitCounters]:
+        storage = RedisLimitCounters(limiter_storage_uri(parse_url(cluster_url), socket_timeout=2))
+        yield storage
+        storage.reset()
+
+
+class TestRedisSentinelLimitCounters(LimitStorageContract):
+    @pytest.fixture
+    def storage(self, sentinel_url: str) -> Iterator[RedisLimitCounters]:
+        storage = RedisLimitCounters(limiter_storage_uri(parse_url(sentinel_url), socket_timeout=2))
+        yield storage
+        storage.reset()
