@@ -7,6 +7,7 @@ zero, and then only the entry the outermost trusted proxy wrote.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -55,6 +56,7 @@ def client_address_func(trusted_proxies: int) -> Callable[[], str]:
     return client_address
 
 
+@functools.lru_cache(maxsize=4096)  # parsing an address costs more than the limiter's hit
 def client_bucket(address: str, ipv6_prefix: int) -> str:
     """The bucket a client address counts in for the rate limit and the lockout.
 
