@@ -23,6 +23,7 @@ from flask_passkey.builtins.tenant_config import domain_problems
 from flask_passkey.core.clients import ClientStore
 from flask_passkey.errors import BackendUnavailable, ConfigurationError, TenantConfigurationError
 from flask_passkey.models import WEBAUTHN_GRANT, Client, android_origin
+from flask_passkey.stores.limit_counters import MemoryCounters
 from flask_passkey.stores.memory import MemorySessionStore, MemoryUserStore
 from flask_passkey.stores.sql import SqlStore
 
@@ -205,7 +206,9 @@ def _processes(
             "each process's memory: a user signed up on one worker is unknown to the others.",
             "Set PASSKEY_DATABASE_URL to a SQLite file or a PostgreSQL database.",
         )
-    if state.limiter is not None and isinstance(state.limiter.storage, MemoryStorage):
+    if state.limiter is not None and isinstance(
+        state.limiter.storage, MemoryStorage | MemoryCounters
+    ):
         yield Problem(
             f"Several worker processes are likely ({reason}) but rate-limit counters are kept "
             "in each process's memory: every worker grants the full limit.",
