@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis
 from flask_passkey import ConfigurationError
@@ -125,17 +125,6 @@ def client_factory(location: Location, *, socket_timeout: float) -> Callable[[],
         for host, port in location.nodes
     ]
     return lambda: RedisCluster(startup_nodes=nodes, **auth, **options)
-
-
-def limiter_storage_uri(location: Location, *, socket_timeout: float) -> str:
-    """The limiter's storage URI for the same Redis: ``passkey+`` and the URL, which
-    :class:`~flask_passkey_redis.limit_storage.RedisLimitCounters` serves, with
-    ``socket_timeout`` (unless the URL sets its own) so a hung Redis cannot hang the limiter."""
-    parts = urlsplit(location.url)
-    query = dict(parse_qsl(parts.query))
-    query.setdefault("socket_timeout", f"{socket_timeout:g}")
-    # Spelled out: urlunsplit drops the "//" of a URL without a host (unix:///path).
-    return f"passkey+{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
 
 
 def _redis_py_url(url: str) -> str:

@@ -1,6 +1,6 @@
 """The limiter's counters in Redis: a ``limits`` storage (``passkey+redis://`` and the other
 forms of :mod:`flask_passkey_redis.connection` with ``passkey+`` in front, as
-:func:`~flask_passkey_redis.connection.limiter_storage_uri` writes them) that counts a hit and
+:func:`limiter_storage_uri` writes them) that counts a hit and
 reads its window in one command, and answers the request's reads of that window from it
 (:class:`flask_passkey.RememberingStorage`).
 
@@ -21,7 +21,7 @@ import redis
 from flask_passkey import LimitWindow, RememberingStorage
 from redis.commands.core import Script
 
-from .connection import RedisClient, client_factory, parse_url
+from .connection import SCHEMES, Location, RedisClient, client_factory, parse_url
 
 #: What a storage URI of this module starts with, before a PASSKEY_REDIS_URL.
 SCHEME_PREFIX = "passkey+"
@@ -43,6 +43,17 @@ return {count, ttl}
 """
 
 
+def limiter_storage_uri(location: Location, *, socket_timeout: float) -> str:
+    """The limiter's storage URI for the same Redis: ``passkey+`` and the URL, which
+    :class:`~flask_passkey_redis.limit_storage.RedisLimitCounters` serves, with
+    ``socket_timeout`` (unless the URL sets its own) so a hung Redis cannot hang the limiter."""
+    parts = urlsplit(location.url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("socket_timeout", f"{socket_timeout:g}")
+    # Spelled out: urlunsplit drops the "//" of a URL without a host (unix:///path).
+    return f"{SCHEME_PREFIX}{parts.scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
+
+
 def redis_url_and_timeout(uri: str) -> tuple[str, float]:
     """The PASSKEY_REDIS_URL and the socket timeout a storage URI of this module names."""
     parts = urlsplit(uri.removeprefix(SCHEME_PREFIX))
@@ -62,10 +73,7 @@ class RedisLimitCounters(RememberingStorage):
     wrapped exceptions (flask-passkey's does, and answers 503).
     """
 
-    STORAGE_SCHEME = [  # noqa: RUF012 -- limits' registry reads a list
-        f"{SCHEME_PREFIX}{scheme}"
-        for scheme in ("redis", "rediss", "unix", "redis+unix", "redis+sentinel", "redis+cluster")
-    ]
+    STORAGE_SCHEME = [SCHEME_PREFIX + scheme for scheme in SCHEMES]  # noqa: RUF012
 
     def __init__(
         self, uri: str | None = None, wrap_exceptions: bool = False, **options: float | str | bool

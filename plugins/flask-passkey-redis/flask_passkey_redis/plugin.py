@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask_passkey import ConfigurationError, hookimpl
 
-from .connection import Location, client_factory, limiter_storage_uri, parse_url
+from .connection import Location, client_factory, parse_url
+from .limit_storage import limiter_storage_uri
 from .store import DEFAULT_KEY_PREFIX, RedisSessionStore
 
 if TYPE_CHECKING:
@@ -78,8 +79,7 @@ class RedisPlugin:
         settings = RedisSettings.from_config(app.config)
         if settings is None:
             return None
-        # passkey+<the URL>: served by limit_storage.RedisLimitCounters (the package imports it,
-        # which registers its schemes with limits).
+        # passkey+<the URL>: served by RedisLimitCounters (importing it registers its schemes).
         return limiter_storage_uri(settings.location, socket_timeout=settings.socket_timeout)
 
 

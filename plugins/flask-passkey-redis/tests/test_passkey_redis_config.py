@@ -9,8 +9,8 @@ from flask_passkey.errors import ConfigurationError
 from tests.apps import make_app
 
 from flask_passkey_redis import CONFIG_DEFAULTS, RedisSessionStore
-from flask_passkey_redis.connection import limiter_storage_uri, parse_url
-from flask_passkey_redis.limit_storage import redis_url_and_timeout
+from flask_passkey_redis.connection import parse_url
+from flask_passkey_redis.limit_storage import limiter_storage_uri, redis_url_and_timeout
 
 
 def test_declared_keys_and_defaults_are_filled_into_the_config() -> None:

@@ -14,7 +14,8 @@ from passkey_redis_support import RedisServer
 from tests.servers import free_port
 
 from flask_passkey_redis import RedisLimitCounters
-from flask_passkey_redis.connection import limiter_storage_uri, parse_url
+from flask_passkey_redis.connection import parse_url
+from flask_passkey_redis.limit_storage import limiter_storage_uri
 
 pytestmark = pytest.mark.redis
 KEY = LimitStorageContract.KEY

@@ -14,7 +14,8 @@ from tests.apps import CUSTOM_DOMAIN, make_app
 from tests.servers import free_port
 
 from flask_passkey_redis import RedisLimitCounters, RedisSessionStore
-from flask_passkey_redis.connection import client_factory, limiter_storage_uri, parse_url
+from flask_passkey_redis.connection import client_factory, parse_url
+from flask_passkey_redis.limit_storage import limiter_storage_uri
 
 pytestmark = pytest.mark.redis
 
@@ -102,17 +103,10 @@ def test_app_on_a_cluster_or_sentinel_url_signs_up_and_limits_there(
     assert response.headers["X-RateLimit-Remaining"] == "59"  # the default 60 per minute
 
 
-class TestRedisClusterLimitCounters(LimitStorageContract):
-    @pytest.fixture
-    def storage(self, cluster_url: str) -> Iterator[RedisLimitCounters]:
-        storage = RedisLimitCounters(limiter_storage_uri(parse_url(cluster_url), socket_timeout=2))
-        yield storage
-        storage.reset()
-
-
-class TestRedisSentinelLimitCounters(LimitStorageContract):
-    @pytest.fixture
-    def storage(self, sentinel_url: str) -> Iterator[RedisLimitCounters]:
-        storage = RedisLimitCounters(limiter_storage_uri(parse_url(sentinel_url), socket_timeout=2))
+class TestRedisLimitCountersOnClusterAndSentinel(LimitStorageContract):
+    @pytest.fixture(params=["cluster_url", "sentinel_url"])
+    def storage(self, request: pytest.FixtureRequest) -> Iterator[RedisLimitCounters]:
+        url = request.getfixturevalue(request.param)
+        storage = RedisLimitCounters(limiter_storage_uri(parse_url(url), socket_timeout=2))
         yield storage
         storage.reset()
